@@ -1,0 +1,125 @@
+# hum2band: developer entry points (see README.md).
+#
+#   make setup   system packages (Debian/Ubuntu) + .venv with pinned Python packages
+#   make demo    setup, then transcribe examples/ode_to_joy.m4a into out/demo/
+#   make test    setup, then the test suite
+#   make bench   setup, then the benchmarks in benchmarks/
+#
+# Everything is installed into .venv (Python 3.11); nothing goes into the system Python.
+# A stamp file (.venv/.hum2band-setup) makes a second `make setup` instant; it is redone when
+# this Makefile, setup.cfg, pyproject.toml or constraints.txt change.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3.11
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.hum2band-setup
+# Every pip call is constrained to the tested versions, so nothing (torch above all) can move.
+PIP_INSTALL := $(PY) -m pip install -q --disable-pip-version-check -c constraints.txt
+# Extra pip arguments for torch only, e.g. another index that serves a CPU-only wheel.
+TORCH_PIP_ARGS ?=
+
+# Debian/Ubuntu packages: FluidSynth and a General MIDI SoundFont render the band's MIDI to audio,
+# PortAudio is for live audio. No ffmpeg: PyAV's wheel bundles its own FFmpeg libraries.
+SYSTEM_PACKAGES := libfluidsynth3 libportaudio2 fluid-soundfont-gm
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+DEMO_INPUT ?= examples/ode_to_joy.m4a
+DEMO_OUT ?= out/demo
+
+# Sets $$py to the first Python 3.11 among $(PYTHON), python3.11 and python3 (empty if none).
+FIND_PYTHON = py=""; \
+	for c in $(PYTHON) python3.11 python3; do \
+		if command -v "$$c" >/dev/null 2>&1 && "$$c" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' 2>/dev/null; then \
+			py="$$c"; break; \
+		fi; \
+	done
+
+.PHONY: help setup system-packages demo test bench clean distclean
+
+help:
+	@sed -n '3,7p' Makefile | sed 's/^# *//'
+
+setup: $(STAMP)
+	@:
+
+$(STAMP): Makefile setup.cfg pyproject.toml constraints.txt
+	@$(MAKE) --no-print-directory system-packages
+	@$(FIND_PYTHON); \
+	if [ -z "$$py" ]; then \
+		echo "setup: error: no Python 3.11 found: install it (Debian/Ubuntu: python3.11 and python3.11-venv) or run 'make setup PYTHON=/path/to/python3.11'" >&2; \
+		exit 1; \
+	fi; \
+	if [ ! -x "$(PY)" ]; then \
+		echo "setup: creating $(VENV) with $$py"; \
+		"$$py" -m venv "$(VENV)"; \
+	elif ! "$(PY)" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then \
+		echo "setup: $(VENV) is not Python 3.11: recreating it with $$py"; \
+		"$$py" -m venv --clear "$(VENV)"; \
+	fi
+	$(PIP_INSTALL) 'setuptools<81' wheel
+# torch first and exactly 2.13.0 (the CPU build where one is available; see README.md).
+	$(PIP_INSTALL) $(TORCH_PIP_ARGS) torch==2.13.0
+# hum2band in editable mode, its dependencies (setup.cfg) and pytest.
+	$(PIP_INSTALL) --no-build-isolation -e '.[test]'
+# --no-deps on purpose: torchcrepe asks for torchaudio, whose PyPI wheel is a CUDA build that
+# fails to import beside CPU torch (libc10_cuda.so); hum2band never calls the one function that
+# needs it (torchcrepe.load), and hum2band/pitch.py puts a stand-in module in its place.
+# basic-pitch 0.4.0 asks for TensorFlow on Linux + Python 3.11; hum2band runs its shipped ONNX
+# model with onnxruntime instead. Their real runtime dependencies are listed in setup.cfg.
+	$(PIP_INSTALL) --no-deps torchcrepe==0.0.24 basic-pitch==0.4.0
+	$(PY) -c 'import torch, numpy, scipy, av, librosa, soundfile, pretty_midi, mido, mir_eval, onnxruntime, resampy, hum2band; import importlib.util as u; assert u.find_spec("torchcrepe") and u.find_spec("basic_pitch"); assert torch.__version__.split("+")[0] == "2.13.0", torch.__version__; print("setup: ok: hum2band", hum2band.__version__, "with torch", torch.__version__, "in $(VENV)")'
+	@touch "$@"
+
+# Installs the missing system packages (and Python 3.11's venv module) with apt-get; a no-op
+# when everything is there or when the machine has no apt-get (macOS: see README.md).
+system-packages:
+	@if ! command -v apt-get >/dev/null 2>&1 || ! command -v dpkg-query >/dev/null 2>&1; then \
+		echo "setup: no apt-get here: install FluidSynth, a GM SoundFont and PortAudio yourself (README.md)"; \
+		exit 0; \
+	fi; \
+	missing=""; \
+	for p in $(SYSTEM_PACKAGES); do \
+		dpkg-query -W -f='$${Status}' "$$p" 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
+	done; \
+	$(FIND_PYTHON); \
+	if [ -z "$$py" ]; then \
+		missing="$$missing python3.11 python3.11-venv"; \
+	elif ! "$$py" -c 'import ensurepip, venv' 2>/dev/null; then \
+		missing="$$missing python3.11-venv"; \
+	fi; \
+	if [ -n "$$missing" ]; then \
+		echo "setup: installing system packages:$$missing"; \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq; \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+demo: setup
+	@test -f "$(DEMO_INPUT)" || { echo "demo: $(DEMO_INPUT) is missing" >&2; exit 1; }
+	$(VENV)/bin/hum2band transcribe "$(DEMO_INPUT)" --out "$(DEMO_OUT)" --force
+	@name=$$(basename "$(DEMO_INPUT)"); name="$${name%.*}"; \
+	"$(PY)" -c 'import json, sys, pretty_midi; from hum2band.melody import Melody; \
+	m = Melody.from_json(json.load(open(sys.argv[1]))); r = m.rhythm; \
+	print(f"\nWrote {sys.argv[1]} and {sys.argv[2]}"); \
+	print(f"{len(m.notes)} notes, {r.tempo_bpm:.0f} bpm {r.meter[0]}/{r.meter[1]}, {m.key.tonic} {m.key.mode}, tuning {m.tuning_cents:+.0f} cents"); \
+	print("melody:", " ".join(pretty_midi.note_number_to_name(n.midi) for n in m.notes[:24]) + (" ..." if len(m.notes) > 24 else ""))' \
+	"$(DEMO_OUT)/$$name.json" "$(DEMO_OUT)/$$name.mid"
+
+test: setup
+	$(PY) -m pytest -q tests
+
+bench: setup
+	@ls benchmarks/*.py >/dev/null 2>&1 || { echo "bench: no benchmarks in benchmarks/" >&2; exit 1; }
+	@for f in benchmarks/*.py; do \
+		case "$$(basename "$$f")" in _*|common*|conftest*) continue;; esac; \
+		echo "== $$f"; "$(PY)" "$$f"; \
+	done
+
+clean:
+	rm -rf out build dist hum2band.egg-info .pytest_cache
+
+distclean: clean
+	rm -rf "$(VENV)"

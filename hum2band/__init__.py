@@ -1,0 +1,74 @@
+"""hum2band: sing or hum a melody, get its notes, beat and key (and later a backing band).
+
+>>> import hum2band
+>>> melody = hum2band.transcribe("memo.m4a")        # doctest: +SKIP
+>>> melody.notes[0].midi, melody.rhythm.tempo_bpm    # doctest: +SKIP
+
+Importing the package is light (no torch, no audio libraries): the names below are loaded on
+first use.
+
+* :func:`transcribe` -- a take (any audio file) to a :class:`Melody`
+  (from :mod:`hum2band.transcribe`).
+* :class:`Melody`, :class:`Note`, :class:`Rhythm`, :class:`Key` -- the shared object model
+  (:mod:`hum2band.melody`); :class:`TempoMap` (:mod:`hum2band.tempo_map`).
+* :class:`Hum2BandError` and its subclasses -- errors whose message is one line for the user
+  (:mod:`hum2band.errors`).
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import types
+
+__version__ = "0.1.0"
+
+#: Public name -> (module, attribute), imported on first access.
+_EXPORTS = {
+    "transcribe": ("hum2band.transcribe", "transcribe"),
+    "Melody": ("hum2band.melody", "Melody"),
+    "Note": ("hum2band.melody", "Note"),
+    "Rhythm": ("hum2band.melody", "Rhythm"),
+    "Key": ("hum2band.melody", "Key"),
+    "TempoMap": ("hum2band.tempo_map", "TempoMap"),
+    "Hum2BandError": ("hum2band.errors", "Hum2BandError"),
+    "InputError": ("hum2band.errors", "InputError"),
+    "NoSingingError": ("hum2band.errors", "NoSingingError"),
+    "TakeLengthError": ("hum2band.errors", "TakeLengthError"),
+    "OptionError": ("hum2band.errors", "OptionError"),
+}
+
+__all__ = ["__version__", *_EXPORTS]
+
+
+def __getattr__(name: str):
+    try:
+        module_name, attribute = _EXPORTS[name]
+    except KeyError:
+        raise AttributeError(f"module 'hum2band' has no attribute {name!r}") from None
+    value = getattr(importlib.import_module(module_name), attribute)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))
+
+
+class _Package(types.ModuleType):
+    """The package's module type: keeps ``hum2band.transcribe`` the *function*.
+
+    The function :func:`transcribe` lives in the submodule of the same name. Whenever Python
+    first imports a submodule it sets it as an attribute of its package, which would make
+    ``hum2band.transcribe`` the module (whoever imported it first). This hook stores the
+    submodule's function under that name instead; the module itself stays reachable as
+    ``sys.modules["hum2band.transcribe"]`` and through ``from hum2band.transcribe import ...``.
+    """
+
+    def __setattr__(self, name: str, value) -> None:
+        if name == "transcribe" and isinstance(value, types.ModuleType):
+            value = value.transcribe
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package

@@ -1,0 +1,473 @@
+"""The ``hum2band`` command line.
+
+``hum2band transcribe INPUT [INPUT ...] --out PATH`` turns sung or hummed takes into a JSON file
+(notes, tuning, beats, meter, key; see README.md for the contract) and a MIDI file on the
+singer's own tempo map.
+
+Rules the command keeps, so a musician never sees a traceback or a half-written file:
+
+* Options are checked before any audio is decoded or any model is loaded.
+* Every :class:`~hum2band.errors.Hum2BandError` becomes one line on stderr,
+  ``hum2band: error: <message>``, and exit status 2; usage errors too. Anything unexpected is one
+  line ``hum2band: internal error: ...`` and exit status 1 (``HUM2BAND_DEBUG=1`` adds the
+  traceback).
+* Outputs are written into a temporary folder next to their destination and moved into place
+  with :func:`os.replace` (MIDI first, JSON last), so an output that exists is complete. An
+  existing output is only replaced with ``--force``.
+* With several inputs, one bad take reports its error and the others still complete; the exit
+  status is non-zero if any failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import secrets
+import shutil
+import sys
+import time
+import traceback
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence, TextIO
+
+from . import __version__
+from .errors import Hum2BandError, InputError, OptionError
+from .melody import SUPPORTED_METERS, Key, Melody
+
+#: Tempo range accepted by ``--tempo``, in beats per minute.
+TEMPO_RANGE_BPM = (30.0, 300.0)
+#: Default for ``--max-minutes``: longer takes are refused.
+DEFAULT_MAX_MINUTES = 15.0
+#: Exit statuses.
+EXIT_OK, EXIT_INTERNAL, EXIT_USER = 0, 1, 2
+
+_METER_TEXT = ", ".join(f"{n}/{d}" for n, d in SUPPORTED_METERS)
+
+
+# ---- argument parsing ------------------------------------------------------------------------
+class UsageError(Exception):
+    """Raised instead of argparse's multi-line usage message; ``str()`` is one line."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line (and which never calls ``sys.exit``)."""
+
+    def error(self, message: str):  # noqa: D401 - argparse API
+        raise UsageError(f"{_one_line(message)}; see '{self.prog} --help'")
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full ``hum2band`` parser (sub-command ``transcribe``)."""
+    parser = _Parser(
+        prog="hum2band",
+        description="hum2band: sing or hum a melody, get its notes, beat and key as MIDI + JSON.",
+    )
+    parser.add_argument("--version", action="version", version=f"hum2band {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    t = sub.add_parser(
+        "transcribe",
+        help="transcribe sung/hummed takes to JSON + MIDI",
+        description=(
+            "Transcribe sung or hummed takes (m4a, mp3, opus, ogg, wav, flac, ...) into NAME.json "
+            "(notes, tuning, beats, meter, key) and NAME.mid (the notes on the singer's tempo "
+            "map)."
+        ),
+    )
+    t.add_argument("inputs", nargs="+", metavar="INPUT", help="audio file(s) of a sung take")
+    t.add_argument(
+        "--out", required=True, metavar="PATH",
+        help=("where to write. One input: a directory (created), or a path ending in .json "
+              "(the .mid is written beside it). Several inputs: a directory that gets one "
+              "NAME.json + NAME.mid per input (NAME = input file name without extension)"),
+    )
+    t.add_argument(
+        "--pitch-backend", default="default", metavar="NAME",
+        help=(f"pitch tracker: {', '.join(_backend_names())}, or single ones joined with '+' "
+              "(default: %(default)s)"),
+    )
+    t.add_argument("--tempo", type=float, metavar="BPM",
+                   help=f"the tempo you meant, {TEMPO_RANGE_BPM[0]:.0f}-{TEMPO_RANGE_BPM[1]:.0f} "
+                        "beats per minute (default: found from the take)")
+    t.add_argument("--meter", metavar="N/D",
+                   help=f"the meter you meant, one of {_METER_TEXT} (default: found from the take)")
+    t.add_argument("--key", metavar="KEY",
+                   help="the key you meant, like 'A minor', 'Am', 'Eb' (default: found from the take)")
+    t.add_argument("--max-minutes", type=float, default=DEFAULT_MAX_MINUTES, metavar="MIN",
+                   help="refuse takes longer than this (default: %(default)g minutes)")
+    t.add_argument("--force", action="store_true", help="overwrite existing outputs")
+    t.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    t.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
+    return parser
+
+
+# ---- option validation -----------------------------------------------------------------------
+@dataclass
+class TranscribeOptions:
+    """Validated options for :func:`hum2band.transcribe.transcribe`."""
+
+    pitch_backend: str
+    tempo_bpm: float | None
+    meter: tuple[int, int] | None
+    key: Key | None
+    max_duration_s: float
+
+
+def parse_meter(text: str) -> tuple[int, int]:
+    """``"6/8"`` -> ``(6, 8)``; raises :class:`OptionError` for meters the rhythm stage lacks."""
+    m = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", text)
+    meter = (int(m.group(1)), int(m.group(2))) if m else None
+    if meter not in SUPPORTED_METERS:
+        raise OptionError(f"meter '{text}' is not one I can follow: use one of {_METER_TEXT}")
+    return meter
+
+
+def validate_options(args: argparse.Namespace) -> TranscribeOptions:
+    """Check every option value before any heavy work; raises :class:`OptionError`."""
+    tempo = args.tempo
+    if tempo is not None and not (TEMPO_RANGE_BPM[0] <= tempo <= TEMPO_RANGE_BPM[1]):
+        raise OptionError(f"tempo {tempo:g} bpm is out of range: give a tempo between "
+                          f"{TEMPO_RANGE_BPM[0]:.0f} and {TEMPO_RANGE_BPM[1]:.0f} bpm")
+    meter = parse_meter(args.meter) if args.meter is not None else None
+    key = Key.parse(args.key) if args.key is not None else None
+    if not (args.max_minutes > 0):
+        raise OptionError(f"--max-minutes {args.max_minutes:g} must be more than 0 minutes")
+    backend = args.pitch_backend
+    names = _backend_names()
+    if backend not in names and not _is_backend_combination(backend):
+        raise OptionError(f"pitch backend '{backend}' is not one I have: use one of "
+                          f"{', '.join(names)}, or join single ones with '+'")
+    return TranscribeOptions(backend, tempo, meter, key, float(args.max_minutes) * 60.0)
+
+
+def load_transcribe():
+    """The pipeline entry point, :func:`hum2band.transcribe.transcribe` (imported on demand)."""
+    from .transcribe import transcribe
+
+    return transcribe
+
+
+def _backend_names() -> tuple[str, ...]:
+    from .pitch import BACKEND_NAMES
+
+    return tuple(BACKEND_NAMES)
+
+
+def _is_backend_combination(name: str) -> bool:
+    """True for a '+'-joined combination the pitch stage accepts (``"pyin+basic-pitch"``)."""
+    from . import pitch
+
+    if "+" not in name or not hasattr(pitch, "resolve_backend"):
+        return False
+    try:
+        pitch.resolve_backend(name)
+    except Hum2BandError:
+        return False
+    return True
+
+
+# ---- output planning -------------------------------------------------------------------------
+@dataclass
+class Job:
+    """One input and where its outputs go."""
+
+    input_path: Path
+    json_path: Path
+    midi_path: Path
+    error: Hum2BandError | None = None
+
+    @property
+    def label(self) -> str:
+        return self.input_path.name
+
+
+def unique_names(inputs: Sequence[Path]) -> list[str]:
+    """Output names for ``inputs``: the file stem, with ``-2``, ``-3``, ... on clashes.
+
+    Clashes are found case-insensitively, so outputs stay distinct on macOS/Windows disks too.
+    """
+    taken: set[str] = set()
+    names = []
+    for p in inputs:
+        base = p.stem or p.name or "take"
+        name, i = base, 1
+        while name.casefold() in taken:
+            i += 1
+            name = f"{base}-{i}"
+        taken.add(name.casefold())
+        names.append(name)
+    return names
+
+
+def plan_jobs(inputs: Sequence[str], out: str, force: bool) -> list[Job]:
+    """Map inputs to output paths and check each job can run (input exists, output free).
+
+    Raises :class:`OptionError` when ``--out`` cannot work at all; a problem with one input
+    is stored in its :attr:`Job.error` so the others can still run.
+    """
+    paths = [Path(p) for p in inputs]
+    out_path = Path(out)
+    if out_path.suffix.lower() == ".json":
+        if len(paths) > 1:
+            raise OptionError(f"--out '{out}' is a .json file but you gave {len(paths)} inputs: "
+                              "give a directory to --out instead")
+        if out_path.is_dir():
+            raise OptionError(f"--out '{out}' is a directory, not a .json file: give another "
+                              "path")
+        jobs = [Job(paths[0], out_path, out_path.with_suffix(".mid"))]
+    else:
+        if out_path.exists() and not out_path.is_dir():
+            raise OptionError(f"--out '{out}' is a file, not a directory: give a directory, "
+                              "or a path ending in .json for one input")
+        jobs = [Job(p, out_path / f"{n}.json", out_path / f"{n}.mid")
+                for p, n in zip(paths, unique_names(paths))]
+    for job in jobs:
+        job.error = _check_job(job, force)
+    return jobs
+
+
+def _check_job(job: Job, force: bool) -> Hum2BandError | None:
+    p = job.input_path
+    if not p.exists():
+        return InputError(f"can't find '{p}': check the path and the file name")
+    if p.is_dir():
+        return InputError(f"'{p}' is a folder: give the audio file(s) inside it")
+    if not force:
+        for target in (job.json_path, job.midi_path):
+            if target.exists():
+                return OptionError(f"'{target}' already exists: add --force to overwrite it, "
+                                   "or choose another --out")
+    return None
+
+
+# ---- writing ---------------------------------------------------------------------------------
+def write_outputs(melody: Melody, job: Job, force: bool) -> None:
+    """Write ``job``'s JSON and MIDI so that neither appears unless both are complete.
+
+    Both files are written into a fresh hidden folder next to their destination. If the
+    destination folder does not exist yet, that folder is renamed into place in one step;
+    otherwise the MIDI and then the JSON are moved in with :func:`os.replace`.
+    """
+    dest_dir = job.json_path.parent
+    whole_dir = not dest_dir.exists()
+    stage_parent = dest_dir.parent if whole_dir else dest_dir
+    stage_parent.mkdir(parents=True, exist_ok=True)
+    stage = stage_parent / f".{(dest_dir if whole_dir else job.json_path).name}.{secrets.token_hex(4)}.hum2band-tmp"
+    stage.mkdir()
+    try:
+        melody.write_midi(stage / job.midi_path.name)
+        melody.write_json(stage / job.json_path.name)
+        if whole_dir:
+            try:
+                os.replace(stage, dest_dir)
+                return
+            except OSError:  # someone created the folder meanwhile: move the files instead
+                if not dest_dir.is_dir():
+                    raise
+        if not force:
+            for target in (job.json_path, job.midi_path):
+                if target.exists():
+                    raise OptionError(f"'{target}' already exists: add --force to overwrite it, "
+                                      "or choose another --out")
+        os.replace(stage / job.midi_path.name, job.midi_path)
+        os.replace(stage / job.json_path.name, job.json_path)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+
+
+# ---- progress --------------------------------------------------------------------------------
+class Progress:
+    """Stage-by-stage progress for one input on stderr.
+
+    On a terminal the line grows as stages finish (``ode.m4a: decoding… pitch… ``) and is erased
+    if the take fails, so an error is still a single line. Elsewhere (a pipe, a log file) only
+    the finished line is written.
+    """
+
+    def __init__(self, label: str, stream: TextIO, enabled: bool):
+        self.label = label
+        self.stream = stream
+        self.enabled = enabled
+        self.live = enabled and _isatty(stream)
+        self.stages: list[str] = []
+
+    def __call__(self, stage_name: str) -> None:
+        self.stages.append(str(stage_name))
+        if self.live:
+            if len(self.stages) == 1:
+                self.stream.write(f"{self.label}: ")
+            self.stream.write(f"{stage_name}… ")
+            self.stream.flush()
+
+    def done(self, summary: str, elapsed_s: float) -> None:
+        if not self.enabled:
+            return
+        tail = f"done ({summary}) in {elapsed_s:.1f} s\n"
+        if self.live:
+            self.stream.write(tail if self.stages else f"{self.label}: {tail}")
+        else:
+            self.stream.write(f"{self.label}: " + "".join(f"{s}… " for s in self.stages) + tail)
+        self.stream.flush()
+
+    def abandon(self) -> None:
+        if self.live and self.stages:
+            self.stream.write("\r\033[K")
+            self.stream.flush()
+
+
+def _isatty(stream: TextIO) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
+
+
+def summary_text(melody: Melody) -> str:
+    """``"42 notes, 96 bpm 4/4, A minor"``."""
+    n, d = melody.rhythm.meter
+    return (f"{len(melody.notes)} notes, {melody.rhythm.tempo_bpm:.0f} bpm {n}/{d}, "
+            f"{melody.key.tonic} {melody.key.mode}")
+
+
+# ---- main ------------------------------------------------------------------------------------
+@dataclass
+class Result:
+    input: str
+    ok: bool
+    json: str | None = None
+    midi: str | None = None
+    error: str | None = None
+    internal: bool = False
+    details: dict = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        d = {"input": self.input, "ok": self.ok}
+        if self.ok:
+            d.update(json=self.json, midi=self.midi, **self.details)
+        else:
+            d["error"] = self.error
+        return d
+
+
+def _error_line(err: BaseException, label: str | None = None) -> str:
+    msg = _one_line(str(err)) or type(err).__name__
+    if label and label not in msg:
+        msg = f"{label}: {msg}"
+    return msg
+
+
+def _internal_line(err: BaseException, label: str | None = None) -> str:
+    return (f"hum2band: internal error: {_error_line(err, label)} ({type(err).__name__}; run "
+            "with HUM2BAND_DEBUG=1 for the traceback)")
+
+
+def _debug() -> bool:
+    return os.environ.get("HUM2BAND_DEBUG", "") not in ("", "0")
+
+
+def run_transcribe(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
+    """Run ``hum2band transcribe`` for parsed ``args``; returns the exit status."""
+    results: list[Result] = []
+    try:
+        opts = validate_options(args)
+        jobs = plan_jobs(args.inputs, args.out, args.force)
+        if len(jobs) == 1 and jobs[0].error is not None:
+            raise jobs[0].error
+    except Hum2BandError as err:
+        stderr.write(f"hum2band: error: {_error_line(err)}\n")
+        if args.json:
+            stdout.write(json.dumps({"ok": False, "error": _error_line(err), "results": []}) + "\n")
+        return EXIT_USER
+
+    transcribe = load_transcribe()
+
+    several = len(jobs) > 1
+    for job in jobs:
+        label = job.label if several else None
+        if job.error is not None:
+            stderr.write(f"hum2band: error: {_error_line(job.error, label)}\n")
+            results.append(Result(str(job.input_path), False, error=_error_line(job.error, label)))
+            continue
+        progress = Progress(job.label, stderr, enabled=not args.quiet)
+        t0 = time.perf_counter()
+        try:
+            melody = transcribe(
+                str(job.input_path), pitch_backend=opts.pitch_backend, tempo_bpm=opts.tempo_bpm,
+                meter=opts.meter, key=opts.key, max_duration_s=opts.max_duration_s,
+                progress=progress,
+            )
+            write_outputs(melody, job, args.force)
+        except Hum2BandError as err:
+            progress.abandon()
+            stderr.write(f"hum2band: error: {_error_line(err, label)}\n")
+            results.append(Result(str(job.input_path), False, error=_error_line(err, label)))
+            continue
+        except Exception as err:  # noqa: BLE001 - last line of defence, reported in one line
+            progress.abandon()
+            if _debug():
+                traceback.print_exc(file=stderr)
+            stderr.write(_internal_line(err, label) + "\n")
+            results.append(Result(str(job.input_path), False, error=_error_line(err, label),
+                                  internal=True))
+            continue
+        elapsed_s = time.perf_counter() - t0
+        progress.done(summary_text(melody), elapsed_s)
+        n, d = melody.rhythm.meter
+        results.append(Result(
+            str(job.input_path), True, json=str(job.json_path), midi=str(job.midi_path),
+            details={
+                "notes": len(melody.notes),
+                "duration_s": round(float(melody.duration_s), 3),
+                "tempo_bpm": round(float(melody.rhythm.tempo_bpm), 2),
+                "meter": f"{n}/{d}",
+                "key": f"{melody.key.tonic} {melody.key.mode}",
+                "elapsed_s": round(elapsed_s, 3),
+            },
+        ))
+
+    ok = all(r.ok for r in results)
+    if args.json:
+        stdout.write(json.dumps({"ok": ok, "results": [r.to_json() for r in results]},
+                                indent=1) + "\n")
+    if ok:
+        return EXIT_OK
+    return EXIT_INTERNAL if any(r.internal for r in results) else EXIT_USER
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``hum2band`` console script; returns the exit status."""
+    stdout, stderr = sys.stdout, sys.stderr
+    try:
+        with warnings.catch_warnings():
+            if not _debug():
+                # Library warnings (e.g. resampy's pkg_resources deprecation) mean nothing to a
+                # musician and would break the one-line rule; HUM2BAND_DEBUG=1 shows them.
+                warnings.simplefilter("ignore")
+            args = build_parser().parse_args(argv)
+            if args.command is None:
+                raise UsageError("choose a command (transcribe); see 'hum2band --help'")
+            return run_transcribe(args, stdout, stderr)
+    except UsageError as err:
+        stderr.write(f"hum2band: error: {err}\n")
+        return EXIT_USER
+    except SystemExit as exc:  # --help / --version
+        return exc.code if isinstance(exc.code, int) else EXIT_OK
+    except KeyboardInterrupt:
+        stderr.write("hum2band: interrupted\n")
+        return 130
+    except Exception as err:  # noqa: BLE001 - anything else is our bug: one line, no traceback
+        if _debug():
+            traceback.print_exc(file=stderr)
+        stderr.write(_internal_line(err) + "\n")
+        return EXIT_INTERNAL
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

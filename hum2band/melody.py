@@ -1,0 +1,237 @@
+"""The small object model every stage shares.
+
+A take flows through the stages as these dataclasses, never as loose dicts:
+
+* :class:`Note` -- one sung note: onset/offset in seconds of the recording, the sung pitch as
+  fractional MIDI and the snapped integer MIDI note.
+* :class:`Rhythm` -- the singer's own beat grid: beat and downbeat times in seconds, meter, tempo.
+* :class:`Key` -- tonic, mode and a confidence.
+* :class:`Melody` -- the notes plus tuning, rhythm and key: what ``hum2band transcribe`` writes and
+  what the accompaniment stages read.
+
+Times are always seconds of the original recording (``*_s``); pitches are MIDI numbers
+(``midi_pitch`` fractional, ``midi`` integer).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, asdict
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+PITCH_CLASS_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
+
+#: Spellings accepted for a tonic, mapped to pitch class (0 = C).
+TONIC_PITCH_CLASS = {
+    "C": 0, "B#": 0, "C#": 1, "DB": 1, "D": 2, "D#": 3, "EB": 3, "E": 4, "FB": 4, "E#": 5,
+    "F": 5, "F#": 6, "GB": 6, "G": 7, "G#": 8, "AB": 8, "A": 9, "A#": 10, "BB": 10, "B": 11,
+    "CB": 11,
+}
+
+#: Meters the rhythm stage knows, as (numerator, denominator).
+SUPPORTED_METERS = ((4, 4), (3, 4), (6, 8), (2, 4))
+
+
+def beats_per_bar(meter: Sequence[int]) -> int:
+    """Counted beats per bar: 6/8 is counted in two (dotted quarters), the rest by numerator."""
+    n, d = int(meter[0]), int(meter[1])
+    if d == 8 and n % 3 == 0 and n > 3:
+        return n // 3
+    return n
+
+
+def quarter_notes_per_beat(meter: Sequence[int]) -> float:
+    """Length of one counted beat in quarter notes (1.5 for compound meters such as 6/8)."""
+    n, d = int(meter[0]), int(meter[1])
+    if d == 8 and n % 3 == 0 and n > 3:
+        return 1.5
+    return 4.0 / d
+
+
+@dataclass
+class Note:
+    """One sung note.
+
+    Attributes
+    ----------
+    onset_s, offset_s : float
+        Start and end in seconds of the recording.
+    midi_pitch : float
+        The sung pitch: median of the pitch track over the note, fractional MIDI (69.0 = A440).
+    midi : int
+        The note name it is heard as: ``midi_pitch`` snapped to a semitone after removing the
+        singer's tuning offset.
+    velocity : int
+        1-127, from the note's loudness relative to the take.
+    """
+
+    onset_s: float
+    offset_s: float
+    midi_pitch: float
+    midi: int = 0
+    velocity: int = 80
+
+    @property
+    def duration_s(self) -> float:
+        return self.offset_s - self.onset_s
+
+    def to_json(self) -> dict:
+        return {
+            "onset": round(float(self.onset_s), 4),
+            "offset": round(float(self.offset_s), 4),
+            "pitch": round(float(self.midi_pitch), 3),
+            "midi": int(self.midi),
+            "velocity": int(self.velocity),
+        }
+
+    @classmethod
+    def from_json(cls, d: dict) -> "Note":
+        return cls(float(d["onset"]), float(d["offset"]), float(d["pitch"]), int(d["midi"]),
+                   int(d.get("velocity", 80)))
+
+
+@dataclass
+class Key:
+    """A key: ``tonic`` like ``"A"`` or ``"Eb"``, ``mode`` ``"major"`` or ``"minor"``."""
+
+    tonic: str
+    mode: str
+    confidence: float = 1.0
+
+    @property
+    def tonic_pitch_class(self) -> int:
+        return TONIC_PITCH_CLASS[self.tonic.upper()]
+
+    @classmethod
+    def parse(cls, text: str) -> "Key":
+        """Parse ``"A minor"``, ``"Am"``, ``"F#"``, ``"Bb major"``, ``"c:min"``."""
+        from .errors import OptionError
+
+        t = text.strip().replace(":", " ")
+        parts = t.split()
+        if not parts:
+            raise OptionError(f"key '{text}' is empty: write it like 'A minor', 'Am' or 'Eb'")
+        tonic, mode = parts[0], (parts[1].lower() if len(parts) > 1 else "")
+        if len(parts) == 1 and len(tonic) > 1 and tonic[-1] == "m" and tonic[:-1].upper() in TONIC_PITCH_CLASS:
+            tonic, mode = tonic[:-1], "minor"
+        mode = {"": "major", "maj": "major", "major": "major", "min": "minor", "minor": "minor",
+                "m": "minor"}.get(mode)
+        norm = tonic[:1].upper() + tonic[1:].lower()
+        if mode is None or norm.upper() not in TONIC_PITCH_CLASS:
+            raise OptionError(f"key '{text}' is not a key I know: write it like 'A minor', 'Am' or 'Eb'")
+        return cls(norm, mode, 1.0)
+
+    def to_json(self) -> dict:
+        return {"tonic": self.tonic, "mode": self.mode, "confidence": round(float(self.confidence), 3)}
+
+
+@dataclass
+class Rhythm:
+    """The singer's beat grid.
+
+    Attributes
+    ----------
+    beats_s : np.ndarray, shape (n_beats,)
+        Counted beats in seconds (dotted quarters in 6/8), increasing; they follow rubato and drift.
+    downbeats_s : np.ndarray, shape (n_bars,)
+        The first beat of every bar, a subset of ``beats_s``.
+    meter : tuple of int
+        (numerator, denominator), e.g. (4, 4), (3, 4), (6, 8).
+    tempo_bpm : float
+        Median tempo in counted beats per minute.
+    meter_confidence, tempo_confidence : float
+        0-1.
+    """
+
+    beats_s: np.ndarray
+    downbeats_s: np.ndarray
+    meter: tuple
+    tempo_bpm: float
+    meter_confidence: float = 1.0
+    tempo_confidence: float = 1.0
+
+    def to_json(self) -> dict:
+        return {
+            "tempo_bpm": round(float(self.tempo_bpm), 2),
+            "beats": [round(float(b), 4) for b in self.beats_s],
+            "downbeats": [round(float(b), 4) for b in self.downbeats_s],
+            "meter": [int(self.meter[0]), int(self.meter[1])],
+            "meter_confidence": round(float(self.meter_confidence), 3),
+            "tempo_confidence": round(float(self.tempo_confidence), 3),
+        }
+
+
+@dataclass
+class Melody:
+    """A transcribed take: the notes and everything known about how they were sung.
+
+    This is the contract between transcription and the later stages, and the schema of the
+    ``NAME.json`` that ``hum2band transcribe`` writes.
+    """
+
+    notes: list[Note]
+    tuning_cents: float
+    rhythm: Rhythm
+    key: Key
+    duration_s: float
+    source: str = ""
+    pitch_backend: str = ""
+    timings_s: dict = field(default_factory=dict)
+
+    # ---- JSON -------------------------------------------------------------------------------
+    def to_json(self) -> dict:
+        d = {
+            "source": self.source,
+            "duration_s": round(float(self.duration_s), 4),
+            "pitch_backend": self.pitch_backend,
+            "notes": [n.to_json() for n in self.notes],
+            "tuning_cents": round(float(self.tuning_cents), 2),
+        }
+        d.update(self.rhythm.to_json())
+        d["key"] = self.key.to_json()
+        if self.timings_s:
+            d["timings_s"] = {k: round(float(v), 4) for k, v in self.timings_s.items()}
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict) -> "Melody":
+        rhythm = Rhythm(
+            beats_s=np.asarray(d["beats"], dtype=float),
+            downbeats_s=np.asarray(d["downbeats"], dtype=float),
+            meter=tuple(int(x) for x in d["meter"]),
+            tempo_bpm=float(d["tempo_bpm"]),
+            meter_confidence=float(d.get("meter_confidence", 1.0)),
+            tempo_confidence=float(d.get("tempo_confidence", 1.0)),
+        )
+        k = d["key"]
+        return cls(
+            notes=[Note.from_json(n) for n in d["notes"]],
+            tuning_cents=float(d["tuning_cents"]),
+            rhythm=rhythm,
+            key=Key(k["tonic"], k["mode"], float(k.get("confidence", 1.0))),
+            duration_s=float(d.get("duration_s", 0.0)),
+            source=d.get("source", ""),
+            pitch_backend=d.get("pitch_backend", ""),
+        )
+
+    def write_json(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(self.to_json(), indent=1) + "\n")
+
+    # ---- MIDI -------------------------------------------------------------------------------
+    def write_midi(self, path: str | Path, program: int = 0, track_name: str = "Melody") -> None:
+        """Write the melody as a MIDI file on the singer's tempo map.
+
+        MIDI seconds equal recording seconds: every counted beat of :attr:`rhythm` is a beat of
+        the file, so a DAW shows bar lines on the sung downbeats.
+        """
+        from .tempo_map import TempoMap
+
+        tmap = TempoMap.from_rhythm(self.rhythm, duration_s=self.duration_s)
+        tmap.write_midi(path, tracks=[(track_name, program, False, self.notes)],
+                        key=self.key)
+
+    def snapped_pitches(self) -> np.ndarray:
+        return np.array([n.midi for n in self.notes], dtype=int)

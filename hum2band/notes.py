@@ -1,0 +1,258 @@
+"""Note segmentation: a frame-wise pitch track in, sung notes out.
+
+Real singing is not a piano: notes start with a scoop or a glide, wobble with vibrato, repeat on
+the same pitch with only a consonant between them, and the tracker now and then jumps an octave.
+The segmenter works in four steps over a :class:`~hum2band.pitch.PitchTrack`:
+
+1. **Voicing** -- a frame is sung when the tracker is confident and the frame is loud enough
+   relative to the take's own noise floor (a phone memo's hiss sets that floor).
+2. **Octave repair** -- isolated frames an octave away from their neighbourhood are folded back.
+3. **Splitting** -- each voiced stretch is cut where the pitch settles on a new semitone for long
+   enough (so vibrato and scoops do not split a note; the glide is given to the note it leads to),
+   and where the loudness dips and rises again (a syllable onset: repeated notes on one pitch).
+4. **Clean-up** -- fragments too short to be notes are merged into a neighbour or dropped, and each
+   note's pitch is the median of its steady middle part.
+
+All thresholds live in :class:`SegmenterSettings`; they were chosen on half of the SSVD
+development takes and checked on the other half (``benchmarks/transcription.py``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.ndimage import median_filter
+
+from .melody import Note
+from .pitch import PitchTrack
+
+
+@dataclass(frozen=True)
+class SegmenterSettings:
+    #: A frame is voiced when the tracker's confidence is at least this.
+    min_periodicity: float = 0.5
+    #: ... and it is at least this many dB above the noise floor of the take.
+    min_snr_db: float = 12.0
+    #: ... and no more than this many dB below the take's loud frames.
+    max_below_peak_db: float = 40.0
+    #: Unvoiced gaps shorter than this inside a note are bridged, s.
+    bridge_gap_s: float = 0.03
+    #: A new note starts when the pitch sits this many semitones away from the current one ...
+    change_semitones: float = 1.0
+    #: ... for at least this long, s.
+    change_hold_s: float = 0.08
+    #: A loudness dip this deep (dB, against the smaller of the peaks around it) splits a note.
+    dip_db: float = 6.0
+    #: Peaks around a dip are searched this far to each side, s.
+    dip_window_s: float = 0.12
+    #: Notes shorter than this are merged into a neighbour or dropped, s.
+    min_note_s: float = 0.1
+    #: Median filter over the pitch contour, frames.
+    smooth_frames: int = 5
+    #: A note is heard from where its loudness comes within this many dB of the note's peak
+    #: (a voiced consonant such as the "m" of "mi" is pitched but not yet the note), dB.
+    onset_rise_db: float = 9.0
+    #: ... looked for within this long after the first voiced frame, s.
+    onset_search_s: float = 0.1
+
+
+def segment_notes(track: PitchTrack, settings: SegmenterSettings | None = None) -> list[Note]:
+    """Cut a pitch track into notes.
+
+    Parameters
+    ----------
+    track : PitchTrack
+    settings : SegmenterSettings, optional
+
+    Returns
+    -------
+    list of Note
+        In time order, not overlapping; ``midi`` is left at ``round(midi_pitch)`` until the tuning
+        stage snaps it; ``velocity`` from each note's loudness relative to the take.
+    """
+    s = settings or SegmenterSettings()
+    hop = track.hop_s
+    voiced = voicing(track, s)
+    pitch = repair_octaves(track.midi_pitch, voiced)
+    smooth = _smooth(pitch, voiced, s.smooth_frames)
+
+    notes: list[tuple[int, int]] = []
+    for a, b in _runs(voiced):
+        for c, d in _split_by_pitch(smooth, a, b, s, hop):
+            notes.extend(_split_by_dips(track.rms_db, c, d, s, hop))
+    notes = _clean_up(notes, smooth, s, hop)
+    notes = _refine_onsets(notes, track.rms_db, s, hop)
+
+    out = []
+    peak_db = np.max(track.rms_db[voiced]) if voiced.any() else 0.0
+    for a, b in notes:
+        core = _steady_part(smooth[a:b])
+        midi_pitch = float(np.median(core))
+        loud = float(np.percentile(track.rms_db[a:b], 90))
+        velocity = int(np.clip(round(100 + 2.0 * (loud - peak_db)), 20, 127))
+        onset = float(track.times_s[a])
+        offset = float(track.times_s[b - 1] + hop)
+        out.append(Note(onset, offset, midi_pitch, int(round(midi_pitch)), velocity))
+    return out
+
+
+# ---- steps ------------------------------------------------------------------------------------
+
+def voicing(track: PitchTrack, s: SegmenterSettings) -> np.ndarray:
+    """Boolean mask of sung frames, shape (n_frames,)."""
+    rms = track.rms_db
+    floor = np.percentile(rms, 10)
+    peak = np.percentile(rms, 99)
+    loud = (rms >= floor + s.min_snr_db) & (rms >= peak - s.max_below_peak_db)
+    voiced = (track.periodicity >= s.min_periodicity) & np.isfinite(track.midi_pitch) & loud
+    # Bridge tiny gaps (a dropped frame), but not real syllable breaks.
+    gap = int(round(s.bridge_gap_s / track.hop_s))
+    for a, b in _runs(~voiced):
+        if 0 < a and b < len(voiced) and b - a <= gap:
+            voiced[a:b] = True
+    return voiced
+
+
+def repair_octaves(midi_pitch: np.ndarray, voiced: np.ndarray, window: int = 25) -> np.ndarray:
+    """Fold frames that sit about an octave from their neighbourhood's median back by 12."""
+    p = np.where(voiced, midi_pitch, np.nan)
+    out = p.copy()
+    for a, b in _runs(voiced):
+        seg = p[a:b]
+        ref = _running_nanmedian(seg, window)
+        d = seg - ref
+        up = np.abs(d - 12) < 1.5
+        down = np.abs(d + 12) < 1.5
+        out[a:b] = np.where(up, seg - 12, np.where(down, seg + 12, seg))
+    return out
+
+
+def _split_by_pitch(smooth: np.ndarray, a: int, b: int, s: SegmenterSettings, hop: float):
+    """Cut [a, b) where the pitch settles on a new value for ``change_hold_s``."""
+    hold = max(1, int(round(s.change_hold_s / hop)))
+    cuts = [a]
+    start = a
+    i = a + hold
+    while i < b:
+        ref = np.median(smooth[start:i][-max(hold * 3, 1):]) if i - start >= hold else smooth[start]
+        ahead = smooth[i:i + hold]
+        if len(ahead) == hold and np.all(np.abs(ahead - ref) > s.change_semitones) \
+                and np.ptp(ahead) < 2 * s.change_semitones:
+            # Walk back through the glide: the note begins where the pitch left the old one.
+            j = i
+            while j - 1 > start + hold and abs(smooth[j - 1] - ref) > 0.25 \
+                    and np.sign(smooth[j - 1] - ref) == np.sign(ahead[0] - ref):
+                j -= 1
+            cuts.append(j)
+            start = j
+            i = j + hold
+            continue
+        i += 1
+    cuts.append(b)
+    return [(c, d) for c, d in zip(cuts, cuts[1:]) if d > c]
+
+
+def _split_by_dips(rms_db: np.ndarray, a: int, b: int, s: SegmenterSettings, hop: float):
+    """Cut [a, b) at loudness dips: a syllable onset on the same pitch."""
+    w = max(2, int(round(s.dip_window_s / hop)))
+    min_len = max(1, int(round(s.min_note_s / hop)))
+    seg = rms_db[a:b]
+    cuts = [a]
+    n = len(seg)
+    if n < 2 * min_len:
+        return [(a, b)]
+    sm = np.convolve(seg, np.ones(3) / 3, mode="same")
+    i = min_len
+    while i < n - min_len:
+        if sm[i] <= sm[i - 1] and sm[i] <= sm[i + 1]:
+            left = sm[max(0, i - w):i].max()
+            right = sm[i + 1:min(n, i + 1 + w)].max()
+            if min(left, right) - sm[i] >= s.dip_db:
+                # The new note starts where the loudness rises out of the dip.
+                j = i
+                while j + 1 < n and sm[j + 1] - sm[i] < 0.5 * (right - sm[i]) and j - i < w:
+                    j += 1
+                cut = a + i + max(0, (j - i) // 2)
+                if cut - cuts[-1] >= min_len:
+                    cuts.append(cut)
+                i += min_len
+                continue
+        i += 1
+    cuts.append(b)
+    return [(c, d) for c, d in zip(cuts, cuts[1:]) if d > c]
+
+
+def _clean_up(notes, smooth, s: SegmenterSettings, hop: float):
+    """Merge short fragments into an adjoining note at a similar pitch; drop the rest."""
+    min_len = max(1, int(round(s.min_note_s / hop)))
+    out: list[list[int]] = []
+    for a, b in notes:
+        if b - a >= min_len:
+            out.append([a, b])
+            continue
+        # A short fragment touching the previous note: a glide tail or a wobble. Merge.
+        if out and out[-1][1] == a and abs(np.median(smooth[a:b]) - np.median(smooth[out[-1][0]:out[-1][1]])) < 1.5:
+            out[-1][1] = b
+    # A fragment touching the next note at the same pitch is a scoop into it: already merged by
+    # the glide walk-back; anything still shorter than min_len has been dropped above.
+    return [(a, b) for a, b in out]
+
+
+def _refine_onsets(notes, rms_db: np.ndarray, s: SegmenterSettings, hop: float):
+    """Move each onset to where the note's loudness has risen to within ``onset_rise_db`` of its
+    peak (at most ``onset_search_s`` later, and never past the note's middle)."""
+    search = max(1, int(round(s.onset_search_s / hop)))
+    out = []
+    for a, b in notes:
+        peak = rms_db[a:b].max()
+        limit = min(a + search, a + (b - a) // 2)
+        j = a
+        while j < limit and rms_db[j] < peak - s.onset_rise_db:
+            j += 1
+        out.append((j, b))
+    return out
+
+
+def _steady_part(seg: np.ndarray) -> np.ndarray:
+    """The middle of a note, without the scoop at its start and the fall at its end."""
+    n = len(seg)
+    if n < 5:
+        return seg
+    lo, hi = int(n * 0.2), int(np.ceil(n * 0.85))
+    return seg[lo:hi]
+
+
+# ---- helpers ----------------------------------------------------------------------------------
+
+def _runs(mask: np.ndarray):
+    """[(start, stop), ...] of the True runs of a boolean array."""
+    m = np.concatenate([[False], np.asarray(mask, bool), [False]])
+    d = np.diff(m.astype(np.int8))
+    return list(zip(np.flatnonzero(d == 1), np.flatnonzero(d == -1)))
+
+
+def _fill_nan(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, float)
+    ok = np.isfinite(x)
+    if not ok.any():
+        return x
+    idx = np.arange(len(x))
+    return np.interp(idx, idx[ok], x[ok])
+
+
+def _smooth(pitch: np.ndarray, voiced: np.ndarray, k: int) -> np.ndarray:
+    filled = _fill_nan(np.where(voiced, pitch, np.nan))
+    if k > 1 and np.isfinite(filled).any():
+        filled = median_filter(filled, size=k, mode="nearest")
+    return filled
+
+
+def _running_nanmedian(x: np.ndarray, window: int) -> np.ndarray:
+    n = len(x)
+    if n <= window:
+        return np.full(n, np.nanmedian(x))
+    pad = window // 2
+    xp = np.pad(x, pad, mode="edge")
+    view = np.lib.stride_tricks.sliding_window_view(xp, window)[:n]
+    return np.nanmedian(view, axis=1)

@@ -1,0 +1,94 @@
+"""The singer's reference pitch: how far their semitone grid sits from A440, in cents.
+
+Nobody sings at exactly A = 440 Hz without a reference. What matters for naming notes is where
+the singer's own semitone grid lies: if most notes land 30 cents flat, the take is sung with a
+reference about A = 432 Hz, and a note sung at fractional MIDI 61.72 is a D (62), not a C# that
+happens to be sharp.
+
+The estimate is the mode of the duration-weighted distribution of each note's fractional pitch
+``midi_pitch - round(midi_pitch)`` on the circle of 100 cents (a kernel density, so notes 49
+cents sharp and 49 cents flat count as neighbours), refined by a robust circular mean around that
+mode. Glides, out-of-tune notes and octave errors do not move it much: they fall outside the
+kernel around the mode, and very short notes (most glides) weigh little.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Sequence
+
+import numpy as np
+
+from .melody import Note
+
+#: Width (cents, 1 sd) of the kernel that smooths the circular histogram of note offsets.
+KERNEL_WIDTH_CENTS = 14.0
+#: Half-width (cents) of the window around the mode used by the robust refinement.
+REFINE_HALF_WIDTH_CENTS = 40.0
+#: Notes shorter than this weigh as this much; notes longer than the cap weigh as the cap.
+MIN_WEIGHT_S, MAX_WEIGHT_S = 0.03, 1.0
+
+
+def _wrap_cents(c: np.ndarray | float) -> np.ndarray:
+    """Wrap cents to [-50, 50)."""
+    return (np.asarray(c, dtype=float) + 50.0) % 100.0 - 50.0
+
+
+def estimate_tuning_cents(notes: Sequence[Note]) -> float:
+    """Estimate the singer's reference-pitch offset from A440.
+
+    Parameters
+    ----------
+    notes : sequence of Note
+        Uses ``midi_pitch`` (fractional MIDI) and the duration of each note.
+
+    Returns
+    -------
+    float
+        Offset in cents in [-50, 50): positive when the singer's semitone grid is sharp of
+        A440. 0.0 when there are no usable notes.
+    """
+    pitch = np.array([n.midi_pitch for n in notes], dtype=float)
+    dur_s = np.array([n.offset_s - n.onset_s for n in notes], dtype=float)
+    ok = np.isfinite(pitch) & np.isfinite(dur_s) & (pitch > 0)
+    if not ok.any():
+        return 0.0
+    pitch, dur_s = pitch[ok], dur_s[ok]
+    frac_cents = _wrap_cents(100.0 * pitch)
+    weight = np.clip(dur_s, MIN_WEIGHT_S, MAX_WEIGHT_S)
+
+    # Kernel density on the circle (von Mises kernel), 1-cent grid.
+    grid_cents = np.arange(-50.0, 50.0, 1.0)
+    kappa = 1.0 / (2.0 * np.pi * KERNEL_WIDTH_CENTS / 100.0) ** 2
+    ang = 2.0 * np.pi / 100.0
+    density = np.exp(kappa * (np.cos(ang * (grid_cents[:, None] - frac_cents[None, :])) - 1.0)) @ weight
+    mode = float(grid_cents[int(np.argmax(density))])
+
+    # Robust refinement: biweight mean of the circular deviations from the mode.
+    center = mode
+    for _ in range(3):
+        dev = _wrap_cents(frac_cents - center)
+        u = dev / REFINE_HALF_WIDTH_CENTS
+        w = weight * np.where(np.abs(u) < 1.0, (1.0 - u ** 2) ** 2, 0.0)
+        if w.sum() <= 0:
+            break
+        center = center + float(np.sum(w * dev) / np.sum(w))
+    return float(_wrap_cents(center))
+
+
+def snap_notes(notes: Sequence[Note], tuning_cents: float) -> list[Note]:
+    """Name each note on the singer's own semitone grid.
+
+    Parameters
+    ----------
+    notes : sequence of Note
+    tuning_cents : float
+        The offset from :func:`estimate_tuning_cents`.
+
+    Returns
+    -------
+    list of Note
+        Copies with ``midi = round(midi_pitch - tuning_cents / 100)``; the inputs are not changed.
+    """
+    shift = float(tuning_cents) / 100.0
+    return [replace(n, midi=int(np.round(n.midi_pitch - shift))) for n in notes]
