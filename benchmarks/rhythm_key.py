@@ -272,8 +272,13 @@ def perform(tune: Tune, rng: np.random.Generator, seed: int, lead_in_s: float = 
     off = warp(tune.offset_s) + shift + rng.normal(0, 0.02, len(tune.offset_s))
     order = np.argsort(on)
     on, off, midi = on[order], off[order], tune.midi[order]
+    # singers release long notes early (a breath before the next phrase) and leave small gaps
+    perf_beat = beat_s * (on[-1] - on[0]) / max(tune.onset_s.max() - t0, 1e-6)
+    dur = off - on
+    long_note = dur >= 0.9 * perf_beat
+    off = np.where(long_note, on + dur * rng.uniform(0.6, 0.9, len(on)), off)
     nxt = np.append(on[1:], np.inf)
-    off = np.minimum(off, nxt - 0.01)
+    off = np.minimum(off, nxt - rng.uniform(0.01, 0.05, len(on)))
     off = np.maximum(off, on + 0.05)
     # a singable range, random key
     semis = int(rng.integers(-6, 6))

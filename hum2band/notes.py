@@ -102,9 +102,12 @@ def segment_notes(track: PitchTrack, settings: SegmenterSettings | None = None) 
 def voicing(track: PitchTrack, s: SegmenterSettings) -> np.ndarray:
     """Boolean mask of sung frames, shape (n_frames,)."""
     rms = track.rms_db
-    floor = np.percentile(rms, 10)
+    floor = np.percentile(rms, 5)
     peak = np.percentile(rms, 99)
-    loud = (rms >= floor + s.min_snr_db) & (rms >= peak - s.max_below_peak_db)
+    # A take sung from start to end has no quiet frames to show the noise floor: then ask for
+    # less headroom over the quietest frames (but never less than 40% of the take's range).
+    snr = min(s.min_snr_db, 0.4 * (peak - floor))
+    loud = (rms >= floor + snr) & (rms >= peak - s.max_below_peak_db)
     voiced = (track.periodicity >= s.min_periodicity) & np.isfinite(track.midi_pitch) & loud
     # Bridge tiny gaps (a dropped frame), but not real syllable breaks.
     gap = int(round(s.bridge_gap_s / track.hop_s))

@@ -554,8 +554,10 @@ def _phase_features(cues: NoteCues, owner: np.ndarray, q_len: int, d: int, ll_sh
     first16 = first_position_prior(meter)
     first = np.full(q_len, 0.2 / q_len)
     first[:: 2 ** extra] = first16
-    if own[0]:
-        f[:, 12] = np.log(first[(np.mod(owner[0], q_len) + shifts) % q_len])
+    starts = own & ((cues.phrase_start > 0) | (np.arange(len(owner)) == 0))
+    if starts.any():
+        ps = np.bincount(np.mod(owner[starts], q_len), minlength=q_len)
+        f[:, 12] = (np.log(first)[pos_idx] @ ps) / ps.sum()
     return f
 
 

@@ -664,17 +664,23 @@ def render(notes: Sequence[Note], sample_rate_hz: int = 22050, style: SingerStyl
         on, off = note.onset_s, note.offset_s
         g = 10 ** ((gain_db[i] + (note.velocity - 80) / 127.0 * 20.0) / 20.0)
         att = attack[i] if consonant not in ("d", "t") else min(attack[i], 0.012)
-        a, b = s_idx(on), s_idx(off + 0.5 * release[i])
+        end = off + 0.5 * release[i]
+        if i + 1 < k:
+            nxt = perf.notes[i + 1]
+            if nxt.onset_s < end and abs(nxt.midi_pitch - note.midi_pitch) < 0.5:
+                end = max(nxt.onset_s + 0.005, on + 0.02)  # a repeated note: stop, then restart
+        a, b = s_idx(on), s_idx(end)
         if b > a:
             tt = np.arange(a, b) / sr - on
             shape = 0.5 - 0.5 * np.cos(np.pi * np.clip(tt / att, 0, 1))
-            shape *= 0.5 + 0.5 * np.cos(np.pi * np.clip((tt - (off - on - 0.5 * release[i])) / release[i], 0, 1))
+            shape *= 0.5 + 0.5 * np.cos(np.pi * np.clip((tt - (end - on - release[i])) / release[i], 0, 1))
             shape *= 1.0 + swell[i] * np.sin(np.pi * np.clip(tt / max(off - on, 1e-3), 0, 1))
             env[a:b] += g * shape
         if use_cons[i] and murmur_w is not None:
-            c = s_idx(on + cons_len[i])
-            w = np.clip(1.6 - 1.6 * (np.arange(a, c) / sr - on) / cons_len[i], 0, 1)
-            murmur_w[a:c] = np.maximum(murmur_w[a:c], 0.5 - 0.5 * np.cos(np.pi * w))
+            a0, c = s_idx(on - 0.01), s_idx(on + cons_len[i])
+            tt = np.arange(a0, c) / sr - on
+            w = np.clip(np.minimum((tt + 0.01) / 0.01, 1.6 - 1.6 * tt / cons_len[i]), 0, 1)
+            murmur_w[a0:c] = np.maximum(murmur_w[a0:c], 0.5 - 0.5 * np.cos(np.pi * w))
         elif use_cons[i] and consonant in ("d", "t"):
             length = 0.015 if consonant == "d" else 0.035
             bursts.append((s_idx(on - length + 0.004), s_idx(on + 0.004), 0.25 * g))

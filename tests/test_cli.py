@@ -98,21 +98,26 @@ def _bad_input(kind: str, tmp_path: Path) -> tuple[Path, list[str]]:
         return write_wav(tmp_path / "silence.wav", np.zeros(5 * SR)), []
     if kind == "noise":
         return write_wav(tmp_path / "noise.wav", 0.3 * rng.standard_normal(5 * SR)), []
-    if kind == "short":
-        return write_wav(tmp_path / "short.wav", sung_tone(0.5)), []
+    if kind == "short":  # 0.6 s of singing between two pauses
+        pause = np.zeros(SR)
+        return write_wav(tmp_path / "short.wav", np.concatenate([pause, sung_tone(0.6), pause])), []
     if kind == "long":
         return write_wav(tmp_path / "long.wav", sung_tone(5.0)), ["--max-minutes", "0.05"]
     raise AssertionError(kind)
 
 
-@pytest.mark.parametrize("kind", ["missing", "empty", "text", "corrupt", "silence", "noise",
-                                  "short", "long"])
-def test_bad_input_is_one_line_and_leaves_nothing(kind, tmp_path, capsys, example):
+@pytest.mark.parametrize("kind, reason", [
+    ("missing", "can't find"), ("empty", "empty"), ("text", "not an audio file"),
+    ("corrupt", "damaged"), ("silence", "no singing"), ("noise", "no singing"),
+    ("short", "too short"), ("long", "minutes long"),
+])
+def test_bad_input_is_one_line_and_leaves_nothing(kind, reason, tmp_path, capsys, example):
     src, extra = _bad_input(kind, tmp_path)
     before = listing(tmp_path)
     out = tmp_path / ("take.json" if kind in ("missing", "silence") else "out")
     rc, stdout, err = run(["transcribe", src, "--out", out, *extra], capsys)
     assert_one_error_line(rc, err)
+    assert reason in err[0] and src.name in err[0]
     assert stdout == ""
     assert listing(tmp_path) == before  # no output, no temporary folder left behind
 
