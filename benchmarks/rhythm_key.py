@@ -208,19 +208,24 @@ def load_pop909(data_dir: Path, max_songs: int, rng: np.random.Generator) -> lis
 # Performance: tempo, excerpt, drift, rubato, jitter, tuning
 # ------------------------------------------------------------------------------------------------
 def _excerpt(tune: Tune, scale: float, target_s: float) -> Tune | None:
-    """Cut whole bars from the first sung bar, about ``target_s`` seconds after scaling time."""
+    """Cut whole 4-bar phrases from the first sung bar, about ``target_s`` seconds after scaling.
+
+    The take ends like a sung phrase: with a pickup, on the note at the phrase's last downbeat
+    (held for a beat); without one, at the bar line.
+    """
     first = tune.onset_s.min()
     downs = tune.downbeats_s
-    start = downs[downs <= first + 1e-6].max() if np.any(downs <= first + 1e-6) else downs[0]
-    later = downs[downs > start]
-    if len(later) < 4:
-        return None
-    bar_len = np.median(np.diff(downs))
-    n_bars = max(4, int(round(target_s / scale / bar_len)))
-    stop_candidates = later[later <= start + n_bars * bar_len + 1e-6]
-    stop = stop_candidates.max() if len(stop_candidates) else later[min(n_bars, len(later)) - 1]
-    # a tune shorter than the target: end with the last note
-    stop = min(stop, tune.offset_s.max() + 1e-6) if stop > tune.offset_s.max() else stop
+    i0 = int(np.flatnonzero(downs <= first + 1e-6).max()) if np.any(downs <= first + 1e-6) else 0
+    start = downs[i0]
+    bar_len = float(np.median(np.diff(downs)))
+    beat_len = float(np.median(np.diff(tune.beats_s)))
+    pickup = first > start + 0.25 * beat_len
+    n_bars = 4 * max(1, int(round(target_s / scale / bar_len / 4)))
+    while i0 + n_bars >= len(downs) or downs[i0 + n_bars] > tune.offset_s.max() + 1e-6:
+        n_bars -= 4
+        if n_bars < 4:
+            return None
+    stop = downs[i0 + n_bars] + (beat_len if pickup else 0.0)
     keep = (tune.onset_s >= start - 1e-6) & (tune.onset_s < stop - 1e-6)
     if keep.sum() < 12:
         return None
@@ -521,6 +526,26 @@ def _conditional_logit(data, w0, lam=1e-3):
     return res.x
 
 
+def fit_key(data_dir: Path, args) -> None:
+    """Fit KEY_WEIGHTS of hum2band.key on renditions of dev-half songs (even ids)."""
+    from hum2band import key as K
+
+    data = []
+    for rep in range(3):
+        for take in build_takes(data_dir, 2 * args.n_per_meter, 2000 + rep):
+            if take.tune.song_id % 2:
+                continue
+            notes = degrade_notes(take.notes, np.random.default_rng(take.seed + 1))
+            X = K.key_features(snap_notes(notes, estimate_tuning_cents(notes)))
+            ok = np.zeros(24, dtype=bool)
+            ok[take.tune.key_pc + (12 if take.tune.key_mode == "minor" else 0)] = True
+            data.append((X, ok))
+    w = _conditional_logit(data, K.KEY_WEIGHTS.copy(), lam=1e-3)
+    for name, v in zip(K.FEATURE_NAMES, w):
+        print(f"  {name:<24}{v:9.3f}")
+    print("KEY_WEIGHTS = np.array([" + ", ".join(f"{v:.3f}" for v in w) + "])")
+
+
 def fit_rhythm(data_dir: Path, args) -> None:
     """Fit PHASE_WEIGHTS and FEATURE_WEIGHTS of hum2band.rhythm (conditional logistic regression).
 
@@ -541,8 +566,8 @@ def fit_rhythm(data_dir: Path, args) -> None:
             _, hyps = R.rhythm_hypotheses(snapped, take.duration_s)
             if hyps:
                 takes_h.append((take, hyps))
-    # phase
-    phase_data = []
+    # phase, per meter
+    phase_data = {m: [] for m in METERS}
     for take, hyps in takes_h:
         on = np.array([n.onset_s for n in take.notes])
         lo, hi = on.min() - 0.1, max(n.offset_s for n in take.notes) + 0.1
@@ -558,17 +583,20 @@ def fit_rhythm(data_dir: Path, args) -> None:
                 b, d = b[(b >= lo) & (b <= hi)], d[(d >= lo) & (d <= hi)]
                 f.append(mir_eval.beat.f_measure(ref_d, d, 0.07) + mir_eval.beat.f_measure(ref_b, b, 0.07))
             f = np.array(f)
-            if f.max() > 1.0:
-                phase_data.append((h.phase_features, f >= f.max() - 0.1))
-    print("phase:")
-    wp = _conditional_logit(phase_data, R.PHASE_WEIGHTS.copy())
-    for name, v in zip(R.PHASE_FEATURE_NAMES, wp):
-        print(f"  {name:<24}{v:9.3f}")
+            if f.max() > 1.5:
+                phase_data[h.meter].append((h.phase_features, f >= f.max() - 0.1))
+    wps = {}
+    for m in METERS:
+        print(f"phase {m}:")
+        wps[m] = _conditional_logit(phase_data[m], R.PHASE_WEIGHTS[m].copy(), lam=3e-3)
+    print(f"  {'':<24}" + "".join(f"{str(m):>10}" for m in METERS))
+    for i, name in enumerate(R.PHASE_FEATURE_NAMES):
+        print(f"  {name:<24}" + "".join(f"{wps[m][i]:10.3f}" for m in METERS))
     # hypotheses, with features at the shift the new phase weights choose
     data = []
     for take, hyps in takes_h:
         for h in hyps:
-            h.shift = int(np.argmax(h.phase_features @ wp))
+            h.shift = int(np.argmax(h.phase_features @ wps[h.meter]))
             h.features[0] = h.phase_features[h.shift, 0]
             h.features[-2:] = h.phase_features[h.shift, 1:3]
         X = np.array([h.features for h in hyps])
@@ -580,7 +608,10 @@ def fit_rhythm(data_dir: Path, args) -> None:
     w = _conditional_logit(data, R.FEATURE_WEIGHTS.copy())
     for name, v in zip(R.FEATURE_NAMES, w):
         print(f"  {name:<24}{v:9.3f}")
-    print("PHASE_WEIGHTS = np.array([" + ", ".join(f"{v:.3f}" for v in wp) + "])")
+    print("PHASE_WEIGHTS = {")
+    for m in METERS:
+        print(f"    {m}: np.array([" + ", ".join(f"{v:.3f}" for v in wps[m]) + "]),")
+    print("}")
     print("FEATURE_WEIGHTS = np.array([" + ", ".join(f"{v:.3f}" for v in w) + "])")
 
 
@@ -595,6 +626,8 @@ def main(argv=None) -> int:
     ap.add_argument("--verbose", action="store_true", help="one line per take")
     ap.add_argument("--fit-rhythm", action="store_true",
                     help="fit the rhythm hypothesis weights on renditions of dev-half songs")
+    ap.add_argument("--fit-key", action="store_true",
+                    help="fit the key cue weights on renditions of dev-half songs")
     ap.add_argument("--fit-templates", action="store_true",
                     help="print onset probabilities per metrical class on the dev half (known grid)")
     args = ap.parse_args(argv)
@@ -611,6 +644,9 @@ def main(argv=None) -> int:
 
     if args.fit_rhythm:
         fit_rhythm(data_dir, args)
+        return 0
+    if args.fit_key:
+        fit_key(data_dir, args)
         return 0
     t_build = time.perf_counter()
     takes = build_takes(data_dir, args.n_per_meter, args.seed)

@@ -254,7 +254,7 @@ def _nearest_quality_from_harte(text: str, whole: str) -> str:
     import mir_eval.chord as mc
 
     try:
-        _, bitmap, _ = mc.encode(text, reduce_extended_chords=True)
+        _, bitmap, _ = mc.encode(text, reduce_extended_chords=False)
     except Exception as exc:  # mir_eval raises InvalidChordException and ValueError
         raise OptionError(f"chord '{whole}' is not Harte syntax I can read ({exc})") from None
     tones = {i for i in range(12) if bitmap[i]} | {0}

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import re
 import secrets
@@ -441,9 +442,38 @@ def run_transcribe(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> 
     return EXIT_INTERNAL if any(r.internal for r in results) else EXIT_USER
 
 
+class UserLogHandler(logging.Handler):
+    """Shows hum2band's own log warnings as one line each (``hum2band: warning: ...``).
+
+    Installed on the root logger while the command runs, so other libraries' log chatter (for
+    example basic-pitch listing the model runtimes it did not find) stays off the terminal;
+    with ``HUM2BAND_DEBUG=1`` every library's records are shown.
+    """
+
+    def __init__(self, stream: TextIO, debug: bool):
+        super().__init__(logging.DEBUG if debug else logging.WARNING)
+        self.stream = stream
+        self.debug = debug
+
+    def emit(self, record: logging.LogRecord) -> None:
+        ours = record.name == "hum2band" or record.name.startswith("hum2band.")
+        if not (ours or self.debug):
+            return
+        try:
+            text = _one_line(record.getMessage())
+            who = "" if ours else f"[{record.name}] "
+            self.stream.write(f"hum2band: {record.levelname.lower()}: {who}{text}\n")
+            self.stream.flush()
+        except Exception:  # noqa: BLE001 - logging must never break the command
+            self.handleError(record)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``hum2band`` console script; returns the exit status."""
     stdout, stderr = sys.stdout, sys.stderr
+    handler = UserLogHandler(stderr, _debug())
+    root = logging.getLogger()
+    root.addHandler(handler)  # also keeps logging.basicConfig() (used by some libraries) away
     try:
         with warnings.catch_warnings():
             if not _debug():
@@ -467,6 +497,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             traceback.print_exc(file=stderr)
         stderr.write(_internal_line(err) + "\n")
         return EXIT_INTERNAL
+    finally:
+        root.removeHandler(handler)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,18 +1,22 @@
 """The key of a sung melody: tonic and mode (major or minor) with a confidence.
 
-Key-profile matching in the manner of Krumhansl and Schmuckler: a pitch-class distribution of the
-melody is correlated with a major and a minor profile rotated to each of the 12 tonics, and the
-best of the 24 keys wins. Two things make it work on melodies rather than on harmony:
+Each of the 24 major and minor keys is scored from a few cues of the melody, and the best wins:
 
-* The profiles are Aarden's, counted on the Essen folk-song collection (melodies, not chords),
-  blended with Albrecht and Shanahan's; both give the leading tone and the chromatic notes far less
-  weight than the older probe-tone profiles.
-* The distribution weighs each note by how long it is held (onset to next onset, capped) and gives
-  extra weight to the notes that end phrases (followed by a breath) and most of all to the last
-  note: melodies end, and mostly pause, on the tonic.
+* how well the melody's pitch-class distribution (each note weighted by how long it is held)
+  matches the key's profile, in the manner of Krumhansl and Schmuckler: correlation with the
+  Kostka-Payne profiles of Temperley (2007) and with Albrecht and Shanahan's (2013), and the
+  log-likelihood of the distribution under Temperley's profile read as probabilities. These
+  profiles, counted on real music rather than probe-tone ratings, give the chromatic notes and the
+  leading tone the low weight they have in melodies;
+* where the melody comes to rest: whether its last note, the notes that end its phrases (before a
+  breath) and its first note are the tonic or in the tonic triad;
+* how much of the melody sits on the tonic itself.
 
-The confidence is the margin between the best and the second-best key's correlation, mapped to
-0-1 (0: a toss-up, 1: clear).
+The cues are combined linearly; the weights were fitted (conditional logistic regression over the
+24 keys) on renditions of the development half of the benchmark (``benchmarks/rhythm_key.py
+--fit-key``: Nottingham folk tunes and POP909 songs with even ids). The confidence is
+``1 - exp(-margin)`` where the margin is the score difference between the best and second-best
+key (a log-odds).
 """
 
 from __future__ import annotations
@@ -23,34 +27,33 @@ import numpy as np
 
 from .melody import Key, Note, PITCH_CLASS_NAMES
 
-#: Aarden (2003) Essen folk-song profiles, C major / C minor.
-AARDEN_MAJOR = np.array([17.7661, 0.145624, 14.9265, 0.160186, 19.8049, 11.3587, 0.291248, 22.062,
-                         0.145624, 8.15494, 0.232998, 4.95122])
-AARDEN_MINOR = np.array([18.2648, 0.737619, 14.0499, 16.8599, 0.702494, 14.4362, 0.702494, 18.6161,
-                         4.56621, 1.93186, 7.37619, 1.75623])
+#: Temperley (2007) Kostka-Payne profiles, C major / C minor.
+TEMPERLEY_MAJOR = np.array([0.748, 0.060, 0.488, 0.082, 0.670, 0.460, 0.096, 0.715, 0.104, 0.366,
+                            0.057, 0.400])
+TEMPERLEY_MINOR = np.array([0.712, 0.084, 0.474, 0.618, 0.049, 0.460, 0.105, 0.747, 0.404, 0.067,
+                            0.133, 0.330])
 #: Albrecht and Shanahan (2013) profiles, C major / C minor.
 ALBRECHT_MAJOR = np.array([0.238, 0.006, 0.111, 0.006, 0.137, 0.094, 0.016, 0.214, 0.009, 0.080,
                            0.008, 0.081])
 ALBRECHT_MINOR = np.array([0.220, 0.006, 0.104, 0.123, 0.019, 0.103, 0.012, 0.214, 0.062, 0.022,
                            0.061, 0.052])
 
-#: The profiles used: the two sources normalised and averaged.
-MAJOR_PROFILE = AARDEN_MAJOR / AARDEN_MAJOR.sum() + ALBRECHT_MAJOR / ALBRECHT_MAJOR.sum()
-MINOR_PROFILE = AARDEN_MINOR / AARDEN_MINOR.sum() + ALBRECHT_MINOR / ALBRECHT_MINOR.sum()
-
 #: A note counts as held at most this long (s) when weighing the distribution.
 MAX_HOLD_S = 1.5
-#: A gap (s) after a note longer than this marks the end of a phrase.
+#: A silence (s) after a note longer than this ends a phrase.
 PHRASE_GAP_S = 0.25
-#: Extra weight of a phrase-final note and of the last note, in units of the mean note weight.
-PHRASE_END_BONUS = 1.0
-FINAL_NOTE_BONUS = 3.0
-#: Correlation margin that maps to confidence 1 - 1/e.
-CONFIDENCE_SCALE = 0.08
+
+#: Names of the per-key cues, in order (see :func:`key_features`).
+FEATURE_NAMES = (
+    "corr_temperley", "corr_albrecht", "loglik_temperley", "final_tonic", "final_triad",
+    "first_tonic", "first_triad", "phrase_end_tonic", "phrase_end_triad", "tonic_share", "is_minor",
+)
+#: Weights of :data:`FEATURE_NAMES` in a key's score.
+KEY_WEIGHTS = np.array([3.673, 3.745, 3.522, 0.477, -0.222, -0.481, 1.366, 0.051, 0.183, 0.120, -0.282])
 
 
-def _pitch_classes(notes: Sequence[Note]) -> np.ndarray:
-    """Snapped pitch class per note; snaps with the estimated tuning if the notes are unsnapped."""
+def _snapped_midi(notes: Sequence[Note]) -> np.ndarray:
+    """Snapped MIDI note per note; snaps with the estimated tuning if the notes are unsnapped."""
     midi = np.array([n.midi for n in notes], dtype=float)
     pitch = np.array([n.midi_pitch for n in notes], dtype=float)
     snapped = np.any(midi != 0) and np.all(np.abs(midi - pitch) < 1.0)
@@ -58,15 +61,27 @@ def _pitch_classes(notes: Sequence[Note]) -> np.ndarray:
         from .tuning import estimate_tuning_cents
 
         midi = np.round(pitch - estimate_tuning_cents(notes) / 100.0)
-    return np.mod(midi.astype(int), 12)
+    return midi.astype(int)
+
+
+def _profile_matrix(profile: np.ndarray) -> np.ndarray:
+    """Profile rotated to every tonic, shape (12 tonics, 12 pitch classes)."""
+    return np.stack([np.roll(profile, t) for t in range(12)])
+
+
+def _correlations(hist: np.ndarray, major: np.ndarray, minor: np.ndarray) -> np.ndarray:
+    """Pearson correlation of a distribution with each key's profile, shape (24,)."""
+    out = []
+    b = hist - hist.mean()
+    for prof in (major, minor):
+        a = _profile_matrix(prof)
+        a = a - a.mean(axis=1, keepdims=True)
+        out.append((a @ b) / (np.sqrt((a ** 2).sum(axis=1) * (b ** 2).sum()) + 1e-12))
+    return np.concatenate(out)
 
 
 def pitch_class_distribution(notes: Sequence[Note]) -> np.ndarray:
-    """Weighted pitch-class distribution of a melody.
-
-    Parameters
-    ----------
-    notes : sequence of Note
+    """Duration-weighted pitch-class distribution of a melody.
 
     Returns
     -------
@@ -75,41 +90,56 @@ def pitch_class_distribution(notes: Sequence[Note]) -> np.ndarray:
     """
     if len(notes) == 0:
         return np.zeros(12)
-    order = np.argsort([n.onset_s for n in notes], kind="stable")
-    notes = [notes[i] for i in order]
-    pcs = _pitch_classes(notes)
+    notes = sorted(notes, key=lambda n: n.onset_s)
+    pcs = np.mod(_snapped_midi(notes), 12)
     onset_s = np.array([n.onset_s for n in notes], dtype=float)
     offset_s = np.array([n.offset_s for n in notes], dtype=float)
-    dur_s = np.maximum(offset_s - onset_s, 0.0)
     next_onset_s = np.append(onset_s[1:], offset_s[-1])
-    hold_s = np.clip(np.maximum(dur_s, next_onset_s - onset_s), 0.05, MAX_HOLD_S)
-    weight = hold_s.copy()
-    gap_after_s = np.append(onset_s[1:] - offset_s[:-1], np.inf)
-    mean_w = float(np.mean(hold_s))
-    weight += PHRASE_END_BONUS * mean_w * (gap_after_s > PHRASE_GAP_S)
-    weight[-1] += FINAL_NOTE_BONUS * mean_w
-    hist = np.bincount(pcs, weights=weight, minlength=12)
+    hold_s = np.clip(np.maximum(offset_s - onset_s, next_onset_s - onset_s), 0.05, MAX_HOLD_S)
+    hist = np.bincount(pcs, weights=hold_s, minlength=12)
     return hist / hist.sum()
 
 
-def key_correlations(distribution: np.ndarray) -> np.ndarray:
-    """Correlation of a pitch-class distribution with all 24 keys.
+def key_features(notes: Sequence[Note]) -> np.ndarray:
+    """Cues for each of the 24 keys.
 
     Returns
     -------
-    np.ndarray, shape (2, 12)
-        Row 0 major, row 1 minor; column = tonic pitch class.
+    np.ndarray, shape (24, len(FEATURE_NAMES))
+        Rows 0-11: C major ... B major; rows 12-23: C minor ... B minor.
     """
-    h = np.asarray(distribution, dtype=float)
-    out = np.zeros((2, 12))
-    for row, prof in enumerate((MAJOR_PROFILE, MINOR_PROFILE)):
-        # Rotating the profile to tonic t: profile index (pc - t) mod 12.
-        rolled = np.stack([np.roll(prof, t) for t in range(12)])  # (12 tonics, 12 pcs)
-        a = rolled - rolled.mean(axis=1, keepdims=True)
-        b = h - h.mean()
-        denom = np.sqrt((a ** 2).sum(axis=1) * (b ** 2).sum()) + 1e-12
-        out[row] = (a @ b) / denom
-    return out
+    notes = sorted(notes, key=lambda n: n.onset_s)
+    hist = pitch_class_distribution(notes)
+    pcs = np.mod(_snapped_midi(notes), 12)
+    onset_s = np.array([n.onset_s for n in notes], dtype=float)
+    offset_s = np.array([n.offset_s for n in notes], dtype=float)
+    gap_after = np.append(onset_s[1:] - offset_s[:-1], np.inf)
+    phrase_end = gap_after > PHRASE_GAP_S
+    end_hist = np.bincount(pcs[phrase_end], minlength=12).astype(float)
+    end_hist /= max(end_hist.sum(), 1.0)
+
+    tonic = np.concatenate([np.arange(12), np.arange(12)])
+    third = np.concatenate([(np.arange(12) + 4) % 12, (np.arange(12) + 3) % 12])
+    fifth = (tonic + 7) % 12
+    triad = np.zeros((24, 12))
+    triad[np.arange(24), tonic] = triad[np.arange(24), third] = triad[np.arange(24), fifth] = 1.0
+
+    log_major = np.log(TEMPERLEY_MAJOR / TEMPERLEY_MAJOR.sum())
+    log_minor = np.log(TEMPERLEY_MINOR / TEMPERLEY_MINOR.sum())
+    loglik = np.concatenate([_profile_matrix(log_major) @ hist, _profile_matrix(log_minor) @ hist])
+    f = np.zeros((24, len(FEATURE_NAMES)))
+    f[:, 0] = _correlations(hist, TEMPERLEY_MAJOR, TEMPERLEY_MINOR)
+    f[:, 1] = _correlations(hist, ALBRECHT_MAJOR, ALBRECHT_MINOR)
+    f[:, 2] = loglik - loglik.max()
+    f[:, 3] = tonic == pcs[-1]
+    f[:, 4] = triad[:, pcs[-1]]
+    f[:, 5] = tonic == pcs[0]
+    f[:, 6] = triad[:, pcs[0]]
+    f[:, 7] = end_hist[tonic]
+    f[:, 8] = triad @ end_hist
+    f[:, 9] = hist[tonic]
+    f[12:, 10] = 1.0
+    return f
 
 
 def estimate_key(notes: Sequence[Note]) -> Key:
@@ -129,13 +159,11 @@ def estimate_key(notes: Sequence[Note]) -> Key:
     """
     if len(notes) == 0:
         return Key("C", "major", 0.0)
-    corr = key_correlations(pitch_class_distribution(notes))
-    flat = corr.ravel()
-    order = np.argsort(flat)[::-1]
-    best, second = flat[order[0]], flat[order[1]]
+    score = key_features(notes) @ KEY_WEIGHTS
+    order = np.argsort(score)[::-1]
+    margin = float(score[order[0]] - score[order[1]])
+    confidence = 1.0 - np.exp(-max(margin, 0.0))
+    if len(set(np.mod(_snapped_midi(notes), 12))) < 3:
+        confidence *= 0.5  # one or two pitch classes say little about a key
     mode = "major" if order[0] < 12 else "minor"
-    tonic = PITCH_CLASS_NAMES[int(order[0] % 12)]
-    confidence = 1.0 - np.exp(-max(best - second, 0.0) / CONFIDENCE_SCALE)
-    if len(notes) < 3:
-        confidence *= len(notes) / 3.0
-    return Key(tonic, mode, float(np.clip(confidence, 0.0, 1.0)))
+    return Key(PITCH_CLASS_NAMES[int(order[0] % 12)], mode, float(np.clip(confidence, 0.0, 1.0)))

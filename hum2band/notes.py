@@ -8,7 +8,7 @@ The segmenter works in four steps over a :class:`~hum2band.pitch.PitchTrack`:
    relative to the take's own noise floor (a phone memo's hiss sets that floor).
 2. **Octave repair** -- isolated frames an octave away from their neighbourhood are folded back.
 3. **Splitting** -- each voiced stretch is cut where the pitch settles on a new semitone for long
-   enough (so vibrato and scoops do not split a note; the glide is given to the note it leads to),
+   enough (so vibrato and scoops do not split a note),
    and where the loudness dips and rises again (a syllable onset: repeated notes on one pitch).
 4. **Clean-up** -- fragments too short to be notes are merged into a neighbour or dropped, and each
    note's pitch is the median of its steady middle part.
@@ -55,6 +55,8 @@ class SegmenterSettings:
     onset_rise_db: float = 9.0
     #: ... looked for within this long after the first voiced frame, s.
     onset_search_s: float = 0.1
+    #: A note ends where its loudness has fallen this many dB below its peak, dB.
+    offset_fall_db: float = 12.0
 
 
 def segment_notes(track: PitchTrack, settings: SegmenterSettings | None = None) -> list[Note]:
@@ -142,14 +144,11 @@ def _split_by_pitch(smooth: np.ndarray, a: int, b: int, s: SegmenterSettings, ho
         ahead = smooth[i:i + hold]
         if len(ahead) == hold and np.all(np.abs(ahead - ref) > s.change_semitones) \
                 and np.ptp(ahead) < 2 * s.change_semitones:
-            # Walk back through the glide: the note begins where the pitch left the old one.
-            j = i
-            while j - 1 > start + hold and abs(smooth[j - 1] - ref) > 0.25 \
-                    and np.sign(smooth[j - 1] - ref) == np.sign(ahead[0] - ref):
-                j -= 1
-            cuts.append(j)
-            start = j
-            i = j + hold
+            # The glide belongs to the note it leaves: on SSVD, giving it to the new note put
+            # onsets early (annotators mark the onset where the new pitch sounds).
+            cuts.append(i)
+            start = i
+            i += hold
             continue
         i += 1
     cuts.append(b)
@@ -213,7 +212,10 @@ def _refine_onsets(notes, rms_db: np.ndarray, s: SegmenterSettings, hop: float):
         j = a
         while j < limit and rms_db[j] < peak - s.onset_rise_db:
             j += 1
-        out.append((j, b))
+        k = b
+        while k - 1 > j + (b - j) // 2 and rms_db[k - 1] < peak - s.offset_fall_db:
+            k -= 1
+        out.append((j, k))
     return out
 
 

@@ -152,6 +152,10 @@ def track_pitch(samples: np.ndarray, sample_rate_hz: int = TRACKER_SAMPLE_RATE_H
 
 # ---- CREPE ------------------------------------------------------------------------------------
 
+class _TorchaudioUnavailable(AttributeError):
+    """Raised by the placeholder ``torchaudio`` module if anything uses it."""
+
+
 def _import_torchcrepe():
     try:
         import torchaudio  # noqa: F401  (a working install is fine too)
@@ -159,7 +163,9 @@ def _import_torchcrepe():
         placeholder = types.ModuleType("torchaudio")
 
         def _missing(name):
-            raise ImportError(
+            if name.startswith("__"):
+                raise AttributeError(name)
+            raise _TorchaudioUnavailable(
                 "torchaudio is not installed with hum2band (PyPI's build needs CUDA); "
                 f"torchcrepe.load.{name} is unavailable, decode audio with hum2band.decode instead")
 

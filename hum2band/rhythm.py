@@ -21,8 +21,10 @@ BUMP_SD_S = 0.03
 #: Lag range (s) and resolution of the periodicity analysis.
 LAG_MIN_S, LAG_MAX_S = 0.08, 8.0
 LAG_BINS_PER_OCTAVE = 48
+#: Tracker tightness: weight of the squared log ratio of a pulse interval to the expected one.
+TIGHTNESS = 15.0
 #: Width (s, 1 sd) over which tracked pulse times are smoothed.
-PULSE_SMOOTH_S = 0.35
+PULSE_SMOOTH_S = 0.5
 #: Meters the estimator chooses among.
 METERS = ((4, 4), (3, 4), (6, 8))
 
@@ -221,11 +223,12 @@ def onset_envelope(ons: Onsets, n_frames: int) -> np.ndarray:
     return env
 
 
-def dp_beats(env: np.ndarray, period_frames: np.ndarray, tightness: float = 6.0):
+def dp_beats(env: np.ndarray, period_frames: np.ndarray, tightness: float | None = None):
     """Dynamic-programming beat tracker (Ellis 2007) with a per-frame expected period.
 
     Returns the cumulative score and back-pointers, shape (n_frames,) each.
     """
+    tightness = TIGHTNESS if tightness is None else tightness
     n = len(env)
     p = np.asarray(period_frames, dtype=float)
     lo = max(1, int(np.floor(0.6 * p.min())))
@@ -440,7 +443,12 @@ PHASE_FEATURE_NAMES = (
     "half_bar_chord_fit", "hold_profile", "first_position",
 )
 #: Weights of :data:`PHASE_FEATURE_NAMES` in a bar phase's score.
-PHASE_WEIGHTS = np.array([5.683, 0.808, 1.768, -0.516, 0.037, -0.561, 0.470, -0.531, 0.159, 2.612, 1.360, 2.056, 0.366])
+PHASE_WEIGHTS = {
+    (4, 4): np.array([2.770, 1.001, 1.025, -0.031, 1.026, 0.153, 0.131, -0.214, -0.841, 1.295, 0.551, 0.937, 1.243]),
+    (3, 4): np.array([2.281, 2.301, 0.147, -1.851, 2.313, 0.153, -0.283, -0.132, -1.366, 0.556, 0.556, 0.575, 1.203]),
+    (6, 8): np.array([3.936, 0.158, 3.627, -0.505, 1.635, -1.992, 0.814, -0.266, -1.392, 1.367, 0.762, 0.818, 0.859]),
+}
+PHASE_WEIGHTS[(2, 4)] = PHASE_WEIGHTS[(4, 4)]
 #: A silence (s) longer than this separates phrases.
 PHRASE_GAP_S = 0.25
 
@@ -594,7 +602,7 @@ def hypotheses_on_track(ons: Onsets, track: Track, meters, ratios, cues: NoteCue
             top = per_style.max(axis=0)
             ll_s = top + np.log(np.mean(np.exp(per_style - top), axis=0))
             pf = _phase_features(cues, owner, q_len, d, ll_s, n_on, beat_s, m, extra)
-            shift = int(np.argmax(pf @ PHASE_WEIGHTS))
+            shift = int(np.argmax(pf @ PHASE_WEIGHTS[m]))
             bar_u = g * bpb
             rep = _repetition(track, (bar_u, 2 * bar_u, 4 * bar_u), tol_u=0.25 * g / d0)
             z = np.log2(bpm / 100.0)
@@ -649,7 +657,7 @@ def rhythm_hypotheses(notes: Sequence[Note], duration_s: float, tempo_bpm: float
 
 # ---- public --------------------------------------------------------------------------------------
 #: Weights of :data:`FEATURE_NAMES` in a hypothesis' score (per onset).
-FEATURE_WEIGHTS = np.array([6.060, 0.449, -0.069, -0.696, 1.204, 0.971, -3.514, 2.789, -2.794, -0.493, -3.006, 0.573, 1.897, 3.658, 1.332, -0.351])
+FEATURE_WEIGHTS = np.array([6.441, 1.152, -0.057, -0.782, 1.198, 1.104, -3.605, 2.856, -2.824, -0.478, -3.103, 0.769, 2.130, 3.576, 2.053, -0.693])
 
 
 def estimate_rhythm(notes: Sequence[Note], duration_s: float, tempo_bpm: float | None = None,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import os
 import shutil
 import subprocess
@@ -331,6 +332,10 @@ def fake_pipeline(monkeypatch):
         calls.append(dict(path=path, pitch_backend=pitch_backend, tempo_bpm=tempo_bpm,
                           meter=meter, key=key, max_duration_s=max_duration_s))
         stem = Path(path).stem
+        if stem == "chatty":
+            logging.getLogger("some.library").warning("runtime X is not installed")
+            logging.warning("root logger chatter")  # would call logging.basicConfig()
+            logging.getLogger("hum2band.decode").warning("%s: 2 bad packets\nskipped", path)
         for stage in ("decoding", "pitch", "notes", "rhythm"):
             if progress:
                 progress(stage)
@@ -382,6 +387,18 @@ def test_internal_error_is_one_line_exit_1(fake_pipeline, tmp_path, capsys, monk
     monkeypatch.setenv("HUM2BAND_DEBUG", "1")
     rc, _, err = run(["transcribe", src, "--out", tmp_path / "o"], capsys)
     assert rc == 1 and any("Traceback" in l for l in err)
+
+
+def test_library_log_chatter_stays_off_stderr(fake_pipeline, tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("HUM2BAND_DEBUG", raising=False)
+    handlers = list(logging.getLogger().handlers)
+    src = write_wav(tmp_path / "chatty.wav", np.zeros(10))
+    rc, _, err = run(["transcribe", src, "--out", tmp_path / "o"], capsys)
+    assert rc == 0
+    assert len(err) == 2, err
+    assert err[0] == f"hum2band: warning: {src}: 2 bad packets skipped"
+    assert err[1].startswith("chatty.wav: decoding… ")
+    assert logging.getLogger().handlers == handlers  # nothing left installed after main()
 
 
 def test_name_clashes_are_deduplicated():
