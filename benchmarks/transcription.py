@@ -64,7 +64,7 @@ def scores(ref_iv, ref_midi, est_iv, est_midi) -> tuple[float, float, float]:
 
 
 def run_hum2band(takes, backend: str, startup_s: float):
-    from hum2band.transcribe import transcribe
+    from hum2band.transcription import transcribe
 
     rows, t_proc, audio_s, with_tempo_key = [], startup_s, 0.0, 0
     for flac, txt in takes:

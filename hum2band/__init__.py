@@ -8,7 +8,7 @@ Importing the package is light (no torch, no audio libraries): the names below a
 first use.
 
 * :func:`transcribe` -- a take (any audio file) to a :class:`Melody`
-  (from :mod:`hum2band.transcribe`).
+  (from :mod:`hum2band.transcription`).
 * :class:`Melody`, :class:`Note`, :class:`Rhythm`, :class:`Key` -- the shared object model
   (:mod:`hum2band.melody`); :class:`TempoMap` (:mod:`hum2band.tempo_map`).
 * :class:`Hum2BandError` and its subclasses -- errors whose message is one line for the user
@@ -18,14 +18,12 @@ first use.
 from __future__ import annotations
 
 import importlib
-import sys
-import types
 
 __version__ = "0.1.0"
 
 #: Public name -> (module, attribute), imported on first access.
 _EXPORTS = {
-    "transcribe": ("hum2band.transcribe", "transcribe"),
+    "transcribe": ("hum2band.transcription", "transcribe"),
     "Melody": ("hum2band.melody", "Melody"),
     "Note": ("hum2band.melody", "Note"),
     "Rhythm": ("hum2band.melody", "Rhythm"),
@@ -53,22 +51,3 @@ def __getattr__(name: str):
 
 def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_EXPORTS))
-
-
-class _Package(types.ModuleType):
-    """The package's module type: keeps ``hum2band.transcribe`` the *function*.
-
-    The function :func:`transcribe` lives in the submodule of the same name. Whenever Python
-    first imports a submodule it sets it as an attribute of its package, which would make
-    ``hum2band.transcribe`` the module (whoever imported it first). This hook stores the
-    submodule's function under that name instead; the module itself stays reachable as
-    ``sys.modules["hum2band.transcribe"]`` and through ``from hum2band.transcribe import ...``.
-    """
-
-    def __setattr__(self, name: str, value) -> None:
-        if name == "transcribe" and isinstance(value, types.ModuleType):
-            value = value.transcribe
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Package

@@ -112,7 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
 # ---- option validation -----------------------------------------------------------------------
 @dataclass
 class TranscribeOptions:
-    """Validated options for :func:`hum2band.transcribe.transcribe`."""
+    """Validated options for :func:`hum2band.transcription.transcribe`."""
 
     pitch_backend: str
     tempo_bpm: float | None
@@ -149,8 +149,8 @@ def validate_options(args: argparse.Namespace) -> TranscribeOptions:
 
 
 def load_transcribe():
-    """The pipeline entry point, :func:`hum2band.transcribe.transcribe` (imported on demand)."""
-    from .transcribe import transcribe
+    """The pipeline entry point, :func:`hum2band.transcription.transcribe` (imported on demand)."""
+    from .transcription import transcribe
 
     return transcribe
 

@@ -13,7 +13,10 @@ chord (root r, type t)::
 
     log P(h | r, t) = w * sum_pc h[pc] * log E[t, (pc - r) mod 12]
 
-with ``w = emission_weight`` (the melody's weight against the transition prior).
+with ``w = emission_weight`` (the melody's weight against the transition prior), chosen on
+held-out songs by :meth:`HMMHarmonizer.tune_emission_weight` (2 on this data's validation split).
+Everything is transposition-invariant, so the model has no notion of key: it knows which chord
+moves are common, and the melody has to place them.
 """
 
 from __future__ import annotations

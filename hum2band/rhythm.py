@@ -19,10 +19,14 @@ ONSET_MERGE_S = 0.05
 #: Width (s, 1 sd) of each onset's bump in the envelope: about the onset error of a transcriber.
 BUMP_SD_S = 0.03
 #: Lag range (s) and resolution of the periodicity analysis.
-LAG_MIN_S, LAG_MAX_S = 0.08, 8.0
+LAG_MIN_S, LAG_MAX_S = 0.1, 1.6
 LAG_BINS_PER_OCTAVE = 48
-#: Tracker tightness: weight of the squared log ratio of a pulse interval to the expected one.
+#: Pulse tracker: weight of the squared log ratio of a step to the chain's running period, and
+#: to the period it was started with; how fast the running period adapts; longest jump (pulses).
 TIGHTNESS = 15.0
+ANCHOR = 2.0
+PERIOD_ADAPT = 0.3
+MAX_GAP_PULSES = 6.0
 #: Width (s, 1 sd) over which tracked pulse times are smoothed.
 PULSE_SMOOTH_S = 0.5
 #: Meters the estimator chooses among.
@@ -211,87 +215,78 @@ def pulse_candidates(ons: Onsets, n: int = 2, lo_s: float = 0.2, hi_s: float = 1
 
 
 # ---- pulse tracking ------------------------------------------------------------------------------
-def onset_envelope(ons: Onsets, n_frames: int) -> np.ndarray:
-    env = np.zeros(n_frames)
-    r = int(np.ceil(3 * BUMP_SD_S * FPS))
-    offs = np.arange(-r, r + 1)
-    for t, s in zip(ons.time_s, ons.salience):
-        c = t * FPS
-        i = int(round(c)) + offs
-        ok = (i >= 0) & (i < n_frames)
-        env[i[ok]] += s * np.exp(-0.5 * ((i[ok] - c) / (BUMP_SD_S * FPS)) ** 2)
-    return env
+def dp_pulse(ons: Onsets, period_s: float) -> np.ndarray:
+    """Pulse times (s) through the onsets by dynamic programming, following tempo drift.
 
-
-def dp_beats(env: np.ndarray, period_frames: np.ndarray, tightness: float | None = None):
-    """Dynamic-programming beat tracker (Ellis 2007) with a per-frame expected period.
-
-    Returns the cumulative score and back-pointers, shape (n_frames,) each.
+    A pulse falls on an onset or, between two onsets it connects, at equal steps. The best chain
+    maximises the salience of the onsets it hits minus, for every step, ``TIGHTNESS`` times the
+    squared log ratio of the step to the chain's own running period (so it follows drift and
+    rubato) plus ``ANCHOR`` times the squared log ratio to ``period_s`` (so it keeps its level).
+    In the spirit of Ellis (2007), but over the sparse note onsets instead of envelope frames.
     """
-    tightness = TIGHTNESS if tightness is None else tightness
-    n = len(env)
-    p = np.asarray(period_frames, dtype=float)
-    lo = max(1, int(np.floor(0.6 * p.min())))
-    hi = int(np.ceil(1.6 * p.max()))
-    taus = np.arange(lo, hi + 1)
+    t, sal = ons.time_s, ons.salience
+    n = len(t)
     score = np.zeros(n)
     back = -np.ones(n, dtype=int)
-    logt = np.log(taus)
-    logp = np.log(p)
-    t0 = 0
-    while t0 < n:
-        t1 = min(n, t0 + lo)
-        tt = np.arange(t0, t1)
-        src = tt[:, None] - taus[None, :]
-        pen = tightness * (logt[None, :] - logp[tt][:, None]) ** 2
-        cand = np.where(src >= 0, score[np.maximum(src, 0)] - pen, -np.inf)
-        j = np.argmax(cand, axis=1)
-        rows = np.arange(len(tt))
-        best = cand[rows, j]
-        use = best > 0
-        score[tt] = env[tt] + np.where(use, best, 0.0)
-        back[tt] = np.where(use, src[rows, j], -1)
-        t0 = t1
-    return score, back
+    steps = np.zeros(n, dtype=int)
+    per = np.full(n, period_s)
+    log_p0 = np.log(period_s)
+    min_step = 0.5 * period_s
+    window = MAX_GAP_PULSES * period_s
+    lo_idx = np.searchsorted(t, t - window)
+    hi_idx = np.searchsorted(t, t - min_step, side="right")  # predecessors: [lo, hi)
+    can_start = t <= t[0] + 2.0 * period_s
+    log_per = np.full(n, log_p0)
+    for j in range(1, n):
+        lo, hi = lo_idx[j], hi_idx[j]
+        if hi <= 0:
+            score[j] = sal[j]
+            continue
+        if lo >= hi:
+            lo = hi - 1  # a long rest: jump from the last onset before it
+        d = t[j] - t[lo:hi]
+        k = np.maximum(np.round(d / per[lo:hi]), 1.0)
+        ls = np.log(d / k)
+        pen = k * (TIGHTNESS * (ls - log_per[lo:hi]) ** 2 + ANCHOR * (ls - log_p0) ** 2)
+        val = score[lo:hi] - pen
+        b = int(np.argmax(val))
+        if can_start[j] and val[b] < 0:
+            score[j] = sal[j]
+            continue
+        i = lo + b
+        score[j] = sal[j] + val[b]
+        back[j] = i
+        steps[j] = int(k[b])
+        per[j] = (1.0 - PERIOD_ADAPT) * per[i] + PERIOD_ADAPT * d[b] / k[b]
+        log_per[j] = np.log(per[j])
+    tail = np.flatnonzero(t >= t[-1] - 1.5 * period_s)
+    j = int(tail[np.argmax(score[tail])])
+    chain = [j]
+    while back[chain[-1]] >= 0:
+        chain.append(back[chain[-1]])
+    chain = chain[::-1]
+    out = [t[chain[0]]]
+    for a, b in zip(chain[:-1], chain[1:]):
+        k = steps[b]
+        out.extend(t[a] + (t[b] - t[a]) * np.arange(1, k + 1) / k)
+    return np.asarray(out)
 
 
-def track_pulse(ons: Onsets, env: np.ndarray, period_s: float) -> np.ndarray:
+def track_pulse(ons: Onsets, period_s: float) -> np.ndarray:
     """Pulse times (s) at about ``period_s`` that follow the singer, covering all onsets."""
-    n = len(env)
-    period = np.full(n, period_s * FPS)
-    for _ in range(2):
-        score, back = dp_beats(env, period)
-        last = int(round(ons.time_s[-1] * FPS))
-        w = int(round(0.5 * period[min(last, n - 1)]))
-        a = max(0, last - w)
-        end = a + int(np.argmax(score[a: min(n, last + w + 1)]))
-        beats = [end]
-        while back[beats[-1]] >= 0:
-            beats.append(back[beats[-1]])
-        bf = np.array(beats[::-1], dtype=float)
-        if len(bf) < 4:
-            break
-        # local period from the tracked pulses, smoothed, for a second pass
-        ibi = np.diff(bf)
-        k = 5
-        pad = np.pad(ibi, (k // 2, k // 2), mode="edge")
-        med = np.array([np.median(pad[i:i + k]) for i in range(len(ibi))])
-        med = np.clip(med, 0.8 * period_s * FPS, 1.25 * period_s * FPS)
-        mids = 0.5 * (bf[1:] + bf[:-1])
-        period = np.interp(np.arange(n), mids, med)
-    t = smooth_pulses(bf / FPS, PULSE_SMOOTH_S)
+    t = dp_pulse(ons, period_s)
+    t = smooth_pulses(t, PULSE_SMOOTH_S)
     p0 = float(np.median(np.diff(t))) if len(t) > 1 else period_s
     lo, hi = ons.time_s[0] - 1.5 * p0, ons.end_s + 1.5 * p0
     t = t[(t >= lo) & (t <= hi)]
     if len(t) < 2:
         t = np.arange(lo, hi, period_s)
     p_first = float(np.median(np.diff(t[:5])))
-    while t[0] > lo + p_first:
-        t = np.insert(t, 0, t[0] - p_first)
+    n_before = int(np.floor((t[0] - lo) / p_first))
     p_last = float(np.median(np.diff(t[-5:])))
-    while t[-1] < hi - p_last:
-        t = np.append(t, t[-1] + p_last)
-    return t
+    n_after = int(np.floor((hi - t[-1]) / p_last))
+    return np.concatenate([t[0] - p_first * np.arange(n_before, 0, -1), t,
+                           t[-1] + p_last * np.arange(1, n_after + 1)])
 
 
 def smooth_pulses(t: np.ndarray, width_s: float) -> np.ndarray:
@@ -307,10 +302,10 @@ def smooth_pulses(t: np.ndarray, width_s: float) -> np.ndarray:
     w /= w.sum()
     # extend linearly at both ends so the average is unbiased there
     n_fit = min(len(t), 4)
-    a0 = np.polyfit(np.arange(n_fit), t[:n_fit], 1)
-    a1 = np.polyfit(np.arange(n_fit), t[-n_fit:], 1)
-    head = np.polyval(a0, np.arange(-r, 0))
-    tail = np.polyval(a1, np.arange(n_fit, n_fit + r))
+    p_head = (t[n_fit - 1] - t[0]) / (n_fit - 1)
+    p_tail = (t[-1] - t[-n_fit]) / (n_fit - 1)
+    head = t[0] + p_head * np.arange(-r, 0)
+    tail = t[-1] + p_tail * np.arange(1, r + 1)
     ext = np.concatenate([head, t, tail])
     return np.convolve(ext, w, mode="valid")
 
@@ -336,15 +331,17 @@ class Track:
         Pulse times, seconds.
     onset_u : np.ndarray, shape (n,)
         Onsets in pulse units (pulse index, fractional): drift and rubato removed.
-    pair_du, pair_match : np.ndarray, shape (n_pairs,)
-        Distance in pulse units of onset pairs up to a few bars apart, and whether the two notes
-        match (same pitch, similar length): melodic repetition.
+    pair_du : np.ndarray, shape (n_pairs,)
+        Distances in pulse units of onset pairs up to a few bars apart, sorted.
+    pair_match_cum : np.ndarray, shape (n_pairs + 1,)
+        Running count, in that order, of pairs whose notes match (same pitch, similar length):
+        melodic repetition.
     """
 
     pulses_s: np.ndarray
     onset_u: np.ndarray
     pair_du: np.ndarray
-    pair_match: np.ndarray
+    pair_match_cum: np.ndarray
 
     @property
     def period_s(self) -> float:
@@ -395,20 +392,22 @@ def make_track(ons: Onsets, pulses_s: np.ndarray, max_lag_pulses: float) -> Trac
         match_list.append(same[ok])
     pair_du = np.concatenate(du_list) if du_list else np.zeros(0)
     pair_match = np.concatenate(match_list).astype(float) if match_list else np.zeros(0)
-    return Track(pulses_s, u, pair_du, pair_match)
+    order = np.argsort(pair_du)
+    return Track(pulses_s, u, pair_du[order], np.concatenate([[0.0], np.cumsum(pair_match[order])]))
 
 
 def _repetition(track: Track, lags_u: Sequence[float], tol_u: float) -> np.ndarray:
     """Share of onset pairs about ``lag`` apart whose notes match, minus the share at any lag."""
-    du, match = track.pair_du, track.pair_match
+    du, cum = track.pair_du, track.pair_match_cum
     if len(du) == 0:
         return np.zeros(len(lags_u))
-    base = float(match.mean())
-    out = []
-    for lag in lags_u:
-        sel = np.abs(du - lag) < tol_u
-        out.append(float(match[sel].mean()) - base if sel.sum() >= 3 else 0.0)
-    return np.array(out)
+    base = cum[-1] / len(du)
+    lags = np.asarray(lags_u, dtype=float)
+    lo = np.searchsorted(du, lags - tol_u)
+    hi = np.searchsorted(du, lags + tol_u)
+    n = hi - lo
+    share = (cum[hi] - cum[lo]) / np.maximum(n, 1)
+    return np.where(n >= 3, share - base, 0.0)
 
 
 def _onset_grid(ons: Onsets, track: Track, step_u: float):
@@ -488,16 +487,22 @@ def _triad_templates() -> np.ndarray:
 TRIADS = _triad_templates()
 
 
-def _chord_fit(seg: np.ndarray, pc: np.ndarray, weight: np.ndarray, n_seg: int) -> float:
-    """Mean over segments of the largest share of note weight one triad covers."""
-    hist = np.zeros((n_seg, 12))
-    np.add.at(hist, (seg, pc), weight)
-    tot = hist.sum(axis=1)
-    ok = tot > 0
-    if not ok.any():
-        return 0.0
-    fit = (hist[ok] @ TRIADS.T).max(axis=1) / tot[ok]
-    return float(np.average(fit, weights=np.sqrt(tot[ok])))
+def _chord_fit_by_shift(pos: np.ndarray, pc: np.ndarray, weight: np.ndarray, q_len: int,
+                        seg_len: int) -> np.ndarray:
+    """For every shift, the mean over segments (bars) of the largest share of note weight one
+    triad covers. ``pos``: grid index of each note (>= 0). Returns shape (q_len,)."""
+    if len(pos) == 0:
+        return np.zeros(q_len)
+    sh = np.arange(q_len)[:, None]
+    seg = (pos[None, :] + sh) // seg_len
+    n_seg = int(seg.max()) + 1
+    idx = ((sh * n_seg + seg) * 12 + pc[None, :]).ravel()
+    hist = np.bincount(idx, weights=np.broadcast_to(weight, seg.shape).ravel(),
+                       minlength=q_len * n_seg * 12).reshape(q_len, n_seg, 12)
+    tot = hist.sum(axis=2)
+    fit = (hist @ TRIADS.T).max(axis=2) / np.maximum(tot, 1e-9)
+    wts = np.sqrt(tot)
+    return (fit * wts).sum(axis=1) / np.maximum(wts.sum(axis=1), 1e-9)
 
 
 def _phase_features(cues: NoteCues, owner: np.ndarray, q_len: int, d: int, ll_shift: np.ndarray,
@@ -545,11 +550,10 @@ def _phase_features(cues: NoteCues, owner: np.ndarray, q_len: int, d: int, ll_sh
     # harmonic rhythm: with the right bar lines each bar's notes fit one chord better
     pcs = cues.pitch_class[own]
     w = np.minimum(2.0 ** rel_hold, 2.0)
-    jj = owner[own] - int(owner[own].min())
-    for col, seg_len in ((9, q_len), (10, q_len // 2 if (q_len // d) % 2 == 0 else q_len)):
-        for sh in range(q_len):
-            seg = (jj + sh + (int(owner[own].min()) % q_len)) // seg_len
-            f[sh, col] = _chord_fit(seg - seg.min(), pcs, w, int(seg.max() - seg.min()) + 1)
+    o = owner[own] - int(owner[own].min()) + int(owner[own].min()) % q_len
+    half = q_len // 2 if (q_len // d) % 2 == 0 else q_len
+    f[:, 9] = _chord_fit_by_shift(o, pcs, w, q_len, q_len)
+    f[:, 10] = _chord_fit_by_shift(o, pcs, w, q_len, half)
     # note lengths against the meter's profile of lengths by position
     prof16 = HOLD_PROFILE[tuple(meter)]
     prof = np.full(q_len, float(prof16.min()))
@@ -637,8 +641,6 @@ def rhythm_hypotheses(notes: Sequence[Note], duration_s: float, tempo_bpm: float
     ons = onsets_from_notes(notes)
     if len(ons.time_s) < 3:
         return ons, []
-    n_frames = int(np.ceil((max(duration_s, ons.end_s) + 2.0) * FPS))
-    env = onset_envelope(ons, n_frames)
     from .key import estimate_key
 
     key = estimate_key(notes)
@@ -649,7 +651,7 @@ def rhythm_hypotheses(notes: Sequence[Note], duration_s: float, tempo_bpm: float
         periods, ratios = pulse_candidates(ons), BEAT_PER_PULSE
     hyps = []
     for p in periods:
-        pulses = track_pulse(ons, env, p)
+        pulses = track_pulse(ons, p)
         track = make_track(ons, pulses, max(ratios) * 4 * 4 + 1)
         hyps += hypotheses_on_track(ons, track, meters, ratios, cues)
     return ons, hyps

@@ -1,7 +1,6 @@
 """Harmony metrics on hand-computed examples, the HMM baseline, and the lead-sheet loaders."""
 
 import math
-import os
 import textwrap
 
 import numpy as np

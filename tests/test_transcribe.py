@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from hum2band.melody import Melody
-from hum2band.transcribe import transcribe
+from hum2band.transcription import transcribe
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 TAKES = ["twinkle.wav", "ode_to_joy.m4a", "amazing_grace.opus", "row_your_boat.mp3"]
