@@ -108,12 +108,14 @@ class TempoMap:
 
     # ---- writing ------------------------------------------------------------------------------
     def write_midi(self, path: str | Path,
-                   tracks: Sequence[tuple[str, int, bool, Iterable[NoteLike]]],
+                   tracks: Sequence[tuple],
                    key: Key | None = None,
                    markers: Sequence[tuple[float, str]] = (),
                    pitch_bend_cents: float = 0.0) -> None:
         """Write a type-1 MIDI file: a conductor track (tempo map, meter, key, markers) and one
-        track per ``(name, gm_program, is_drum, notes)``.
+        track per ``(name, gm_program, is_drum, notes)`` or ``(name, gm_program, is_drum, notes,
+        controls)``, where ``controls`` maps a controller number to its initial value at tick 0
+        (e.g. ``{10: 64, 7: 100}`` for pan and volume).
 
         ``pitch_bend_cents`` tunes every melodic channel by that many cents (±200 bend range).
         """
@@ -142,7 +144,8 @@ class TempoMap:
         _append_sorted(conductor, events)
 
         channel = 0
-        for name, program, is_drum, notes in tracks:
+        for name, program, is_drum, notes, *rest in tracks:
+            controls = rest[0] if rest else {}
             if is_drum:
                 ch = 9
             else:
@@ -156,6 +159,9 @@ class TempoMap:
                 (0, 0, mido.MetaMessage("track_name", name=name)),
                 (0, 1, mido.Message("program_change", channel=ch, program=int(program) & 127)),
             ]
+            for ctl, val in controls.items():
+                ev.append((0, 1, mido.Message("control_change", channel=ch, control=int(ctl),
+                                              value=int(np.clip(val, 0, 127)))))
             if not is_drum and abs(pitch_bend_cents) > 0.5:
                 # RPN 0 (pitch-bend range) = 2 semitones, then the tuning offset as a bend.
                 for ctl, val in ((101, 0), (100, 0), (6, 2), (38, 0), (101, 127), (100, 127)):
