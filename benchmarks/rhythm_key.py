@@ -1,33 +1,47 @@
 """Benchmark: tuning, tempo, beats/downbeats, meter and key of sung takes with known answers.
 
-Builds melodies whose tempo, meter, key and bar lines are known, sings them like a person would
-(no click: a slowly drifting tempo, phrase-end rubato, per-note timing jitter, an off-A440 tuning),
-and measures what the estimators recover.
+Builds melodies whose tempo, meter, key and bar lines are known, sings them like a person would,
+and measures what ``hum2band.tuning``, ``hum2band.rhythm`` and ``hum2band.key`` recover.
 
 Sources (read from ``--data``, default ``../shared/data`` relative to the project root, or the
 ``HUM2BAND_DATA`` environment variable):
 
 * Nottingham folk tunes (MIDI melody track; meter from the MIDI time signature, key from the ABC
-  ``K:`` field): 4/4 reels and hornpipes, 3/4 waltzes, 6/8 jigs. Every tune is rendered at a
-  random tempo typical of singing and transposed to a random key in a singable range.
-* POP909 songs in 4/4 (MELODY track, ``beat_midi.txt`` beats and downbeats, ``key_audio.txt`` key).
+  ``K:`` field; only tunes with one meter and one key): 4/4 reels, hornpipes and others, 3/4
+  waltzes, 6/8 jigs. Each is sung at a random tempo typical of singing (4/4: 70-130, 3/4: 84-150
+  quarter notes per minute; 6/8: 48-90 dotted quarters per minute).
+* POP909 songs annotated 4/4 with one key (MELODY track, ``beat_midi.txt`` beats and downbeats,
+  ``key_audio.txt`` key), at their own tempo +-8 %; songs whose annotated beat runs slower than
+  60 or faster than 140 per minute are left out (there the MIDI quarter note is not the beat a
+  singer counts).
 
-Each take is a 20-40 s excerpt from the start of the melody. Takes are split by song id parity into
-a development half (even ids) and a held-out half (odd ids); both are reported.
+Each take is an excerpt of whole 4-bar phrases (20-40 s) from the first sung bar, ending like a
+sung phrase, transposed to a random key in a singable range. It is performed with
+:func:`hum2band.synth.humanize_timing` (tempo drift of 5-8 %, a trend of up to 4 %, rubato of
+10-30 % at every 4-bar phrase end, a final ritardando, 20 ms onset jitter) by a
+:func:`hum2band.synth.random_style` singer whose tuning offset is drawn in +-40 cents (the style's
+slow tuning drift and intonation errors stay). Takes are split by song id parity into a development
+half (even ids, the only one any parameter was fitted on) and a held-out half (odd ids).
 
 Two paths:
 
-* ``--from-notes``: the performed notes are degraded the way a pitch tracker and segmenter on real
-  singing degrade them (onsets 20-50 ms off, repeated notes merged, long notes split, octave
-  errors, dropped short notes, glide fragments, per-note pitch scatter) and fed to the estimators.
-* default, when ``hum2band/transcribe.py`` and ``hum2band/synth.py`` exist: the take is rendered
-  with the vocal synthesizer and transcribed from audio by ``transcribe_audio``.
+* ``--from-notes``: the notes as sung (:func:`hum2band.synth.sung_notes`) are degraded the way a
+  pitch tracker and note segmenter degrade them (onsets 20-50 ms off, repeated notes merged,
+  long notes split, octave errors, dropped short notes, glide fragments) and fed to the estimators.
+* default: the take is rendered with :func:`hum2band.synth.sing` and transcribed from audio by
+  :func:`hum2band.transcription.transcribe_audio` (the whole pipeline).
 
-Prints a table per meter and overall: tempo within 4 % (and the share at double / half / triple /
-third / 3:2 tempo), meter accuracy, key accuracy (tonic and mode), tuning within 10 cents,
-downbeat F-measure (mir_eval, 70 ms window) and run time.
+Prints a table per meter and overall: tempo within 4 % of the reference (median beat rate over the
+sung part) and the share at double / half / triple / a third / 3:2 or 2:3 of it, meter accuracy,
+key accuracy (tonic and mode), tuning within 10 cents, beat and downbeat F-measure (mir_eval, 70 ms
+window, over the sung part) and the run time of tuning + key + rhythm estimation per take.
 
-Run: ``.venv/bin/python benchmarks/rhythm_key.py --from-notes``
+The fitted parameters of the estimators come from here, on dev-half songs only:
+``--fit-templates`` (onset templates of ``hum2band.rhythm``), ``--fit-rhythm`` (its phase and
+hypothesis weights, on fresh renditions), ``--fit-key`` (weights of ``hum2band.key``).
+
+Run: ``.venv/bin/python benchmarks/rhythm_key.py --from-notes`` (about 20 s) or without
+``--from-notes`` for the audio path (about a minute).
 """
 
 from __future__ import annotations
@@ -38,7 +52,7 @@ import re
 import sys
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -75,17 +89,18 @@ class Tune:
 
 @dataclass
 class Take:
-    """A sung rendition of a tune: performed notes and the warped reference grid."""
+    """A sung rendition of a tune: what is sung and the warped reference grid."""
 
     tune: Tune
-    notes: list  # performed notes (clean timing noise only), list[Note]
+    notes: list  # performed score notes (drift, rubato, jitter; pitch at A440): synth input
+    sung: list   # the notes as sung (synth ground truth: sounded offsets, median sung pitch)
+    style: object  # hum2band.synth.SingerStyle
     beats_s: np.ndarray
     downbeats_s: np.ndarray
     tempo_bpm: float
     tuning_cents: float
     duration_s: float
     seed: int
-    extra: dict = field(default_factory=dict)
 
 
 def _parse_abc_index(abc_dir: Path) -> dict:
@@ -132,7 +147,7 @@ def load_nottingham(data_dir: Path) -> list[tuple]:
             warnings.simplefilter("ignore")
             pm = pretty_midi.PrettyMIDI(str(path))
         ts = {(t.numerator, t.denominator) for t in pm.time_signature_changes}
-        if len(ts) != 1:
+        if len(ts) != 1 or len(pm.get_tempo_changes()[1]) != 1:
             continue
         meter = ts.pop()
         if meter not in METERS:
@@ -146,9 +161,8 @@ def nottingham_tune(entry) -> Tune | None:
     mel = pm.instruments[0].notes
     if len(mel) < 20:
         return None
-    qn_s = 0.5  # the files are rendered at 120 quarter notes per minute
+    qn_s = 60.0 / float(pm.get_tempo_changes()[1][0])  # one tempo per file (120 qpm)
     beat_s = qn_s * (1.5 if meter == (6, 8) else 1.0)
-    bar_s = beat_s * beats_per_bar(meter)
     end_s = max(n.end for n in mel)
     n_beats = int(np.ceil(end_s / beat_s)) + 1
     beats = np.arange(n_beats) * beat_s
@@ -238,80 +252,53 @@ def _excerpt(tune: Tune, scale: float, target_s: float) -> Tune | None:
                 (tune.downbeats_s[dk] - start) * scale)
 
 
-def time_warp(score_end_s: float, beat_s: float, bar_s: float, rng: np.random.Generator,
-              drift_max: float, rubato_max: float):
-    """Return f(score_s) -> performed seconds: smooth drift, beat-level wobble, phrase rubato."""
-    ds = 0.005
-    s = np.arange(-2.0, score_end_s + 4.0, ds)
-    # slow drift: random low-frequency curve scaled to +-drift_max (log tempo ratio)
-    drift = np.zeros_like(s)
-    for _ in range(3):
-        period = rng.uniform(12.0, 60.0)
-        drift += rng.normal() * np.sin(2 * np.pi * s / period + rng.uniform(0, 2 * np.pi))
-    drift += rng.normal() * (s / max(score_end_s, 1.0))
-    drift *= drift_max / (np.max(np.abs(drift)) + 1e-9)
-    # beat-level wobble (about 3 %), interpolated smoothly between beats
-    knots = np.arange(-2.0, score_end_s + 4.0 + beat_s, beat_s)
-    wobble = np.interp(s, knots, rng.normal(0, 0.03, len(knots)))
-    # phrase-end rubato: the beat before every 4th bar line is stretched by up to rubato_max
-    bump = np.zeros_like(s)
-    phrase_s = 4 * bar_s
-    for k in range(1, int(score_end_s / phrase_s) + 2):
-        c = k * phrase_s - 0.5 * beat_s
-        bump += rng.uniform(0.3, 1.0) * rubato_max * np.exp(-0.5 * ((s - c) / (0.5 * beat_s)) ** 2)
-    rate = np.exp(drift + wobble) * (1.0 + bump)
-    t = np.cumsum(rate) * ds
-    t -= np.interp(0.0, s, t)
-    return lambda x: np.interp(np.asarray(x, dtype=float), s, t)
-
-
 def perform(tune: Tune, rng: np.random.Generator, seed: int, lead_in_s: float = 0.6) -> Take:
-    """Sing a tune: tempo warp, per-note jitter of 20 ms, tuning offset, singable transposition."""
-    beat_s = float(np.median(np.diff(tune.beats_s)))
-    bar_s = beat_s * beats_per_bar(tune.meter)
-    warp = time_warp(tune.offset_s.max(), beat_s, bar_s, rng,
-                     drift_max=rng.uniform(0.05, 0.08), rubato_max=rng.uniform(0.1, 0.3))
-    t0 = float(tune.onset_s.min())
-    shift = lead_in_s - float(warp(t0))
-    on = warp(tune.onset_s) + shift + rng.normal(0, 0.02, len(tune.onset_s))
-    off = warp(tune.offset_s) + shift + rng.normal(0, 0.02, len(tune.offset_s))
-    order = np.argsort(on)
-    on, off, midi = on[order], off[order], tune.midi[order]
-    # singers release long notes early (a breath before the next phrase) and leave small gaps
-    perf_beat = beat_s * (on[-1] - on[0]) / max(tune.onset_s.max() - t0, 1e-6)
-    dur = off - on
-    long_note = dur >= 0.9 * perf_beat
-    off = np.where(long_note, on + dur * rng.uniform(0.6, 0.9, len(on)), off)
-    nxt = np.append(on[1:], np.inf)
-    off = np.minimum(off, nxt - rng.uniform(0.01, 0.05, len(on)))
-    off = np.maximum(off, on + 0.05)
-    # a singable range, random key
+    """Sing a tune like a person without a click, in a singable random key.
+
+    Timing: :func:`hum2band.synth.humanize_timing` (slow tempo drift of 5-8 %, a tempo trend of up
+    to 4 %, rubato of 10-30 % at the end of every 4-bar phrase, a final ritardando of up to 15 %,
+    20 ms onset jitter). Voice: a
+    :func:`hum2band.synth.random_style` singer whose tuning offset is drawn in +-40 cents (plus
+    the style's own slow tuning drift and per-note intonation error).
+    """
+    from hum2band import synth
+
     semis = int(rng.integers(-6, 6))
-    mid = np.median(midi) + semis
-    octave = 12 * np.round((62 - mid) / 12)
+    octave = 12 * np.round((62 - (np.median(tune.midi) + semis)) / 12)
     transpose = semis + int(octave)
-    tuning = float(rng.uniform(-40, 40))
-    notes = [Note(float(a), float(b), float(p + transpose + tuning / 100.0), int(p + transpose), 80)
-             for a, b, p in zip(on, off, midi)]
-    beats = warp(tune.beats_s) + shift
-    downs = warp(tune.downbeats_s) + shift
-    tempo = 60.0 / float(np.median(np.diff(beats)))
-    tune_key = (tune.key_pc + transpose) % 12
-    t2 = Tune(tune.name, tune.song_id, tune.meter, tune_key, tune.key_mode, tune.onset_s,
-              tune.offset_s, tune.midi + transpose, tune.beats_s, tune.downbeats_s)
-    duration = float(max(off.max(), beats.max()) + 1.0)
-    return Take(t2, notes, beats, downs, tempo, tuning, duration, seed)
+    score = [Note(float(a), float(b), float(p + transpose), int(p + transpose), 80)
+             for a, b, p in zip(tune.onset_s, tune.offset_s, tune.midi)]
+    timing = synth.humanize_timing(
+        score, tune.beats_s, tempo_drift=rng.uniform(0.05, 0.08), tempo_trend=rng.uniform(-0.04, 0.04),
+        onset_jitter_s=0.02, phrase_ends_s=tune.downbeats_s[4::4], phrase_rubato=rng.uniform(0.1, 0.3),
+        ritardando=rng.uniform(0.0, 0.15), seed=seed)
+    shift = lead_in_s - min(n.onset_s for n in timing.notes)
+    notes = [Note(n.onset_s + shift, n.offset_s + shift, n.midi_pitch, n.midi, n.velocity)
+             for n in timing.notes]
+    beats = timing.beats_s + shift
+    downs = timing.warp(tune.downbeats_s) + shift
+    style = synth.random_style(seed)
+    style.tuning_cents = float(rng.uniform(-40, 40))
+    duration = float(max(n.offset_s for n in notes) + 1.0)
+    sung = synth.sung_notes(notes, style, seed, duration)
+    lo, hi = min(n.onset_s for n in sung) - 0.1, max(n.offset_s for n in sung) + 0.1
+    sung_beats = beats[(beats >= lo) & (beats <= hi)]
+    tempo = 60.0 / float(np.median(np.diff(sung_beats if len(sung_beats) > 2 else beats)))
+    t2 = Tune(tune.name, tune.song_id, tune.meter, (tune.key_pc + transpose) % 12, tune.key_mode,
+              tune.onset_s, tune.offset_s, tune.midi + transpose, tune.beats_s, tune.downbeats_s)
+    return Take(t2, notes, sung, style, beats, downs, tempo, style.tuning_cents, duration, seed)
 
 
 def degrade_notes(notes: list, rng: np.random.Generator) -> list:
-    """What a pitch tracker and note segmenter make of real singing (see module docstring)."""
+    """What a pitch tracker and note segmenter make of sung notes (see module docstring).
+
+    ``notes`` are the notes as sung (synth ground truth: their pitch already carries the tuning,
+    intonation errors and scoops); this adds the transcriber's errors.
+    """
     out = []
     for n in notes:
-        pitch = n.midi_pitch + rng.normal(0, 0.18)
-        if rng.random() < 0.05:  # glide or scooped note: median pitch off
-            pitch += rng.uniform(-0.5, 0.5)
         onset = n.onset_s + (rng.normal(0.0, 0.02) if rng.random() < 0.7 else rng.normal(0.03, 0.03))
-        out.append(Note(onset, max(n.offset_s, onset + 0.04), pitch, 0, n.velocity))
+        out.append(Note(onset, max(n.offset_s, onset + 0.04), n.midi_pitch, 0, n.velocity))
     out.sort(key=lambda n: n.onset_s)
     # merge: repeated pitches (no articulation) often, other neighbours rarely
     merged = []
@@ -373,8 +360,15 @@ def build_takes(data_dir: Path, n_per_meter: int, seed: int) -> list[Take]:
             s = int(rng.integers(1 << 30))
             takes.append(perform(ex, np.random.default_rng(s), s))
             got += 1
-    for tune in load_pop909(data_dir, n_per_meter - n_per_meter // 2, rng):
+    for tune in load_pop909(data_dir, 3 * (n_per_meter - n_per_meter // 2), rng):
+        if sum(t.tune.name.startswith("pop") for t in takes) >= n_per_meter - n_per_meter // 2:
+            break
         scale = rng.uniform(0.92, 1.08)
+        # POP909 beats are the MIDI file's quarter notes; where those run slower than 60 or faster
+        # than 140 per minute they are not the beat a singer counts, so the song is left out
+        bpm = 60.0 / float(np.median(np.diff(tune.beats_s))) / scale
+        if not 60.0 <= bpm <= 140.0:
+            continue
         ex = _excerpt(tune, scale, rng.uniform(20, 40))
         if ex is None:
             continue
@@ -400,7 +394,7 @@ class Result:
 
 
 def run_from_notes(take: Take, rng: np.random.Generator):
-    notes = degrade_notes(take.notes, rng)
+    notes = degrade_notes(take.sung, rng)
     t0 = time.perf_counter()
     tuning = estimate_tuning_cents(notes)
     snapped = snap_notes(notes, tuning)
@@ -411,20 +405,28 @@ def run_from_notes(take: Take, rng: np.random.Generator):
 
 def run_from_audio(take: Take, sr: int = 22050):
     from hum2band import synth
-    from hum2band.transcribe import transcribe_audio
+    from hum2band.transcription import transcribe_audio
 
-    style = synth.random_style(take.seed)
-    samples = synth.sing(take.notes, sr, style, take.seed)
+    samples = synth.sing(take.notes, sr, take.style, take.seed, take.duration_s)
     t0 = time.perf_counter()
     mel = transcribe_audio(samples, sr)
-    return mel.notes, mel.tuning_cents, mel.key, mel.rhythm, time.perf_counter() - t0
+    t_all = time.perf_counter() - t0
+    # time only our stages: estimate again from the transcribed notes
+    t0 = time.perf_counter()
+    tuning = estimate_tuning_cents(mel.notes)
+    snapped = snap_notes(mel.notes, tuning)
+    estimate_key(snapped)
+    estimate_rhythm(snapped, take.duration_s)
+    t_est = time.perf_counter() - t0
+    take.transcribe_s = t_all  # reported separately
+    return mel.notes, mel.tuning_cents, mel.key, mel.rhythm, t_est
 
 
 def score(take: Take, notes, tuning, key, rhythm, elapsed) -> Result:
     import mir_eval
 
-    on = np.array([n.onset_s for n in take.notes])
-    off = np.array([n.offset_s for n in take.notes])
+    on = np.array([n.onset_s for n in take.sung])
+    off = np.array([n.offset_s for n in take.sung])
     lo, hi = on.min() - 0.1, off.max() + 0.1
 
     def clip(x):
@@ -478,31 +480,44 @@ def summarize(results: list[Result], label: str) -> list[str]:
 
 
 def fit_templates(takes: list[Take]) -> None:
-    """Print ONSET_PROB, HOLD_PROFILE and FIRST_POSITION_PROB fitted on the dev half (known grid)."""
+    """Print ONSET_PROB and HOLD_PROFILE fitted on the dev half (known grid).
+
+    Onset probabilities: folk tunes of each meter are split into a denser and a sparser style by
+    2-means on each take's onset rate per bar position; POP909 songs are a 4/4 style of their own.
+    """
     from hum2band.rhythm import grid_statistics
 
     def fmt(x):
         return "np.array([" + ", ".join(f"{v:.2f}" for v in x) + "])"
 
-    for meter, src in ((4, 4), "nott"), ((4, 4), "pop"), ((3, 4), "nott"), ((6, 8), "nott"):
-        filled = total = hold = 0.0
-        first = []
+    for meter in METERS:
+        stats = {"folk": [], "pop": []}
         for take in takes:
             if take.tune.meter != meter or take.tune.song_id % 2:
                 continue
-            if (src == "pop") != take.tune.name.startswith("pop"):
-                continue
-            notes = degrade_notes(take.notes, np.random.default_rng(take.seed + 1))
+            notes = degrade_notes(take.sung, np.random.default_rng(take.seed + 1))
             st = grid_statistics(notes, take.beats_s, take.downbeats_s, meter)
-            filled, total, hold = filled + st.filled, total + st.total, hold + st.hold_sum
-            if st.first_position >= 0:
-                first.append(st.first_position)
-        q = len(total)
-        first_p = (np.bincount(first, minlength=q) + 0.5) / (len(first) + 0.5 * q)
-        print(f"{meter} {src} ({len(first)} takes)")
-        print("  onset prob  ", fmt(filled / np.maximum(total, 1)))
-        print("  hold profile", fmt(hold / np.maximum(filled, 1)))
-        print("  first pos   ", fmt(first_p))
+            stats["pop" if take.tune.name.startswith("pop") else "folk"].append(st)
+        allst = stats["folk"] + stats["pop"]
+        hold = sum(st.hold_sum for st in allst) / np.maximum(sum(st.filled for st in allst), 1)
+        print(f"{meter} ({len(allst)} takes)")
+        print("  hold profile", fmt(hold))
+        folk = stats["folk"]
+        rates = np.array([st.filled / np.maximum(st.total, 1) for st in folk])
+        dense = rates.mean(axis=1) >= np.median(rates.mean(axis=1))
+        for _ in range(20):  # 2-means
+            c1, c0 = rates[dense].mean(axis=0), rates[~dense].mean(axis=0)
+            new = ((rates - c1) ** 2).sum(axis=1) < ((rates - c0) ** 2).sum(axis=1)
+            if (new == dense).all() or new.all() or not new.any():
+                break
+            dense = new
+        for name, sel in (("folk dense", dense), ("folk sparse", ~dense)):
+            group = [st for st, k in zip(folk, sel) if k]
+            prob = sum(st.filled for st in group) / np.maximum(sum(st.total for st in group), 1)
+            print(f"  onset prob {name} ({len(group)})", fmt(prob))
+        if stats["pop"]:
+            prob = sum(st.filled for st in stats["pop"]) / np.maximum(sum(st.total for st in stats["pop"]), 1)
+            print(f"  onset prob pop ({len(stats['pop'])})", fmt(prob))
 
 
 def _conditional_logit(data, w0, lam=1e-3):
@@ -535,7 +550,7 @@ def fit_key(data_dir: Path, args) -> None:
         for take in build_takes(data_dir, 2 * args.n_per_meter, 2000 + rep):
             if take.tune.song_id % 2:
                 continue
-            notes = degrade_notes(take.notes, np.random.default_rng(take.seed + 1))
+            notes = degrade_notes(take.sung, np.random.default_rng(take.seed + 1))
             X = K.key_features(snap_notes(notes, estimate_tuning_cents(notes)))
             ok = np.zeros(24, dtype=bool)
             ok[take.tune.key_pc + (12 if take.tune.key_mode == "minor" else 0)] = True
@@ -561,16 +576,16 @@ def fit_rhythm(data_dir: Path, args) -> None:
         takes = [t for t in build_takes(data_dir, 2 * args.n_per_meter, 1000 + rep)
                  if t.tune.song_id % 2 == 0]
         for take in takes:
-            notes = degrade_notes(take.notes, np.random.default_rng(take.seed + 1))
+            notes = degrade_notes(take.sung, np.random.default_rng(take.seed + 1))
             snapped = snap_notes(notes, estimate_tuning_cents(notes))
             _, hyps = R.rhythm_hypotheses(snapped, take.duration_s)
             if hyps:
                 takes_h.append((take, hyps))
     # phase, per meter
-    phase_data = {m: [] for m in METERS}
+    phase_data = {k: [] for k in R.PHASE_WEIGHTS}
     for take, hyps in takes_h:
-        on = np.array([n.onset_s for n in take.notes])
-        lo, hi = on.min() - 0.1, max(n.offset_s for n in take.notes) + 0.1
+        on = np.array([n.onset_s for n in take.sung])
+        lo, hi = on.min() - 0.1, max(n.offset_s for n in take.sung) + 0.1
         ref_d = take.downbeats_s[(take.downbeats_s >= lo) & (take.downbeats_s <= hi)]
         ref_b = take.beats_s[(take.beats_s >= lo) & (take.beats_s <= hi)]
         for h in hyps:
@@ -584,19 +599,19 @@ def fit_rhythm(data_dir: Path, args) -> None:
                 f.append(mir_eval.beat.f_measure(ref_d, d, 0.07) + mir_eval.beat.f_measure(ref_b, b, 0.07))
             f = np.array(f)
             if f.max() > 1.5:
-                phase_data[h.meter].append((h.phase_features, f >= f.max() - 0.1))
+                phase_data[h.phase_model].append((h.phase_features, f >= f.max() - 0.1))
     wps = {}
-    for m in METERS:
-        print(f"phase {m}:")
-        wps[m] = _conditional_logit(phase_data[m], R.PHASE_WEIGHTS[m].copy(), lam=3e-3)
-    print(f"  {'':<24}" + "".join(f"{str(m):>10}" for m in METERS))
+    for k in R.PHASE_WEIGHTS:
+        print(f"phase {k}:")
+        wps[k] = _conditional_logit(phase_data[k], R.PHASE_WEIGHTS[k].copy(), lam=3e-3)
+    print(f"  {'':<24}" + "".join(f"{k:>10}" for k in wps))
     for i, name in enumerate(R.PHASE_FEATURE_NAMES):
-        print(f"  {name:<24}" + "".join(f"{wps[m][i]:10.3f}" for m in METERS))
+        print(f"  {name:<24}" + "".join(f"{wps[k][i]:10.3f}" for k in wps))
     # hypotheses, with features at the shift the new phase weights choose
     data = []
     for take, hyps in takes_h:
         for h in hyps:
-            h.shift = int(np.argmax(h.phase_features @ wps[h.meter]))
+            h.shift = int(np.argmax(h.phase_features @ wps[h.phase_model]))
             h.features[0] = h.phase_features[h.shift, 0]
             h.features[-2:] = h.phase_features[h.shift, 1:3]
         X = np.array([h.features for h in hyps])
@@ -609,8 +624,8 @@ def fit_rhythm(data_dir: Path, args) -> None:
     for name, v in zip(R.FEATURE_NAMES, w):
         print(f"  {name:<24}{v:9.3f}")
     print("PHASE_WEIGHTS = {")
-    for m in METERS:
-        print(f"    {m}: np.array([" + ", ".join(f"{v:.3f}" for v in wps[m]) + "]),")
+    for k in wps:
+        print(f'    "{k}": np.array([' + ", ".join(f"{v:.3f}" for v in wps[k]) + "]),")
     print("}")
     print("FEATURE_WEIGHTS = np.array([" + ", ".join(f"{v:.3f}" for v in w) + "])")
 
@@ -629,7 +644,7 @@ def main(argv=None) -> int:
     ap.add_argument("--fit-key", action="store_true",
                     help="fit the key cue weights on renditions of dev-half songs")
     ap.add_argument("--fit-templates", action="store_true",
-                    help="print onset probabilities per metrical class on the dev half (known grid)")
+                    help="print the rhythm onset templates fitted on the dev half (known grid)")
     args = ap.parse_args(argv)
 
     data_dir = Path(args.data)
@@ -637,9 +652,8 @@ def main(argv=None) -> int:
         print(f"data not found under {data_dir}: pass --data or set HUM2BAND_DATA", file=sys.stderr)
         return 2
     from_notes = args.from_notes
-    if not from_notes and not ((ROOT / "hum2band" / "transcribe.py").exists()
-                               and (ROOT / "hum2band" / "synth.py").exists()):
-        print("hum2band/transcribe.py or hum2band/synth.py missing: using --from-notes", file=sys.stderr)
+    if not from_notes and not (ROOT / "hum2band" / "transcription.py").exists():
+        print("hum2band/transcription.py missing: using --from-notes", file=sys.stderr)
         from_notes = True
 
     if args.fit_rhythm:
@@ -684,6 +698,10 @@ def main(argv=None) -> int:
         if rs:
             lines += summarize(rs, label)[(0 if not lines else 1):]
     print("\n".join(lines))
+    if not from_notes:
+        tr = [getattr(r.take, "transcribe_s", 0.0) for r in results]
+        print(f"whole pipeline (transcribe_audio) {np.mean(tr):.2f} s per take on average; "
+              f"ms column: tuning + key + rhythm on its notes")
     return 0
 
 

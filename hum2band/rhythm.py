@@ -1,6 +1,43 @@
 """The singer's beat: tempo, beats, downbeats and meter from the notes of a sung take.
 
-DRAFT v2 (docstring to be finished).
+A sung take has no click: the singer drifts, slows down at phrase ends and breathes, and the
+transcribed onsets are 20-50 ms off, with some notes split, merged or missing. The estimate works
+from the note onsets (and, optionally, an audio onset-strength curve) in four steps.
+
+1. **Pulse candidates.** A salience-weighted histogram of the distances between all pairs of
+   onsets (longer notes and notes after a breath weigh more) gives the most regular periods
+   between 0.12 and 1.3 s; the two strongest are kept, plus half the faster one (sixteenths under
+   syncopated melodies) when the histogram supports it.
+2. **Pulse tracking.** For each candidate, dynamic programming over the onsets -- in the spirit of
+   Ellis (2007), but over the sparse note onsets instead of an envelope -- finds the chain of
+   pulses that hits the most salient onsets while every step stays close to the chain's own
+   running period (so it follows drift and rubato) and not too far from the candidate period.
+   Pulses fall on onsets or at equal steps between them; a light smoothing removes onset jitter.
+3. **Metrical hypotheses.** On each track, every choice of beat = g pulses (g in 1/2, 1, 3/2, 2,
+   3, 4) and meter (4/4, 3/4, 6/8) defines a sixteenth-note grid that bends with the pulses. Its
+   bar phase is chosen first, among all grid shifts, by a phase score: the likelihood of which
+   grid points carry onsets under the meter's onset-probability template per bar position; note
+   lengths by position (long notes on strong beats); where phrases start (downbeat, or a pickup of
+   a beat or an eighth -- the first note above all) and end; tonic-triad notes and leaps on the
+   downbeat; the last note; and how well each bar's notes fit one diatonic chord of the key
+   (harmonic rhythm). The hypothesis is then scored by that onset likelihood (templates are a
+   mixture of styles: dense and sparse folk tunes, syncopated pop), the onsets' timing
+   likelihood, the onsets no grid point explains, a tempo prior per meter, melodic repetition at
+   1, 2 and 4 bars (the share of onset pairs that far apart that are the same note: it tells a 4/4
+   reel from the same eighth notes grouped as 6/8), and whether downbeat and beat notes are held
+   longer than the rest.
+4. **Result.** The best hypothesis gives the beats (its grid's beat points, which follow the
+   singer), the downbeats and the meter; the tempo is the median beat rate over the sung part.
+   The confidences are posterior probabilities (softmax of the hypothesis scores) of the chosen
+   meter and of the chosen tempo.
+
+The templates were counted, and the weights of both scores fitted by conditional logistic
+regression (the correct hypothesis / bar phase among all), on degraded sung renditions of the
+development half (even song ids) of ``benchmarks/rhythm_key.py`` -- Nottingham folk tunes and
+POP909 songs; see its ``--fit-templates`` and ``--fit-rhythm`` options. 6/8 is counted in two
+dotted-quarter beats per bar. 2/4 is never chosen (a melody alone cannot tell it from 4/4) but is
+honoured as an override. Overrides: ``tempo_bpm`` makes the beat itself the tracked pulse (the
+beats still follow the singer's drift), ``meter`` restricts the hypotheses to that meter.
 """
 
 from __future__ import annotations
@@ -12,29 +49,38 @@ import numpy as np
 
 from .melody import Note, Rhythm, beats_per_bar
 
-#: Frame rate (frames/s) of the onset envelope the pulse tracker runs on.
-FPS = 50.0
 #: Onsets closer than this (s) are one event.
 ONSET_MERGE_S = 0.05
-#: Width (s, 1 sd) of each onset's bump in the envelope: about the onset error of a transcriber.
-BUMP_SD_S = 0.03
-#: Lag range (s) and resolution of the periodicity analysis.
+#: A silence (s) longer than this separates phrases.
+PHRASE_GAP_S = 0.25
+#: Lag range (s) and resolution (bins per octave) of the onset-pair histogram.
 LAG_MIN_S, LAG_MAX_S = 0.1, 1.6
 LAG_BINS_PER_OCTAVE = 48
+#: Pulse candidates are looked for in this range of periods (s).
+PULSE_MIN_S, PULSE_MAX_S = 0.12, 1.3
+#: A pulse at half the fastest candidate is tracked too when its onset-pair histogram reaches this
+#: share of the strongest periodicity.
+FINE_PULSE_MIN_ACF = 0.3
 #: Pulse tracker: weight of the squared log ratio of a step to the chain's running period, and
 #: to the period it was started with; how fast the running period adapts; longest jump (pulses).
-TIGHTNESS = 15.0
-ANCHOR = 2.0
-PERIOD_ADAPT = 0.3
+TIGHTNESS = 10.0
+ANCHOR = 4.0
+PERIOD_ADAPT = 0.15
 MAX_GAP_PULSES = 6.0
 #: Width (s, 1 sd) over which tracked pulse times are smoothed.
 PULSE_SMOOTH_S = 0.5
 #: Meters the estimator chooses among.
 METERS = ((4, 4), (3, 4), (6, 8))
+#: Beat-per-pulse ratios tried on each tracked pulse.
+BEAT_PER_PULSE = (0.5, 1.0, 1.5, 2.0, 3.0, 4.0)
+#: Hypotheses kept for the bar-phase stage (the best by their score before it).
+MAX_PHASED_HYPOTHESES = 8
+#: Counted-beat tempo range (bpm) of the hypotheses (an override may lie outside).
+MIN_BPM, MAX_BPM = 36.0, 220.0
+#: Two tempi within this ratio are the same tempo (for the tempo confidence).
+SAME_TEMPO = 0.04
 
 # ---- metrical templates --------------------------------------------------------------------------
-#: Position classes of a metrical grid point.
-DOWNBEAT, HALF_BAR, BEAT, SUB1, SUB2 = range(5)
 #: Grid points per counted beat: sixteenths (4 per quarter, 6 per dotted quarter).
 SUBDIVISIONS = {(4, 4): 4, (3, 4): 4, (6, 8): 6, (2, 4): 4}
 #: Probability that a sixteenth-note grid point carries a note onset, per position in the bar
@@ -43,40 +89,42 @@ SUBDIVISIONS = {(4, 4): 4, (3, 4): 4, (6, 8): 6, (2, 4): 4}
 #: jigs and POP909 songs, even song ids only).
 ONSET_PROB = {
     (4, 4): (
-        np.array([0.89, 0.08, 0.37, 0.06, 0.69, 0.07, 0.51, 0.07,    # folk: reels, hornpipes
-                  0.86, 0.06, 0.34, 0.06, 0.79, 0.08, 0.50, 0.08]),
-        np.array([0.69, 0.12, 0.41, 0.14, 0.48, 0.07, 0.54, 0.19,    # pop songs
-                  0.59, 0.09, 0.38, 0.18, 0.52, 0.11, 0.47, 0.16]),
+        np.array([0.93, 0.12, 0.61, 0.09, 0.88, 0.09, 0.78, 0.09,    # folk, dense
+                  0.94, 0.07, 0.53, 0.10, 0.90, 0.07, 0.71, 0.09]),
+        np.array([0.94, 0.07, 0.08, 0.00, 0.54, 0.04, 0.18, 0.02,    # folk, sparse
+                  0.84, 0.06, 0.08, 0.02, 0.78, 0.04, 0.18, 0.02]),
+        np.array([0.74, 0.10, 0.45, 0.18, 0.54, 0.07, 0.55, 0.18,    # pop
+                  0.63, 0.11, 0.41, 0.18, 0.52, 0.11, 0.49, 0.18]),
     ),
-    (3, 4): (np.array([0.89, 0.05, 0.06, 0.03, 0.37, 0.06, 0.26, 0.05, 0.79, 0.10, 0.22, 0.05]),),
-    (6, 8): (np.array([0.92, 0.05, 0.50, 0.05, 0.72, 0.06, 0.80, 0.06, 0.49, 0.05, 0.84, 0.08]),),
-    (2, 4): (np.array([0.87, 0.09, 0.36, 0.10, 0.64, 0.08, 0.51, 0.12]),),
+    (3, 4): (
+        np.array([0.90, 0.09, 0.05, 0.02, 0.58, 0.02,    # folk, dense
+                  0.32, 0.05, 0.89, 0.08, 0.41, 0.08]),
+        np.array([0.92, 0.05, 0.05, 0.03, 0.26, 0.04,    # folk, sparse
+                  0.20, 0.03, 0.77, 0.06, 0.06, 0.03]),
+    ),
+    (6, 8): (
+        np.array([0.91, 0.06, 0.73, 0.05, 0.80, 0.05,    # folk, dense
+                  0.85, 0.06, 0.67, 0.04, 0.90, 0.07]),
+        np.array([0.93, 0.06, 0.29, 0.03, 0.72, 0.04,    # folk, sparse
+                  0.87, 0.06, 0.32, 0.04, 0.83, 0.07]),
+    ),
+    (2, 4): (
+        np.array([0.94, 0.10, 0.57, 0.10, 0.89, 0.08, 0.74, 0.09]),    # folk, dense
+        np.array([0.89, 0.07, 0.08, 0.01, 0.66, 0.04, 0.18, 0.02]),    # folk, sparse
+        np.array([0.69, 0.11, 0.43, 0.18, 0.53, 0.09, 0.52, 0.18]),    # pop
+    ),
 }
 #: Mean log2 of a note's length (relative to the take's mean) by the bar position it starts on:
-#: long notes start on strong positions. Same source as ONSET_PROB (4/4: folk and pop averaged).
+#: long notes start on strong positions. Same source as ONSET_PROB.
 HOLD_PROFILE = {
-    (4, 4): np.array([0.46, 0.18, -0.08, -0.26, 0.02, -0.44, -0.24, -0.36,
-                      0.25, 0.02, -0.14, -0.58, -0.09, -0.30, -0.25, -0.34]),
-    (3, 4): np.array([0.57, 0.33, -0.43, -1.01, 0.05, 0.01, -0.66, -1.22, -0.06, -0.38, -0.51, -1.10]),
-    (6, 8): np.array([0.34, -0.25, -0.07, -0.72, -0.07, -0.79, 0.29, -0.26, -0.10, -0.58, -0.23, -0.91]),
-    (2, 4): np.array([0.36, 0.10, -0.11, -0.42, -0.04, -0.37, -0.25, -0.35]),
+    (4, 4): np.array([0.39, 0.01, -0.11, -0.27, 0.03, -0.29, -0.25, -0.38,
+                      0.22, -0.11, -0.12, -0.31, -0.04, -0.40, -0.19, -0.25]),
+    (3, 4): np.array([0.49, -0.01, -0.06, -0.46, 0.08, -0.09,
+                      -0.72, -0.72, -0.10, -0.35, -0.56, -0.58]),
+    (6, 8): np.array([0.32, -0.12, -0.07, -0.56, -0.13, -0.58,
+                      0.27, -0.14, -0.13, -0.72, -0.20, -0.96]),
+    (2, 4): np.array([0.30, -0.05, -0.11, -0.29, -0.01, -0.34, -0.22, -0.32]),
 }
-
-
-def first_position_prior(meter) -> np.ndarray:
-    """Prior on the bar position of a take's first note: singers start a phrase on the downbeat
-    or with a short pickup (the last beat, or the last eighth, of the bar before)."""
-    m = tuple(meter)
-    d = SUBDIVISIONS[m]
-    q = d * beats_per_bar(m)
-    eighth = d // 2 if d == 4 else d // 3
-    p = np.full(q, 0.15 / q)
-    beats = np.arange(0, q, d)
-    p[beats] += 0.15 / len(beats)
-    p[0] += 0.35
-    p[q - d] += 0.25
-    p[q - eighth] += 0.10
-    return p / p.sum()
 
 
 #: Longest grid step (s): hypotheses with slow beats get grid levels below the sixteenth, each
@@ -87,28 +135,6 @@ FINER_ONSET_PROB = 0.04
 BACKGROUND_RATE = 0.05
 #: Onset timing error (s, 1 sd) around a grid point, and its part proportional to the pulse period.
 TIMING_SD_S, TIMING_SD_REL = 0.035, 0.05
-#: Log-normal tempo prior on the counted beat: centre (bpm) and spread (octaves, 1 sd).
-TEMPO_PRIOR = {(4, 4): (100.0, 0.5), (3, 4): (110.0, 0.5), (6, 8): (66.0, 0.5), (2, 4): (100.0, 0.5)}
-#: Beat-per-pulse ratios tried on each tracked pulse.
-BEAT_PER_PULSE = (0.5, 1.0, 1.5, 2.0, 3.0)
-#: Allowed counted-beat tempo range (bpm).
-MIN_BPM, MAX_BPM = 36.0, 220.0
-
-
-def position_classes(meter) -> np.ndarray:
-    """Class of each grid position in one bar, shape (subdivisions * beats_per_bar,)."""
-    m = tuple(meter)
-    d = SUBDIVISIONS[m]
-    bpb = beats_per_bar(m)
-    q = np.arange(d * bpb)
-    cls = np.full(len(q), SUB2)
-    half = d // 2 if d == 4 else d // 3  # sub-beat step: eighths
-    cls[q % half == 0] = SUB1
-    cls[q % d == 0] = BEAT
-    if bpb == 4:
-        cls[q == 2 * d] = HALF_BAR
-    cls[0] = DOWNBEAT
-    return cls
 
 
 @dataclass
@@ -138,11 +164,34 @@ class Onsets:
     end_s: float
 
 
-def onsets_from_notes(notes: Sequence[Note]) -> Onsets:
+def onsets_from_notes(notes: Sequence[Note], onset_strength=None) -> Onsets:
+    """The distinct note onsets of a take and their accents.
+
+    Parameters
+    ----------
+    notes : sequence of Note
+        Any order; notes with non-finite times or pitch are ignored.
+    onset_strength : tuple of np.ndarray, optional
+        ``(times_s, strength)``, both shape (n_frames,): an onset-strength curve of the audio
+        (e.g. spectral flux). Where given, an onset's salience is scaled by the curve's value at
+        the onset relative to its mean over all onsets (loudly attacked notes weigh more).
+
+    Returns
+    -------
+    Onsets
+        Onsets closer than :data:`ONSET_MERGE_S` are merged into the first. Salience grows with
+        the square root of how long a note is held (relative to the median) and by 0.5 after a
+        silence of more than :data:`PHRASE_GAP_S`; it is scaled to mean 1.
+    """
+    notes = [n for n in notes if np.isfinite(n.onset_s) and np.isfinite(n.offset_s)
+             and np.isfinite(n.midi_pitch)]
     notes = sorted(notes, key=lambda n: n.onset_s)
     on = np.array([n.onset_s for n in notes], dtype=float)
     off = np.array([max(n.offset_s, n.onset_s) for n in notes], dtype=float)
     pitch = np.array([n.midi_pitch for n in notes], dtype=float)
+    if len(on) == 0:
+        empty = np.zeros(0)
+        return Onsets(empty, empty, empty, empty, empty, 0.0)
     keep = np.ones(len(on), dtype=bool)
     last = -np.inf
     for i in range(len(on)):
@@ -154,18 +203,24 @@ def onsets_from_notes(notes: Sequence[Note]) -> Onsets:
     group_end = np.append(idx[1:], len(on))
     off_g = np.array([off[a:b].max() for a, b in zip(idx, group_end)])
     on, pitch = on[idx], pitch[idx]
-    nxt = np.append(on[1:], off_g[-1] if len(off_g) else 0.0)
+    nxt = np.append(on[1:], off_g[-1])
     hold = np.maximum(nxt - on, 0.02)
-    gap = np.concatenate([[np.inf], on[1:] - np.maximum.accumulate(off_g)[:-1]]) if len(on) else np.zeros(0)
-    med = float(np.median(hold)) if len(hold) else 1.0
-    sal = np.sqrt(np.clip(hold / med, 0.25, 4.0))
-    sal = sal + 0.5 * (gap > 0.25)
-    sal = sal / max(float(np.mean(sal)), 1e-9) if len(sal) else sal
-    return Onsets(on, sal, hold, gap, pitch, float(off_g.max()) if len(off_g) else 0.0)
+    gap = np.concatenate([[np.inf], on[1:] - np.maximum.accumulate(off_g)[:-1]])
+    med = float(np.median(hold))
+    sal = np.sqrt(np.clip(hold / med, 0.25, 4.0)) + 0.5 * (gap > PHRASE_GAP_S)
+    if onset_strength is not None:
+        t_s, strength = (np.asarray(x, dtype=float) for x in onset_strength)
+        if len(t_s) > 1 and len(t_s) == len(strength):
+            at = np.maximum(np.interp(on, t_s, strength), 0.0)
+            if at.mean() > 0:
+                sal = sal * (0.5 + 0.5 * at / at.mean())
+    sal = sal / max(float(np.mean(sal)), 1e-9)
+    return Onsets(on, sal, hold, gap, pitch, float(off_g.max()))
 
 
 # ---- periodicity ---------------------------------------------------------------------------------
 def lag_grid() -> np.ndarray:
+    """Log-spaced lags (s) from LAG_MIN_S to LAG_MAX_S, LAG_BINS_PER_OCTAVE per octave."""
     n = int(np.floor(np.log2(LAG_MAX_S / LAG_MIN_S) * LAG_BINS_PER_OCTAVE)) + 1
     return LAG_MIN_S * 2.0 ** (np.arange(n) / LAG_BINS_PER_OCTAVE)
 
@@ -185,7 +240,8 @@ def lag_histogram(ons: Onsets, jitter_s: float = 0.03, rel_sd: float = 0.03) -> 
         ok = d < LAG_MAX_S
         if not ok.any():
             break
-        hist += np.bincount(np.round(d[ok] / res).astype(int), weights=(w[k:] * w[:-k])[ok], minlength=nb)[:nb]
+        hist += np.bincount(np.round(d[ok] / res).astype(int), weights=(w[k:] * w[:-k])[ok],
+                            minlength=nb)[:nb]
     centers = np.arange(nb) * res
     span = max(ons.time_s[-1] - ons.time_s[0], 1e-3)
     hist *= span / np.maximum(span - centers, 0.25 * span)
@@ -195,8 +251,12 @@ def lag_histogram(ons: Onsets, jitter_s: float = 0.03, rel_sd: float = 0.03) -> 
     return kern @ hist
 
 
-def pulse_candidates(ons: Onsets, n: int = 2, lo_s: float = 0.2, hi_s: float = 1.3) -> list[float]:
-    """Most salient periodicities (s) of the onsets within [lo_s, hi_s], strongest first."""
+def pulse_candidates(ons: Onsets, n: int = 2, lo_s: float = PULSE_MIN_S,
+                     hi_s: float = PULSE_MAX_S) -> list[float]:
+    """Pulse periods (s) to track: the ``n`` strongest peaks of the onset-pair histogram within
+    [lo_s, hi_s] (weighted by a broad preference for about 0.45 s), strongest first, plus half
+    the fastest of them when the histogram has a peak there too. Falls back to the median
+    inter-onset interval when the histogram has no peak."""
     grid = lag_grid()
     acf = lag_histogram(ons)
     prior = np.exp(-0.5 * (np.log2(grid / 0.45) / 1.0) ** 2)
@@ -211,6 +271,18 @@ def pulse_candidates(ons: Onsets, n: int = 2, lo_s: float = 0.2, hi_s: float = 1
             out.append(per)
         if len(out) >= n:
             break
+    if not out:
+        if len(ons.time_s) < 2:
+            return []
+        return [float(np.clip(np.median(np.diff(ons.time_s)), lo_s, hi_s))]
+    # a finer pulse too (sixteenths under syncopated melodies), when the ACF shows one
+    fine = 0.5 * min(out)
+    if fine >= lo_s:
+        i = int(np.argmin(np.abs(grid - fine)))
+        lo_i, hi_i = max(i - 3, 0), min(i + 4, len(v))
+        j = lo_i + int(np.argmax(acf[lo_i:hi_i]))
+        if acf[j] >= FINE_PULSE_MIN_ACF * acf[(grid >= lo_s) & (grid <= hi_s)].max():
+            out.append(float(grid[j]))
     return out
 
 
@@ -310,16 +382,6 @@ def smooth_pulses(t: np.ndarray, width_s: float) -> np.ndarray:
     return np.convolve(ext, w, mode="valid")
 
 
-def _snap_to_onsets(t: np.ndarray, onset_s: np.ndarray, tol_s: float) -> np.ndarray:
-    if len(onset_s) == 0:
-        return t
-    j = np.clip(np.searchsorted(onset_s, t), 1, len(onset_s) - 1)
-    left, right = onset_s[j - 1], onset_s[j]
-    near = np.where(np.abs(t - left) < np.abs(t - right), left, right)
-    out = np.where(np.abs(near - t) < tol_s, near, t)
-    return np.maximum.accumulate(out + np.arange(len(out)) * 1e-6)
-
-
 # ---- metrical hypotheses -------------------------------------------------------------------------
 @dataclass
 class Track:
@@ -360,6 +422,8 @@ class Hypothesis:
     track: Track
     score: float = 0.0
     phase_features: np.ndarray | None = None
+    phase_model: str = ""
+    pending: tuple | None = None  # what choose_phase needs
 
     @property
     def tempo_bpm(self) -> float:
@@ -375,6 +439,8 @@ FEATURE_NAMES = (
 
 
 def make_track(ons: Onsets, pulses_s: np.ndarray, max_lag_pulses: float) -> Track:
+    """Put the onsets on a pulse track (pulse units) and collect the onset pairs up to
+    ``max_lag_pulses`` apart for the repetition cue."""
     k = np.arange(len(pulses_s), dtype=float)
     u = np.interp(ons.time_s, pulses_s, k)
     end_u = float(np.interp(ons.end_s, pulses_s, k))
@@ -437,20 +503,32 @@ def _onset_grid(ons: Onsets, track: Track, step_u: float):
 
 #: Names of the per-shift (bar phase) features, in order (see :func:`hypotheses_on_track`).
 PHASE_FEATURE_NAMES = (
-    "onset_ll", "hold_downbeat", "hold_beat", "phrase_start_downbeat", "phrase_end_downbeat",
+    "onset_ll", "hold_downbeat", "hold_beat", "start_downbeat", "phrase_end_downbeat",
     "phrase_end_beat", "triad_downbeat", "leap_downbeat", "last_note_downbeat", "bar_chord_fit",
-    "half_bar_chord_fit", "hold_profile", "first_position",
+    "half_bar_chord_fit", "hold_profile", "start_last_beat", "start_last_eighth", "start_other_beat",
+    "long_downbeat", "long_mid_bar", "first_downbeat", "first_last_beat", "first_last_eighth",
+    "first_other_beat",
 )
-#: Weights of :data:`PHASE_FEATURE_NAMES` in a bar phase's score.
+#: Weights of :data:`PHASE_FEATURE_NAMES` in a bar phase's score, per meter and, for 4/4, per
+#: style (see :func:`phase_model`): syncopated pop melodies place their beats differently.
 PHASE_WEIGHTS = {
-    (4, 4): np.array([2.770, 1.001, 1.025, -0.031, 1.026, 0.153, 0.131, -0.214, -0.841, 1.295, 0.551, 0.937, 1.243]),
-    (3, 4): np.array([2.281, 2.301, 0.147, -1.851, 2.313, 0.153, -0.283, -0.132, -1.366, 0.556, 0.556, 0.575, 1.203]),
-    (6, 8): np.array([3.936, 0.158, 3.627, -0.505, 1.635, -1.992, 0.814, -0.266, -1.392, 1.367, 0.762, 0.818, 0.859]),
+    "4/4 folk": np.array([
+        2.587, 0.478, 2.281, 1.530, 0.569, 0.139, 0.408, -1.239, 0.790, 0.810, 0.398, 0.628, 0.092,
+        0.706, -0.957, 1.346, 1.960, -0.460, 1.376, -0.631, -0.917
+    ]),
+    "4/4 pop": np.array([
+        2.543, 0.554, 0.647, 1.766, 0.844, 1.857, -0.955, -0.270, 1.191, -0.105, 0.354, 1.262,
+        0.513, 0.165, -0.207, 2.053, 0.384, 0.045, -1.393, -0.151, -2.571
+    ]),
+    "3/4": np.array([
+        1.786, 1.441, 0.150, -0.341, 0.793, 0.218, 0.435, 0.164, 0.644, 0.098, 0.098, 0.354, 0.751,
+        -0.006, -0.344, 2.144, 0.000, -0.572, 0.924, 0.107, -0.294
+    ]),
+    "6/8": np.array([
+        3.168, 1.428, 3.566, 0.439, 1.061, -0.598, 1.015, 0.118, 0.136, 1.593, 0.720, 0.808, -0.043,
+        0.188, 0.000, 0.214, -0.489, 0.265, -0.520, 2.253, 0.000
+    ]),
 }
-PHASE_WEIGHTS[(2, 4)] = PHASE_WEIGHTS[(4, 4)]
-#: A silence (s) longer than this separates phrases.
-PHRASE_GAP_S = 0.25
-
 
 @dataclass
 class NoteCues:
@@ -462,9 +540,11 @@ class NoteCues:
     triad: np.ndarray         # 1 when the pitch class is in the tonic triad of the key
     leap: np.ndarray          # |interval| from the previous note, semitones (capped at 7)
     pitch_class: np.ndarray   # 0-11 (absolute)
+    chords: np.ndarray        # the key's diatonic triads as pitch-class indicator rows, (7, 12)
 
 
 def note_cues(ons: Onsets, tonic_pc: int, minor: bool) -> NoteCues:
+    """Per-onset cues for the bar phase, given the key (tonic pitch class 0-11, minor or not)."""
     n = len(ons.time_s)
     gap_after = np.append(ons.gap_before_s[1:], np.inf)
     pc = np.mod(np.round(ons.pitch).astype(int) - tonic_pc, 12)
@@ -472,43 +552,65 @@ def note_cues(ons: Onsets, tonic_pc: int, minor: bool) -> NoteCues:
     leap = np.minimum(np.abs(np.diff(ons.pitch, prepend=ons.pitch[:1] if n else ons.pitch)), 7.0)
     return NoteCues(np.log2(np.maximum(ons.hold_s, 0.02)), (ons.gap_before_s > PHRASE_GAP_S) * 1.0,
                     (gap_after > PHRASE_GAP_S) * 1.0, triad, leap,
-                    np.mod(np.round(ons.pitch).astype(int), 12))
+                    np.mod(np.round(ons.pitch).astype(int), 12), diatonic_triads(tonic_pc, minor))
 
 
-def _triad_templates() -> np.ndarray:
-    """The 24 major and minor triads as pitch-class indicator rows, shape (24, 12)."""
-    t = np.zeros((24, 12))
-    for root in range(12):
-        t[root, [root, (root + 4) % 12, (root + 7) % 12]] = 1.0
-        t[12 + root, [root, (root + 3) % 12, (root + 7) % 12]] = 1.0
+#: Bar phases (the best by the other phase cues) for which the chord fit is computed.
+CHORD_FIT_SHIFTS = 6
+#: Diatonic triads as (root, third, fifth) in semitones above the tonic: I ii iii IV V vi in major;
+#: i III iv v V VI VII in minor.
+MAJOR_KEY_TRIADS = ((0, 4, 7), (2, 5, 9), (4, 7, 11), (5, 9, 0), (7, 11, 2), (9, 0, 4))
+MINOR_KEY_TRIADS = ((0, 3, 7), (3, 7, 10), (5, 8, 0), (7, 10, 2), (7, 11, 2), (8, 0, 3), (10, 2, 5))
+
+
+def diatonic_triads(tonic_pc: int, minor: bool) -> np.ndarray:
+    """The key's diatonic triads as pitch-class indicator rows, shape (n_triads, 12)."""
+    triads = MINOR_KEY_TRIADS if minor else MAJOR_KEY_TRIADS
+    t = np.zeros((len(triads), 12))
+    for i, tri in enumerate(triads):
+        t[i, [(tonic_pc + x) % 12 for x in tri]] = 1.0
     return t
 
 
-TRIADS = _triad_templates()
-
-
-def _chord_fit_by_shift(pos: np.ndarray, pc: np.ndarray, weight: np.ndarray, q_len: int,
-                        seg_len: int) -> np.ndarray:
-    """For every shift, the mean over segments (bars) of the largest share of note weight one
-    triad covers. ``pos``: grid index of each note (>= 0). Returns shape (q_len,)."""
-    if len(pos) == 0:
-        return np.zeros(q_len)
-    sh = np.arange(q_len)[:, None]
-    seg = (pos[None, :] + sh) // seg_len
+def _chord_fit_by_shift(pos: np.ndarray, pc: np.ndarray, weight: np.ndarray, shifts: np.ndarray,
+                        seg_len: int, chords: np.ndarray) -> np.ndarray:
+    """For each shift, the mean over segments (bars) of the largest share of note weight one
+    chord covers. ``pos``: grid index of each note (>= 0). Returns shape (len(shifts),)."""
+    n_sh = len(shifts)
+    if len(pos) == 0 or n_sh == 0:
+        return np.zeros(n_sh)
+    seg = (pos[None, :] + np.asarray(shifts)[:, None]) // seg_len
     n_seg = int(seg.max()) + 1
-    idx = ((sh * n_seg + seg) * 12 + pc[None, :]).ravel()
+    row = np.arange(n_sh)[:, None]
+    idx = ((row * n_seg + seg) * 12 + pc[None, :]).ravel()
     hist = np.bincount(idx, weights=np.broadcast_to(weight, seg.shape).ravel(),
-                       minlength=q_len * n_seg * 12).reshape(q_len, n_seg, 12)
+                       minlength=n_sh * n_seg * 12).reshape(n_sh, n_seg, 12)
     tot = hist.sum(axis=2)
-    fit = (hist @ TRIADS.T).max(axis=2) / np.maximum(tot, 1e-9)
+    fit = (hist @ chords.T).max(axis=2) / np.maximum(tot, 1e-9)
     wts = np.sqrt(tot)
     return (fit * wts).sum(axis=1) / np.maximum(wts.sum(axis=1), 1e-9)
 
 
+def phase_model(meter, style: int) -> str:
+    """Key of :data:`PHASE_WEIGHTS` for a meter and the index of its best-fitting onset style."""
+    m = tuple(meter)
+    if m in ((4, 4), (2, 4)):
+        return "4/4 pop" if style == len(ONSET_PROB[m]) - 1 else "4/4 folk"
+    return f"{m[0]}/{m[1]}"
+
+
 def _phase_features(cues: NoteCues, owner: np.ndarray, q_len: int, d: int, ll_shift: np.ndarray,
-                    n_on: int, beat_s: float, meter, extra: int) -> np.ndarray:
-    """Per-shift phase features, shape (q_len, len(PHASE_FEATURE_NAMES))."""
+                    n_on: int, beat_s: float, meter, extra: int, weights: np.ndarray) -> np.ndarray:
+    """Per-shift phase features, shape (q_len, len(PHASE_FEATURE_NAMES)).
+
+    ``owner``: grid index of each onset's grid point (-1: background); shift ``s`` puts grid
+    point ``j`` at bar position ``(j + s) % q_len``.
+    """
     own = owner >= 0
+    f = np.zeros((q_len, len(PHASE_FEATURE_NAMES)))
+    f[:, 0] = ll_shift / n_on
+    if not own.any():
+        return f
     p0 = np.mod(owner[own], q_len)
     rel_hold = cues.log_hold[own] - np.log2(beat_s)
 
@@ -533,11 +635,8 @@ def _phase_features(cues: NoteCues, owner: np.ndarray, q_len: int, d: int, ll_sh
         sx = per_pos(x)
         return sx[down] / max(float(x.sum()), 1.0)
 
-    f = np.zeros((q_len, len(PHASE_FEATURE_NAMES)))
-    f[:, 0] = ll_shift / n_on
     f[:, 1] = mean_at_down(rel_hold) - rel_hold.mean() if len(p0) else 0.0
     f[:, 2] = mean_at_beats(rel_hold) - rel_hold.mean() if len(p0) else 0.0
-    f[:, 3] = share_at_down(cues.phrase_start[own])
     f[:, 4] = share_at_down(cues.phrase_end[own])
     pe = cues.phrase_end[own]
     f[:, 5] = (beat_mask @ per_pos(pe)) / max(float(pe.sum()), 1.0)
@@ -547,13 +646,6 @@ def _phase_features(cues: NoteCues, owner: np.ndarray, q_len: int, d: int, ll_sh
     f[:, 7] = (mean_at_down(lp) - (lp.mean() if len(lp) else 0.0)) / 7.0
     if own[-1]:
         f[:, 8] = (down == np.mod(owner[-1], q_len)).astype(float)
-    # harmonic rhythm: with the right bar lines each bar's notes fit one chord better
-    pcs = cues.pitch_class[own]
-    w = np.minimum(2.0 ** rel_hold, 2.0)
-    o = owner[own] - int(owner[own].min()) + int(owner[own].min()) % q_len
-    half = q_len // 2 if (q_len // d) % 2 == 0 else q_len
-    f[:, 9] = _chord_fit_by_shift(o, pcs, w, q_len, q_len)
-    f[:, 10] = _chord_fit_by_shift(o, pcs, w, q_len, half)
     # note lengths against the meter's profile of lengths by position
     prof16 = HOLD_PROFILE[tuple(meter)]
     prof = np.full(q_len, float(prof16.min()))
@@ -562,24 +654,57 @@ def _phase_features(cues: NoteCues, owner: np.ndarray, q_len: int, d: int, ll_sh
     hs = per_pos(centred)  # (p,)
     pos_idx = (np.arange(q_len)[None, :] + shifts[:, None]) % q_len  # (shift, p) -> bar position
     f[:, 11] = (prof[pos_idx] @ hs) / max(len(p0), 1)
-    # the first note starts a phrase: downbeat or a short pickup
-    first16 = first_position_prior(meter)
-    first = np.full(q_len, 0.2 / q_len)
-    first[:: 2 ** extra] = first16
+    # phrases (the first note, and every note after a breath) start on the downbeat or with a
+    # short pickup: where do they start under each shift?
     starts = own & ((cues.phrase_start > 0) | (np.arange(len(owner)) == 0))
     if starts.any():
-        ps = np.bincount(np.mod(owner[starts], q_len), minlength=q_len)
-        f[:, 12] = (np.log(first)[pos_idx] @ ps) / ps.sum()
+        ps = np.bincount(np.mod(owner[starts], q_len), minlength=q_len).astype(float)
+        ps /= ps.sum()
+        sub = d // 2 if SUBDIVISIONS[tuple(meter)] == 4 else d // 3  # steps per eighth
+        cat = np.full(q_len, -1)
+        cat[np.arange(0, q_len, d)] = 3          # another beat
+        cat[q_len - sub] = 2                     # the last eighth of the bar
+        cat[q_len - d] = 1                       # the last beat of the bar
+        cat[0] = 0                               # the downbeat
+        pos_cat = cat[pos_idx]                   # (shift, p)
+        for c, col in ((0, 3), (1, 12), (2, 13), (3, 14)):
+            f[:, col] = ((pos_cat == c) * ps[None, :]).sum(axis=1)
+        if own[0]:  # the first note on its own: the take starts a phrase
+            first_cat = pos_cat[:, int(np.mod(owner[0], q_len))]
+            for c, col in ((0, 17), (1, 18), (2, 19), (3, 20)):
+                f[:, col] = first_cat == c
+    # the longest notes (held 1.5 beats or more): on the downbeat, or in the middle of the bar?
+    long_note = rel_hold >= np.log2(1.5)
+    if long_note.any():
+        lc = np.bincount(p0[long_note], minlength=q_len).astype(float) / long_note.sum()
+        f[:, 15] = lc[down]
+        bpb = q_len // d
+        if bpb % 2 == 0:
+            f[:, 16] = lc[(down + q_len // 2) % q_len]
+    # harmonic rhythm: with the right bar lines each bar's notes fit one chord better. Only for
+    # the most likely shifts (the rest get the lowest value found), to save time.
+    top = np.argsort(f @ weights)[-CHORD_FIT_SHIFTS:]
+    pcs = cues.pitch_class[own]
+    w = np.minimum(2.0 ** rel_hold, 2.0)
+    o = owner[own] - int(owner[own].min()) + int(owner[own].min()) % q_len
+    half = q_len // 2 if (q_len // d) % 2 == 0 else q_len
+    for col, seg_len in ((9, q_len), (10, half)):
+        fit = _chord_fit_by_shift(o, pcs, w, top, seg_len, cues.chords)
+        f[:, col] = fit.min()
+        f[top, col] = fit
     return f
 
 
-def hypotheses_on_track(ons: Onsets, track: Track, meters, ratios, cues: NoteCues) -> list[Hypothesis]:
+def hypotheses_on_track(ons: Onsets, track: Track, meters, ratios, cues: NoteCues,
+                        bpm_range: tuple[float, float] = (MIN_BPM, MAX_BPM)) -> list[Hypothesis]:
+    """Every (beat per pulse, meter) hypothesis on a track with its features
+    (:data:`FEATURE_NAMES`), before its bar phase is chosen (see :func:`choose_phase`)."""
     out = []
     n_on = max(len(ons.time_s), 1)
     for g in ratios:
         beat_s = g * track.period_s
         bpm = 60.0 / beat_s
-        if not (MIN_BPM <= bpm <= MAX_BPM):
+        if not (bpm_range[0] <= bpm <= bpm_range[1]):
             continue
         for m in meters:
             d0 = SUBDIVISIONS[m]
@@ -605,8 +730,8 @@ def hypotheses_on_track(ons: Onsets, track: Track, meters, ratios, cues: NoteCue
             per_style = np.array(per_style)
             top = per_style.max(axis=0)
             ll_s = top + np.log(np.mean(np.exp(per_style - top), axis=0))
-            pf = _phase_features(cues, owner, q_len, d, ll_s, n_on, beat_s, m, extra)
-            shift = int(np.argmax(pf @ PHASE_WEIGHTS[m]))
+            model = phase_model(m, int(np.argmax(per_style.max(axis=1))))
+            shift = int(np.argmax(ll_s))
             bar_u = g * bpb
             rep = _repetition(track, (bar_u, 2 * bar_u, 4 * bar_u), tol_u=0.25 * g / d0)
             z = np.log2(bpm / 100.0)
@@ -615,30 +740,53 @@ def hypotheses_on_track(ons: Onsets, track: Track, meters, ratios, cues: NoteCue
             tempo_f[2 * mi], tempo_f[2 * mi + 1] = z, z * z
             f = np.concatenate([
                 [ll_s[shift] / n_on, ll_timing / n_on, n_bg / n_on, float(mi == 1), float(mi == 2)],
-                tempo_f, rep, pf[shift, 1:3]])
-            h = Hypothesis(m, g, d, shift, f, track)
-            h.phase_features = pf
+                tempo_f, rep, [0.0, 0.0]])
+            h = Hypothesis(m, g, d, shift, f, track, phase_model=model)
+            h.pending = (owner, q_len, ll_s, beat_s, extra)
             out.append(h)
     return out
 
 
+def choose_phase(h: Hypothesis, ons: Onsets, cues: NoteCues) -> None:
+    """Compute a hypothesis' phase features for all shifts, choose its bar phase and complete its
+    features (onset likelihood and note lengths at that phase)."""
+    owner, q_len, ll_s, beat_s, extra = h.pending
+    n_on = max(len(ons.time_s), 1)
+    w = PHASE_WEIGHTS[h.phase_model]
+    pf = _phase_features(cues, owner, q_len, h.steps_per_beat, ll_s, n_on, beat_s, h.meter,
+                         extra, w)
+    h.shift = int(np.argmax(pf @ w))
+    h.features[0] = pf[h.shift, 0]
+    h.features[-2:] = pf[h.shift, 1:3]
+    h.phase_features = pf
+    h.pending = None
+
+
 def _grid_times(h: Hypothesis) -> tuple[np.ndarray, np.ndarray]:
-    """Beat and downbeat times (s) of a hypothesis over its pulses."""
+    """Beat and downbeat times (s) of a hypothesis: its grid over the pulses, from a beat at or
+    before the first note to the end of the track."""
     d = h.steps_per_beat
     bpb = beats_per_bar(h.meter)
     pulses = h.track.pulses_s
-    k = np.arange(len(pulses), dtype=float)
+    k_last = len(pulses) - 1
     step = h.beat_per_pulse / d
-    j = np.arange(int(np.ceil(k[-1] / step)) + 1)
-    t = np.interp(j * step, k, pulses)
-    pos = (j + h.shift) % (d * bpb)
+    u_first = min(0.0, float(np.floor(h.track.onset_u[0])) - h.beat_per_pulse)
+    j = np.arange(int(np.ceil(u_first / step - 1e-9)), int(np.floor(k_last / step + 1e-9)) + 1)
+    u = j * step
+    t = np.interp(u, np.arange(len(pulses), dtype=float), pulses)
+    before = u < 0  # extrapolate at the first pulse period
+    t[before] = pulses[0] + u[before] * (pulses[1] - pulses[0])
+    pos = np.mod(j + h.shift, d * bpb)
     return t[pos % d == 0], t[pos == 0]
 
 
 def rhythm_hypotheses(notes: Sequence[Note], duration_s: float, tempo_bpm: float | None = None,
-                      meters=METERS) -> tuple[Onsets, list[Hypothesis]]:
-    """All metrical hypotheses for a take with their features (unscored)."""
-    ons = onsets_from_notes(notes)
+                      meters=METERS, onset_strength=None) -> tuple[Onsets, list[Hypothesis]]:
+    """All metrical hypotheses for a take, with their features, unscored (see the module doc).
+
+    Returns the onsets and the hypotheses; no hypotheses when there are fewer than 3 onsets.
+    """
+    ons = onsets_from_notes(notes, onset_strength)
     if len(ons.time_s) < 3:
         return ons, []
     from .key import estimate_key
@@ -646,44 +794,87 @@ def rhythm_hypotheses(notes: Sequence[Note], duration_s: float, tempo_bpm: float
     key = estimate_key(notes)
     cues = note_cues(ons, key.tonic_pitch_class, key.mode == "minor")
     if tempo_bpm is not None:
-        periods, ratios = [60.0 / float(tempo_bpm)], (1.0,)
+        periods, ratios, bpm_range = [60.0 / float(tempo_bpm)], (1.0,), (0.0, np.inf)
     else:
-        periods, ratios = pulse_candidates(ons), BEAT_PER_PULSE
+        periods, ratios, bpm_range = pulse_candidates(ons), BEAT_PER_PULSE, (MIN_BPM, MAX_BPM)
     hyps = []
     for p in periods:
         pulses = track_pulse(ons, p)
         track = make_track(ons, pulses, max(ratios) * 4 * 4 + 1)
-        hyps += hypotheses_on_track(ons, track, meters, ratios, cues)
+        hyps += hypotheses_on_track(ons, track, meters, ratios, cues, bpm_range)
+    # the bar phase (the costly part) only for the hypotheses that score best without it
+    hyps.sort(key=lambda h: float(FEATURE_WEIGHTS @ h.features), reverse=True)
+    hyps = hyps[:MAX_PHASED_HYPOTHESES]
+    for h in hyps:
+        choose_phase(h, ons, cues)
     return ons, hyps
 
 
 # ---- public --------------------------------------------------------------------------------------
 #: Weights of :data:`FEATURE_NAMES` in a hypothesis' score (per onset).
-FEATURE_WEIGHTS = np.array([6.441, 1.152, -0.057, -0.782, 1.198, 1.104, -3.605, 2.856, -2.824, -0.478, -3.103, 0.769, 2.130, 3.576, 2.053, -0.693])
+FEATURE_WEIGHTS = np.array([
+    6.557, 3.147, -0.196, -0.375, 1.309, -0.178, -4.604, 2.123, -3.144, -0.449, -3.040, 1.636,
+    1.133, 3.593, 1.429, 0.597
+])
 
 
 def estimate_rhythm(notes: Sequence[Note], duration_s: float, tempo_bpm: float | None = None,
                     meter: tuple[int, int] | None = None, onset_strength=None) -> Rhythm:
-    meters = (tuple(meter),) if meter is not None else METERS
-    default_meter = meters[0]
-    ons, hyps = rhythm_hypotheses(notes, duration_s, tempo_bpm, meters)
+    """Tempo, beats, downbeats and meter of a sung take that follow the singer.
+
+    Parameters
+    ----------
+    notes : sequence of Note
+        The transcribed notes (onsets, offsets and pitches are used).
+    duration_s : float
+        Length of the take, s.
+    tempo_bpm : float, optional
+        Override: the tempo in counted beats per minute (dotted quarters in 6/8). The beats
+        then start from this tempo and follow the singer's drift.
+    meter : tuple of int, optional
+        Override: (4, 4), (3, 4), (6, 8) or (2, 4). The tempo and the bar phase are still
+        estimated for it.
+    onset_strength : tuple of np.ndarray, optional
+        ``(times_s, strength)`` onset-strength curve of the audio, to weigh the onsets (see
+        :func:`onsets_from_notes`).
+
+    Returns
+    -------
+    Rhythm
+        ``beats_s`` cover the sung part (from the beat at or before the first note to the end of
+        the last); ``downbeats_s`` is a subset; ``tempo_bpm`` the median beat rate over the sung
+        part; ``meter_confidence`` and ``tempo_confidence`` are posterior probabilities. With
+        fewer than 3 distinct onsets: a steady grid at ``tempo_bpm`` (default 100 bpm) from the
+        first note, confidences 0.
+    """
+    meters = (tuple(int(x) for x in meter),) if meter is not None else METERS
+    ons, hyps = rhythm_hypotheses(notes, duration_s, tempo_bpm, meters, onset_strength)
     if not hyps:
-        bpm = float(tempo_bpm) if tempo_bpm else 100.0
-        start = float(ons.time_s[0]) if len(ons.time_s) else 0.0
-        end = max(duration_s, start + 60.0 / bpm)
-        beats = np.arange(start, end, 60.0 / bpm)
-        return Rhythm(beats, beats[:: beats_per_bar(default_meter)], default_meter, bpm, 0.0, 0.0)
-    for h in hyps:
-        h.score = float(FEATURE_WEIGHTS @ h.features)
-    hyps.sort(key=lambda h: h.score, reverse=True)
-    best = hyps[0]
+        return _steady_rhythm(ons, duration_s, tempo_bpm, meters[0])
+    scores = np.array([float(FEATURE_WEIGHTS @ h.features) for h in hyps])
+    for h, sc in zip(hyps, scores):
+        h.score = float(sc)
+    post = np.exp(scores - scores.max())
+    post /= post.sum()
+    best = hyps[int(np.argmax(scores))]
     beats, downbeats = _grid_times(best)
-    ibi = np.diff(beats)
+    sung = beats[(beats >= ons.time_s[0] - 0.1) & (beats <= ons.end_s + 0.1)]
+    ibi = np.diff(sung if len(sung) > 2 else beats)
     tempo = 60.0 / float(np.median(ibi)) if len(ibi) else best.tempo_bpm
-    others = [h for h in hyps if h.meter != best.meter]
-    n = len(ons.time_s)
-    meter_conf = 1.0 / (1.0 + np.exp(-n * (best.score - others[0].score))) if others else 1.0
-    return Rhythm(beats, downbeats, best.meter, tempo, float(meter_conf), 0.5)
+    meter_conf = float(sum(p for h, p in zip(hyps, post) if h.meter == best.meter))
+    tempo_conf = float(sum(p for h, p in zip(hyps, post)
+                           if abs(h.tempo_bpm / best.tempo_bpm - 1.0) <= SAME_TEMPO))
+    return Rhythm(beats, downbeats, best.meter, float(tempo), min(meter_conf, 1.0),
+                  min(tempo_conf, 1.0))
+
+
+def _steady_rhythm(ons: Onsets, duration_s: float, tempo_bpm: float | None, meter) -> Rhythm:
+    """A steady grid from the first note when there is too little to follow."""
+    bpm = float(tempo_bpm) if tempo_bpm else 100.0
+    start = float(ons.time_s[0]) if len(ons.time_s) else 0.0
+    end = max(float(duration_s), ons.end_s, start + 60.0 / bpm)
+    beats = np.arange(start, end, 60.0 / bpm)
+    return Rhythm(beats, beats[:: beats_per_bar(meter)], tuple(meter), bpm, 0.0, 0.0)
 
 
 @dataclass
@@ -696,14 +887,13 @@ class GridStatistics:
     filled: np.ndarray      # grid points that carry an onset
     total: np.ndarray       # all grid points
     hold_sum: np.ndarray    # sum of log2(hold / beat) of the onsets there, centred per take
-    first_position: int     # bar position of the first onset
     n_background: int       # onsets no grid point explains
 
 
 def grid_statistics(notes: Sequence[Note], beats_s: np.ndarray, downbeats_s: np.ndarray,
                     meter) -> GridStatistics:
-    """Onset statistics of a take on a known grid, for fitting :data:`ONSET_PROB`,
-    :data:`HOLD_PROFILE` and :data:`FIRST_POSITION_PROB`."""
+    """Onset statistics of a take on its known beats and downbeats, for fitting
+    :data:`ONSET_PROB` and :data:`HOLD_PROFILE`."""
     ons = onsets_from_notes(notes)
     m = tuple(meter)
     d = SUBDIVISIONS[m]
@@ -720,7 +910,6 @@ def grid_statistics(notes: Sequence[Note], beats_s: np.ndarray, downbeats_s: np.
     beat_s = float(np.median(np.diff(beats_s)))
     rel = np.log2(np.maximum(ons.hold_s[own], 0.02) / beat_s)
     rel = rel - rel.mean()
-    first = int((owner[0] - first_down * d) % q) if own[0] else -1
     return GridStatistics(np.bincount(pos[filled], minlength=q).astype(float),
                           np.bincount(pos, minlength=q).astype(float),
-                          np.bincount(on_pos, weights=rel, minlength=q), first, int(n_bg))
+                          np.bincount(on_pos, weights=rel, minlength=q), int(n_bg))

@@ -22,9 +22,9 @@ import numpy as np
 from .melody import Note
 
 #: Width (cents, 1 sd) of the kernel that smooths the circular histogram of note offsets.
-KERNEL_WIDTH_CENTS = 14.0
+KERNEL_WIDTH_CENTS = 20.0
 #: Half-width (cents) of the window around the mode used by the robust refinement.
-REFINE_HALF_WIDTH_CENTS = 40.0
+REFINE_HALF_WIDTH_CENTS = 50.0
 #: Notes shorter than this weigh as this much; notes longer than the cap weigh as the cap.
 MIN_WEIGHT_S, MAX_WEIGHT_S = 0.03, 1.0
 
