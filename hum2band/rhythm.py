@@ -858,6 +858,9 @@ def estimate_rhythm(notes: Sequence[Note], duration_s: float, tempo_bpm: float |
     post /= post.sum()
     best = hyps[int(np.argmax(scores))]
     beats, downbeats = _grid_times(best)
+    # The grid may reach back before the recording starts: keep only times inside the take.
+    beats = beats[(beats >= 0.0) & (beats <= duration_s)]
+    downbeats = downbeats[(downbeats >= 0.0) & (downbeats <= duration_s)]
     sung = beats[(beats >= ons.time_s[0] - 0.1) & (beats <= ons.end_s + 0.1)]
     ibi = np.diff(sung if len(sung) > 2 else beats)
     tempo = 60.0 / float(np.median(ibi)) if len(ibi) else best.tempo_bpm

@@ -55,11 +55,13 @@ class TempoMap:
         meter = tuple(int(x) for x in rhythm.meter)
         tpb = int(round(TICKS_PER_QUARTER * quarter_notes_per_beat(meter)))
         beats = np.asarray(rhythm.beats_s, dtype=float)
+        beats = beats[beats >= 0.0]  # the file starts with the recording
         ibi_default = 60.0 / max(float(rhythm.tempo_bpm), 1.0)
         if len(beats) == 0:
             beats = np.array([0.0])
         ibi = float(np.median(np.diff(beats))) if len(beats) > 1 else ibi_default
         downbeats = np.asarray(rhythm.downbeats_s, dtype=float)
+        downbeats = downbeats[downbeats >= 0.0]
         i0 = int(np.argmin(np.abs(beats - downbeats[0]))) if len(downbeats) else 0
         # Lead-in before the first beat: whole beats of about the sung length (at least one).
         lead = float(beats[0])

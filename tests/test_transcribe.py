@@ -67,6 +67,9 @@ def test_meter_and_key_match(melodies, name):
     assert list(m.rhythm.meter) == list(truth["meter"])
     assert (m.key.tonic, m.key.mode) == (truth["key"]["tonic"], truth["key"]["mode"])
     assert m.rhythm.tempo_bpm > 0 and len(m.rhythm.beats_s) > 4
+    beats = m.rhythm.beats_s
+    assert beats[0] >= 0.0 and beats[-1] <= m.duration_s and np.all(np.diff(beats) > 0)
+    assert set(np.round(m.rhythm.downbeats_s, 6)) <= set(np.round(beats, 6))
 
 
 def test_json_round_trip(melodies, tmp_path):
