@@ -57,6 +57,9 @@ class SegmenterSettings:
     onset_search_s: float = 0.1
     #: A note ends where its loudness has fallen this many dB below its peak, dB.
     offset_fall_db: float = 12.0
+    #: A note that follows another without a break is heard this long after the cut (the
+    #: pitch has left the old note but the new one is not yet established), s.
+    joined_onset_delay_s: float = 0.02
     #: A note sung straight into the next ends at the quietest frame within this long before
     #: the next note, s.
     joined_offset_search_s: float = 0.08
@@ -209,6 +212,7 @@ def _refine_onsets(notes, rms_db: np.ndarray, s: SegmenterSettings, hop: float):
     peak (at most ``onset_search_s`` later, and never past the note's middle)."""
     search = max(1, int(round(s.onset_search_s / hop)))
     tail = max(1, int(round(s.joined_offset_search_s / hop)))
+    delay = int(round(s.joined_onset_delay_s / hop))
     out = []
     for n, (a, b) in enumerate(notes):
         peak = rms_db[a:b].max()
@@ -216,6 +220,8 @@ def _refine_onsets(notes, rms_db: np.ndarray, s: SegmenterSettings, hop: float):
         j = a
         while j < limit and rms_db[j] < peak - s.onset_rise_db:
             j += 1
+        if n > 0 and notes[n - 1][1] == a:
+            j = min(j + delay, limit)
         k = b
         while k - 1 > j + (b - j) // 2 and rms_db[k - 1] < peak - s.offset_fall_db:
             k -= 1
