@@ -60,6 +60,8 @@ class SegmenterSettings:
     #: A note that follows another without a break is heard this long after the cut (the
     #: pitch has left the old note but the new one is not yet established), s.
     joined_onset_delay_s: float = 0.02
+    #: Frames at a note's end further than this from its pitch are a fall off it, semitones.
+    tail_off_semitones: float = 1.0
     #: A note sung straight into the next ends at the quietest frame within this long before
     #: the next note, s.
     joined_offset_search_s: float = 0.08
@@ -97,6 +99,11 @@ def segment_notes(track: PitchTrack, settings: SegmenterSettings | None = None) 
     for a, b in notes:
         core = _steady_part(smooth[a:b])
         midi_pitch = float(np.median(core))
+        # A fall or slide off the end of the note is not part of it.
+        keep = b
+        while keep - 1 > a + (b - a) // 2 and abs(smooth[keep - 1] - midi_pitch) > s.tail_off_semitones:
+            keep -= 1
+        b = keep
         loud = float(np.percentile(track.rms_db[a:b], 90))
         velocity = int(np.clip(round(100 + 2.0 * (loud - peak_db)), 20, 127))
         onset = float(track.times_s[a])
