@@ -11,6 +11,10 @@ Systems
 * ``human`` -- the data set's own chords (accuracy 1 by definition; the other metrics are the target).
 * ``hmm`` -- :class:`hum2band.hmm_harmonizer.HMMHarmonizer` fitted on the train split of all
   sources (parameters saved to ``--hmm``).
+* ``model`` -- the harmony transformer (:func:`hum2band.harmonize.benchmark_harmonizer`: the
+  weights of ``--model``, default ``models/harmony.pt``, greedy, each song's own style label and
+  key), when the weights exist (``--no-model`` leaves it out); ``model-t0.7`` is the same model
+  with the API's default sampling (temperature 0.7, top-p 0.9, seed 0).
 * any other: ``--system NAME=module:function`` where ``function(lead_sheet) -> [(start_beat,
   end_beat, ChordSymbol), ...]`` (e.g. the trained accompaniment model). Add it to
   :data:`SYSTEMS` in code or on the command line.
@@ -118,6 +122,9 @@ def main(argv=None) -> int:
     ap.add_argument("--hmm", default=str(Path.home() / ".cache" / "hum2band" / "hmm_baseline.npz"),
                     help="where to save the fitted HMM (.npz)")
     ap.add_argument("--system", action="append", default=[], help="NAME=module:function, repeatable")
+    ap.add_argument("--model", default=str(ROOT / "models" / "harmony.pt"),
+                    help="harmony transformer weights for the 'model' system")
+    ap.add_argument("--no-model", action="store_true", help="leave the harmony transformer out")
     a = ap.parse_args(argv)
 
     t0 = time.perf_counter()
@@ -140,6 +147,13 @@ def main(argv=None) -> int:
           f"(chosen on {len(validation)} validation songs)" + (f", saved to {a.hmm}" if a.hmm else ""))
 
     systems: dict[str, Harmonizer] = {"human": human, "hmm": hmm.harmonize}
+    if not a.no_model and Path(a.model).is_file():
+        os.environ["HUM2BAND_HARMONY_MODEL"] = str(Path(a.model).resolve())
+        from hum2band.harmonize import benchmark_harmonizer, benchmark_harmonizer_sampled, load_harmony_model
+
+        load_harmony_model()  # load once, before timing
+        systems["model"] = benchmark_harmonizer
+        systems["model-t0.7"] = benchmark_harmonizer_sampled
     for spec in a.system:
         name, fn = parse_system(spec)
         systems[name] = fn
