@@ -106,6 +106,27 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--force", action="store_true", help="overwrite existing outputs")
     t.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     t.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
+
+    h = sub.add_parser(
+        "harmonize",
+        help="write chords for MIDI or MusicXML melodies",
+        description=(
+            "Write chords for melodies (MIDI .mid, MusicXML .xml/.musicxml/.mxl) with the "
+            "harmony model, using each file's own tempo map and time signatures: DIR/NAME.json "
+            "per input (key, meter, chords with seconds, beats, Harte symbol and label)."
+        ),
+    )
+    h.add_argument("inputs", nargs="+", metavar="MELODY", help="melody file(s)")
+    h.add_argument("--out", required=True, metavar="DIR", help="directory for NAME.json files")
+    h.add_argument("--style", default="pop", metavar="STYLE",
+                   help="style: pop, rock, ballad, folk, country, swing, jazz-ballad, "
+                        "bossa nova, latin, funk, reggae, waltz (default: %(default)s)")
+    h.add_argument("--seed", type=int, default=0, help="same seed, same chords (default: 0)")
+    h.add_argument("--temperature", type=float, metavar="T",
+                   help="sampling temperature, 0 = most likely chords (default: the model's)")
+    h.add_argument("--force", action="store_true", help="overwrite existing outputs")
+    h.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    h.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     return parser
 
 
@@ -442,6 +463,62 @@ def run_transcribe(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> 
     return EXIT_INTERNAL if any(r.internal for r in results) else EXIT_USER
 
 
+def run_harmonize(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
+    """Run ``hum2band harmonize`` for parsed ``args``; returns the exit status."""
+    from . import harmonize as H
+    from . import tokens as T
+
+    results: list[Result] = []
+    try:
+        try:
+            T.style_index(args.style)
+        except ValueError as exc:
+            raise OptionError(_one_line(str(exc))) from None
+        if args.temperature is not None and not 0.0 <= args.temperature <= 3.0:
+            raise OptionError(f"temperature {args.temperature} is out of range: give 0 to 3")
+        out = Path(args.out)
+        if out.exists() and not out.is_dir():
+            raise OptionError(f"{out} is a file: --out takes a directory")
+        model = H.load_harmony_model()
+    except Hum2BandError as err:
+        stderr.write(f"hum2band: error: {_error_line(err)}\n")
+        return EXIT_USER
+    inputs = [Path(p) for p in args.inputs]
+    for path, name in zip(inputs, unique_names(inputs)):
+        dest = out / f"{name}.json"
+        t0 = time.perf_counter()
+        try:
+            if not path.is_file():
+                raise InputError(f"can't find '{path}': check the path and the file name")
+            if dest.exists() and not args.force:
+                raise OptionError(f"{dest} exists: pass --force to overwrite it")
+            H.harmonize_file(path, out, style=args.style, seed=args.seed,
+                             temperature=args.temperature, model=model, name=name)
+        except Hum2BandError as err:
+            stderr.write(f"hum2band: error: {_error_line(err, path.name)}\n")
+            results.append(Result(str(path), False, error=_error_line(err, path.name)))
+            continue
+        except Exception as err:  # noqa: BLE001 - last line of defence, reported in one line
+            if _debug():
+                traceback.print_exc(file=stderr)
+            stderr.write(_internal_line(err, path.name) + "\n")
+            results.append(Result(str(path), False, error=_error_line(err, path.name),
+                                  internal=True))
+            continue
+        n_chords = len(json.loads(dest.read_text())["chords"])
+        if not args.quiet:
+            stderr.write(f"{path.name}: {n_chords} chords -> {dest} "
+                         f"in {time.perf_counter() - t0:.1f} s\n")
+        results.append(Result(str(path), True, json=str(dest), details={"chords": n_chords}))
+    ok = all(r.ok for r in results)
+    if args.json:
+        stdout.write(json.dumps({"ok": ok, "results": [r.to_json() for r in results]},
+                                indent=1) + "\n")
+    if ok:
+        return EXIT_OK
+    return EXIT_INTERNAL if any(r.internal for r in results) else EXIT_USER
+
+
 class UserLogHandler(logging.Handler):
     """Shows hum2band's own log warnings as one line each (``hum2band: warning: ...``).
 
@@ -482,7 +559,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 warnings.simplefilter("ignore")
             args = build_parser().parse_args(argv)
             if args.command is None:
-                raise UsageError("choose a command (transcribe); see 'hum2band --help'")
+                raise UsageError("choose a command (transcribe, harmonize); see 'hum2band --help'")
+            if args.command == "harmonize":
+                return run_harmonize(args, stdout, stderr)
             return run_transcribe(args, stdout, stderr)
     except UsageError as err:
         stderr.write(f"hum2band: error: {err}\n")

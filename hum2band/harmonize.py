@@ -343,12 +343,22 @@ def harmonize(melody, style: str | None = None, seed: int = 0, temperature: floa
 def chords_json(score: MelodyScore, spans: Sequence[ChordSpan], key: Key | None = None) -> dict:
     """The ``NAME.json`` object for a harmonized melody (see the module docstring)."""
     k = key or score.key
+    chords = []
+    for s, e, c in spans:
+        start_s, end_s = score.beat_to_seconds(s), score.beat_to_seconds(e)
+        if end_s <= 0.0:
+            continue
+        if start_s < 0.0:
+            # A pickup bar whose bar line lies before the file starts: the chord sounds from
+            # the start of the file (its bar position stays in start_beat).
+            start_s = 0.0
+        chords.append({"start": round(start_s, 4), "end": round(end_s, 4),
+                       "start_beat": round(float(s), 4), "end_beat": round(float(e), 4),
+                       "chord": c.harte, "label": c.label})
     return {
         "key": f"{k.tonic} {k.mode}" if k is not None else None,
         "meter": [int(score.meter[0]), int(score.meter[1])],
-        "chords": [{"start": round(score.beat_to_seconds(s), 4), "end": round(score.beat_to_seconds(e), 4),
-                    "start_beat": round(float(s), 4), "end_beat": round(float(e), 4),
-                    "chord": c.harte, "label": c.label} for s, e, c in spans],
+        "chords": chords,
     }
 
 
