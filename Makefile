@@ -108,6 +108,11 @@ demo: setup
 	print(f"{len(m.notes)} notes, {r.tempo_bpm:.0f} bpm {r.meter[0]}/{r.meter[1]}, {m.key.tonic} {m.key.mode}, tuning {m.tuning_cents:+.0f} cents"); \
 	print("melody:", " ".join(pretty_midi.note_number_to_name(n.midi) for n in m.notes[:24]) + (" ..." if len(m.notes) > 24 else ""))' \
 	"$(DEMO_OUT)/$$name.json" "$(DEMO_OUT)/$$name.mid"
+	@name=$$(basename "$(DEMO_INPUT)"); name="$${name%.*}"; \
+	$(VENV)/bin/hum2band harmonize "$(DEMO_OUT)/$$name.mid" --style folk --out "$(DEMO_OUT)/chords" --force --quiet && \
+	"$(PY)" -c 'import json, sys; d = json.load(open(sys.argv[1])); \
+	print("chords (" + d["key"] + "):", " | ".join(c["label"] for c in d["chords"])); print("written to", sys.argv[1])' \
+	"$(DEMO_OUT)/chords/$$name.json"
 
 test: setup
 	$(PY) -m pytest -q tests
