@@ -65,6 +65,13 @@ def _one_line(text: str) -> str:
     return " ".join(str(text).split())
 
 
+def _add_output_flags(p: argparse.ArgumentParser) -> None:
+    """--force, --quiet and --json, the same for every command that writes files."""
+    p.add_argument("--force", action="store_true", help="overwrite existing outputs")
+    p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The full ``hum2band`` parser (sub-command ``transcribe``)."""
     parser = _Parser(
@@ -103,9 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the key you meant, like 'A minor', 'Am', 'Eb' (default: found from the take)")
     t.add_argument("--max-minutes", type=float, default=DEFAULT_MAX_MINUTES, metavar="MIN",
                    help="refuse takes longer than this (default: %(default)g minutes)")
-    t.add_argument("--force", action="store_true", help="overwrite existing outputs")
-    t.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
-    t.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
+    _add_output_flags(t)
 
     h = sub.add_parser(
         "harmonize",
@@ -124,9 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
     h.add_argument("--seed", type=int, default=0, help="same seed, same chords (default: 0)")
     h.add_argument("--temperature", type=float, metavar="T",
                    help="sampling temperature, 0 = most likely chords (default: the model's)")
-    h.add_argument("--force", action="store_true", help="overwrite existing outputs")
-    h.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
-    h.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
+    _add_output_flags(h)
     return parser
 
 
