@@ -16,7 +16,7 @@ Times are always seconds of the original recording (``*_s``); pitches are MIDI n
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field, asdict
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 

@@ -209,8 +209,7 @@ def _clean_up(notes, smooth, s: SegmenterSettings, hop: float):
         # A short fragment touching the previous note: a glide tail or a wobble. Merge.
         if out and out[-1][1] == a and abs(np.median(smooth[a:b]) - np.median(smooth[out[-1][0]:out[-1][1]])) < 1.5:
             out[-1][1] = b
-    # A fragment touching the next note at the same pitch is a scoop into it: already merged by
-    # the glide walk-back; anything still shorter than min_len has been dropped above.
+    # Any other fragment shorter than min_len (a scoop into the next note, a blip) is dropped.
     return [(a, b) for a, b in out]
 
 

@@ -38,7 +38,7 @@ from typing import Sequence
 import numpy as np
 
 from .chords import QUALITIES, ChordSymbol
-from .melody import Key, Note, beats_per_bar as _bpb
+from .melody import Key, Note
 
 TICKS_PER_BEAT = 12  #: position grid: 1/12 counted beat (16ths and 8th triplets both exact)
 MAX_BEATS_PER_BAR = 6

@@ -72,9 +72,8 @@ def transcribe(path: str | os.PathLike, pitch_backend: str = "default",
     audio = decode_stage.decode(path, sample_rate_hz=TRACKER_SAMPLE_RATE_HZ,
                                 max_duration_s=max_duration_s)
     timings["decode"] = time.perf_counter() - t
-    return transcribe_audio(audio.samples, audio.sample_rate_hz, pitch_backend=pitch_backend,
-                            tempo_bpm=tempo_bpm, meter=meter, key=key, source=str(path),
-                            progress=progress, timings=timings)
+    return _run_stages(audio.samples, audio.sample_rate_hz, pitch_backend, tempo_bpm, meter, key,
+                       str(path), progress, timings, None)
 
 
 def transcribe_audio(samples: np.ndarray, sample_rate_hz: int, pitch_backend: str = "default",
@@ -85,7 +84,13 @@ def transcribe_audio(samples: np.ndarray, sample_rate_hz: int, pitch_backend: st
                      settings: SegmenterSettings | None = None) -> Melody:
     """Transcribe mono samples (shape (n_samples,)) at ``sample_rate_hz``; see :func:`transcribe`."""
     _check_options(pitch_backend, tempo_bpm, meter, key)
-    timings = dict(timings or {})
+    return _run_stages(samples, sample_rate_hz, pitch_backend, tempo_bpm, meter, key, source,
+                       progress, dict(timings or {}), settings)
+
+
+def _run_stages(samples, sample_rate_hz, pitch_backend, tempo_bpm, meter, key, source, progress,
+                timings: dict[str, float], settings: SegmenterSettings | None) -> Melody:
+    """pitch -> notes -> tuning -> key -> rhythm, on options already checked."""
     say = progress or (lambda stage: None)
     name = os.path.basename(source) or source
     x = np.asarray(samples, dtype=np.float32)
@@ -151,15 +156,4 @@ def _check_singing(track: PitchTrack, s: SegmenterSettings, name: str, duration_
                              f"{first:.1f} s; check the microphone")
 
 
-def transcribe_many(paths: Sequence[str | os.PathLike], **options) -> list[Melody | Exception]:
-    """Transcribe several files in one process; a bad file yields its error, not an abort."""
-    out: list[Melody | Exception] = []
-    for p in paths:
-        try:
-            out.append(transcribe(p, **options))
-        except Exception as e:  # noqa: BLE001 - returned to the caller per file
-            out.append(e)
-    return out
-
-
-__all__ = ["transcribe", "transcribe_audio", "transcribe_many", "Melody", "Note"]
+__all__ = ["transcribe", "transcribe_audio", "Melody", "Note"]

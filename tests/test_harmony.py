@@ -110,7 +110,6 @@ def synthetic_song(key_pc, prog, i):
             r, q = DIATONIC[deg]
             ch = ChordSymbol.make(key_pc + r, q)
             spans.append(ChordSpan(t, t + 2, ch))
-            pcs = ch.pitch_classes()
             root = 60 + (key_pc + r) % 12
             third = root + (3 if q == "min" else 4)
             mel += [BeatNote(t, t + 1, root), BeatNote(t + 1, t + 1.25, root + 2),
