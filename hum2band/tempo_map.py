@@ -65,7 +65,11 @@ class TempoMap:
         i0 = int(np.argmin(np.abs(beats - downbeats[0]))) if len(downbeats) else 0
         # Lead-in before the first beat: whole beats of about the sung length (at least one).
         lead = float(beats[0])
-        n_lead = 0 if lead <= 1e-3 else max(1, int(round(lead / ibi)))
+        n_lead = int(round(lead / ibi))
+        if n_lead == 0 and lead > 0.0:
+            # the first beat is within half a beat of the start: it becomes the file's beat 0
+            beats = beats.copy()
+            beats[0] = 0.0
         lead_beats = np.linspace(0.0, lead, n_lead, endpoint=False) if n_lead else np.zeros(0)
         times = np.concatenate([lead_beats, beats])
         # Extend after the last beat so every note falls inside the map.
@@ -192,3 +196,52 @@ def _append_sorted(track, events) -> None:
         track.append(msg.copy(time=int(tick - now)))
         now = tick
     track.append(mido.MetaMessage("end_of_track", time=0))
+
+
+def midi_downbeats_s(path: str | Path) -> list[float]:
+    """Seconds of every bar line in a MIDI file, read back from its own tempo map and time
+    signatures (what a DAW shows); used to check that the bars land on the sung downbeats.
+
+    Returns
+    -------
+    list of float
+        Bar-line times from the first bar to the last event of the file.
+    """
+    import mido
+
+    mid = mido.MidiFile(str(path))
+    ppq = mid.ticks_per_beat
+    tempos: list[tuple[int, int]] = [(0, 500000)]
+    meters: list[tuple[int, int, int]] = [(0, 4, 4)]
+    end = 0
+    for track in mid.tracks:
+        tick = 0
+        for msg in track:
+            tick += msg.time
+            if msg.type == "set_tempo":
+                tempos.append((tick, msg.tempo))
+            elif msg.type == "time_signature":
+                meters.append((tick, msg.numerator, msg.denominator))
+        end = max(end, tick)
+    tempos.sort(key=lambda e: e[0])   # stable: a file's event at tick 0 beats the default
+    meters.sort(key=lambda e: e[0])
+    # bar-line ticks
+    bars, m_i, tick = [], 0, 0
+    while tick <= end:
+        while m_i + 1 < len(meters) and meters[m_i + 1][0] <= tick:
+            m_i += 1
+        _, num, den = meters[m_i]
+        bars.append(tick)
+        tick += int(round(num * ppq * 4 / den))
+    # ticks -> seconds through the tempo map
+    out = []
+    for bt in bars:
+        s, prev_t, prev_tempo = 0.0, 0, tempos[0][1]
+        for t, tempo in tempos[1:]:
+            if t >= bt:
+                break
+            s += (t - prev_t) * prev_tempo / 1e6 / ppq
+            prev_t, prev_tempo = t, tempo
+        s += (bt - prev_t) * prev_tempo / 1e6 / ppq
+        out.append(s)
+    return out
