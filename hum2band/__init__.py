@@ -1,12 +1,18 @@
-"""hum2band: sing or hum a melody, get its notes, beat and key (and later a backing band).
+"""hum2band: sing or hum a melody, get a backing band that follows you.
 
 >>> import hum2band
+>>> song = hum2band.arrange("memo.m4a", style="bossa nova", seed=1)   # doctest: +SKIP
+>>> [c.chord.label for c in song.chords][:4]                            # doctest: +SKIP
+>>> song.write("memo-band/")     # mix.wav, stems/, arrangement.mid, ...  # doctest: +SKIP
 >>> melody = hum2band.transcribe("memo.m4a")        # doctest: +SKIP
 >>> melody.notes[0].midi, melody.rhythm.tempo_bpm    # doctest: +SKIP
 
 Importing the package is light (no torch, no audio libraries): the names below are loaded on
 first use.
 
+* :func:`arrange` -- a take or a MIDI/MusicXML melody to an arranged song
+  (:class:`hum2band.pipeline.ArrangedSong`: ``.write(dir)``, ``.render()``, ``.chords``,
+  ``.parts``) with the options of :class:`ArrangeOptions` (from :mod:`hum2band.pipeline`).
 * :func:`transcribe` -- a take (any audio file) to a :class:`Melody`
   (from :mod:`hum2band.transcription`).
 * :class:`Melody`, :class:`Note`, :class:`Rhythm`, :class:`Key` -- the shared object model
@@ -24,6 +30,9 @@ __version__ = "0.1.0"
 #: Public name -> (module, attribute), imported on first access.
 _EXPORTS = {
     "transcribe": ("hum2band.transcription", "transcribe"),
+    "arrange": ("hum2band.pipeline", "arrange"),
+    "ArrangeOptions": ("hum2band.pipeline", "ArrangeOptions"),
+    "Arrangement": ("hum2band.arrangement", "Arrangement"),
     "Melody": ("hum2band.melody", "Melody"),
     "Note": ("hum2band.melody", "Note"),
     "Rhythm": ("hum2band.melody", "Rhythm"),

@@ -76,7 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
     """The full ``hum2band`` parser (sub-command ``transcribe``)."""
     parser = _Parser(
         prog="hum2band",
-        description="hum2band: sing or hum a melody, get its notes, beat and key as MIDI + JSON.",
+        description="hum2band: sing or hum a melody and get a band that follows you: a mix, stems, "
+                    "MIDI and a lead sheet with chords.",
     )
     parser.add_argument("--version", action="version", version=f"hum2band {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -130,6 +131,12 @@ def build_parser() -> argparse.ArgumentParser:
     h.add_argument("--temperature", type=float, metavar="T",
                    help="sampling temperature, 0 = most likely chords (default: the model's)")
     _add_output_flags(h)
+
+    from .cli_arrange import add_arrange_parser
+    from .cli_record import add_record_parsers
+
+    add_arrange_parser(sub)
+    add_record_parsers(sub)
     return parser
 
 
@@ -562,9 +569,21 @@ def main(argv: Sequence[str] | None = None) -> int:
                 warnings.simplefilter("ignore")
             args = build_parser().parse_args(argv)
             if args.command is None:
-                raise UsageError("choose a command (transcribe, harmonize); see 'hum2band --help'")
+                raise UsageError("choose a command (record, arrange, transcribe, harmonize, styles, "
+                                 "render, devices, serve, train); see 'hum2band --help'")
             if args.command == "harmonize":
                 return run_harmonize(args, stdout, stderr)
+            if args.command in ("record", "devices"):
+                from . import cli_record
+
+                run = {"record": cli_record.run_record, "devices": cli_record.run_devices}
+                return run[args.command](args, stdout, stderr)
+            if args.command in ("arrange", "styles", "render", "train"):
+                from . import cli_arrange
+
+                run = {"arrange": cli_arrange.run_arrange, "styles": cli_arrange.run_styles,
+                       "render": cli_arrange.run_render, "train": cli_arrange.run_train}[args.command]
+                return run(args, stdout, stderr)
             return run_transcribe(args, stdout, stderr)
     except UsageError as err:
         stderr.write(f"hum2band: error: {err}\n")
@@ -574,6 +593,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         stderr.write("hum2band: interrupted\n")
         return 130
+    except BrokenPipeError:  # e.g. 'hum2band styles | head': the reader has gone, nothing to say
+        try:
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - keep interpreter exit quiet
+        except OSError:
+            pass
+        return EXIT_OK
     except Exception as err:  # noqa: BLE001 - anything else is our bug: one line, no traceback
         if _debug():
             traceback.print_exc(file=stderr)

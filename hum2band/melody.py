@@ -180,6 +180,8 @@ class Melody:
     source: str = ""
     pitch_backend: str = ""
     timings_s: dict = field(default_factory=dict)
+    #: The pitch track the notes came from (a hum2band.pitch.PitchTrack; not part of the JSON).
+    pitch_track: object = field(default=None, repr=False, compare=False)
 
     # ---- JSON -------------------------------------------------------------------------------
     def to_json(self) -> dict:

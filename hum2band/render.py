@@ -75,8 +75,24 @@ def load_fluidsynth():
         ("synth", ctypes.c_void_p, 1), ("len", ctypes.c_int, 1),
         ("lout", ctypes.c_void_p, 1), ("loff", ctypes.c_int, 1), ("lincr", ctypes.c_int, 1),
         ("rout", ctypes.c_void_p, 1), ("roff", ctypes.c_int, 1), ("rincr", ctypes.c_int, 1))
+    _quiet_fluidsynth_log(fluidsynth)
     _fluidsynth = fluidsynth
     return fluidsynth
+
+
+def _quiet_fluidsynth_log(fluidsynth) -> None:
+    """Keep libfluidsynth's own log lines (e.g. SoundFont modulator warnings) off the user's
+    terminal: hum2band reports problems itself, in one line. ``HUM2BAND_DEBUG=1`` keeps them."""
+    if os.environ.get("HUM2BAND_DEBUG", "") not in ("", "0"):
+        return
+    try:
+        set_log = fluidsynth.cfunc("fluid_set_log_function", ctypes.c_void_p,
+                                   ("level", ctypes.c_int, 1), ("fun", ctypes.c_void_p, 1),
+                                   ("data", ctypes.c_void_p, 1))
+        for level in (1, 2, 3, 4):  # FLUID_ERR, FLUID_WARN, FLUID_INFO, FLUID_DBG
+            set_log(level, None, None)
+    except (AttributeError, TypeError, OSError):  # an old libfluidsynth: its log stays on
+        pass
 
 
 def fluidsynth_unavailable_reason() -> str | None:

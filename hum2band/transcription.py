@@ -125,7 +125,7 @@ def _run_stages(samples, sample_rate_hz, pitch_backend, tempo_bpm, meter, key, s
     timings["rhythm_key"] = time.perf_counter() - t
     return Melody(notes=notes, tuning_cents=tuning_cents, rhythm=rhythm, key=the_key,
                   duration_s=duration_s, source=source, pitch_backend=track.backend,
-                  timings_s=timings)
+                  timings_s=timings, pitch_track=track)
 
 
 def _check_options(pitch_backend, tempo_bpm, meter, key) -> None:

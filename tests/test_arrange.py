@@ -1,0 +1,250 @@
+"""``hum2band arrange`` end to end on the shipped examples: every output, the options, the rules."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import mido
+import numpy as np
+import pytest
+import soundfile as sf
+
+from hum2band.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+EX = ROOT / "examples"
+
+
+def run(*argv) -> tuple[int, str, str]:
+    import contextlib
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        rc = main([str(a) for a in argv])
+    return rc, out.getvalue(), err.getvalue()
+
+
+@pytest.fixture(scope="module")
+def made(tmp_path_factory):
+    """Three styles in three meters, arranged once for the whole module."""
+    base = tmp_path_factory.mktemp("arrange")
+    runs = {
+        "pop": (EX / "ode_to_joy.m4a", ["--style", "pop", "--seed", "3"]),
+        "waltz": (EX / "amazing_grace.opus", ["--style", "waltz", "--meter", "3/4", "--intro", "1"]),
+        "folk": (EX / "row_your_boat.mp3", ["--style", "folk", "--meter", "6/8",
+                                             "--melody-instrument", "flute"]),
+    }
+    out = {}
+    for name, (src, opts) in runs.items():
+        d = base / name
+        rc, stdout, stderr = run("arrange", src, "--out", d, "--json", *opts)
+        assert rc == 0, stderr
+        out[name] = (src, d, json.loads(stdout))
+    return out
+
+
+def _read(path: Path) -> tuple[np.ndarray, int]:
+    x, sr = sf.read(str(path), dtype="float64", always_2d=True)
+    return x, sr
+
+
+@pytest.mark.parametrize("name", ["pop", "waltz", "folk"])
+def test_every_output_is_there_and_consistent(made, name):
+    src, d, summary = made[name]
+    assert summary["ok"] and summary["results"][0]["style"] == name
+    for f in ("mix.wav", "arrangement.mid", "leadsheet.musicxml", "pianoroll.png", "arrangement.json"):
+        assert (d / f).is_file() and (d / f).stat().st_size > 0, f
+    data = json.loads((d / "arrangement.json").read_text())
+    for k in ("input", "style", "seed", "model_version", "key", "tuning_cents", "meter", "tempo_bpm",
+              "beats", "downbeats", "melody", "chords", "parts", "timings_s"):
+        assert k in data, k
+    assert data["style"] == name
+    assert {"transcribe", "chords", "parts", "render", "export"} <= set(data["timings_s"])
+
+    # mix: 44.1 kHz stereo, loudness-normalised, no clipping; stems sum to it
+    mix, sr = _read(d / "mix.wav")
+    assert sr == 44100 and mix.shape[1] == 2
+    assert np.abs(mix).max() < 1.0
+    stems = sorted((d / "stems").glob("*.wav"))
+    names = {p.stem for p in stems}
+    assert {"drums", "bass", "vocal"} <= names
+    total = np.zeros_like(mix)
+    for p in stems:
+        x, sr2 = _read(p)
+        assert sr2 == 44100 and x.shape == mix.shape, p.name
+        total += x
+    err = np.sqrt(np.mean((total - mix) ** 2)) / np.sqrt(np.mean(mix ** 2))
+    assert 20 * np.log10(max(err, 1e-12)) < -40
+    # every part in the JSON has its stem, program and notes
+    for part in data["parts"]:
+        assert (d / part["stem"]).is_file()
+        assert 0 <= part["program"] <= 127 and part["notes"]
+
+    # vocal stem: the take, untouched except for one gain (and the intro's leading silence)
+    from hum2band.decode import decode
+
+    take = decode(src, sample_rate_hz=44100, max_duration_s=None, channels=2).samples.astype(np.float64)
+    vocal, _ = _read(d / "stems" / "vocal.wav")
+    lead = int(data["offset_samples"])
+    seg = vocal[lead:lead + take.shape[0]]
+    g = float(np.sum(seg * take) / np.sum(take * take))
+    resid = np.sqrt(np.mean((seg - g * take) ** 2)) / np.sqrt(np.mean((g * take) ** 2))
+    assert resid < 1e-3 and np.abs(vocal[:lead]).max(initial=0.0) == 0.0
+
+    # MIDI: type 1, a named track per part + the melody, drums on channel 10, chord markers
+    mid = mido.MidiFile(str(d / "arrangement.mid"))
+    assert mid.type == 1
+    track_names = {msg.name for t in mid.tracks for msg in t if msg.type == "track_name"}
+    assert {"Melody"} | {p["name"] for p in data["parts"]} <= track_names
+    for t in mid.tracks:
+        tname = next((m.name for m in t if m.type == "track_name"), "")
+        chans = {m.channel for m in t if m.type == "note_on"}
+        if tname == "drums":
+            assert chans == {9}
+        elif chans:
+            assert 9 not in chans
+    markers = [m.text for t in mid.tracks for m in t if m.type == "marker" and m.text != "N.C."]
+    assert markers == [c["label"] for c in data["chords"]]
+    # the tempo map puts the downbeats on the singer's downbeats
+    from hum2band.tempo_map import midi_downbeats_s
+
+    downs_midi = midi_downbeats_s(d / "arrangement.mid")
+    for t in data["downbeats"]:
+        assert np.min(np.abs(np.asarray(downs_midi) - t)) < 0.03
+
+    # lead sheet: parses, has the chords, meter and key
+    import music21
+
+    score = music21.converter.parse(str(d / "leadsheet.musicxml"))
+    assert len(list(score.recurse().getElementsByClass("ChordSymbol"))) >= 1
+    ts = score.recurse().getElementsByClass("TimeSignature")[0]
+    assert [ts.numerator, ts.denominator] == data["meter"]
+    # pianoroll is a PNG
+    assert (d / "pianoroll.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_intro_and_melody_instrument(made):
+    _, d, _ = made["waltz"]
+    data = json.loads((d / "arrangement.json").read_text())
+    first_note = data["melody"]["notes"][0]["onset"]
+    drums = next(p for p in data["parts"] if p["name"] == "drums")
+    assert drums["notes"][0]["onset"] < first_note - 1.0          # the band starts before the singer
+    _, d2, _ = made["folk"]
+    data2 = json.loads((d2 / "arrangement.json").read_text())
+    lead = next(p for p in data2["parts"] if p["name"] == "lead")
+    assert lead["program"] == 73 and len(lead["notes"]) == len(data2["melody"]["notes"])
+    assert (d2 / "stems" / "lead.wav").is_file()
+
+
+def test_locked_chords_and_seed(tmp_path):
+    chart = "D | A | D | A D"
+    a, b = tmp_path / "a", tmp_path / "b"
+    rc, _, err = run("arrange", EX / "ode_to_joy.m4a", "--style", "bossa nova", "--chords", chart,
+                     "--seed", "7", "--out", a, "--quiet")
+    assert rc == 0, err
+    rc, _, err = run("arrange", EX / "ode_to_joy.m4a", "--style", "bossa nova", "--chords", chart,
+                     "--seed", "7", "--out", b, "--quiet")
+    assert rc == 0, err
+    ja = json.loads((a / "arrangement.json").read_text())
+    jb = json.loads((b / "arrangement.json").read_text())
+    assert ja["parts"] == jb["parts"] and ja["chords"] == jb["chords"]
+    bpb = ja["grid"]["beats_per_bar"]
+    first = ja["grid"]["first_bar"] * bpb
+    want = [("D", 0, 1), ("A", 1, 2), ("D", 2, 3), ("A", 3, 3.5), ("D", 3.5, 4)]
+    for label, s, e in want:
+        spans = [c for c in ja["chords"] if c["start_beat"] <= first + s * bpb + 1e-6 < c["end_beat"]]
+        assert spans and spans[0]["label"] == label, (label, s, spans)
+
+
+def test_bars_regenerates_only_those_bars(made, tmp_path):
+    _, d, _ = made["pop"]
+    new = tmp_path / "again"
+    rc, _, err = run("arrange", EX / "ode_to_joy.m4a", "--style", "pop", "--seed", "11", "--bars", "3-4",
+                     "--from", d, "--out", new, "--quiet")
+    assert rc == 0, err
+    old_j = json.loads((d / "arrangement.json").read_text())
+    new_j = json.loads((new / "arrangement.json").read_text())
+    assert old_j["chords"] == new_j["chords"]
+    bpb = old_j["grid"]["beats_per_bar"]
+    a, z = 2 * bpb, 4 * bpb
+    changed = False
+    for name, old_notes in old_j["grid"]["parts_beats"].items():
+        new_notes = new_j["grid"]["parts_beats"][name]
+        outside = lambda ns: [n for n in ns if not a - 1e-6 <= n[0] < z - 1e-6]  # noqa: E731
+        inside = lambda ns: [n for n in ns if a - 1e-6 <= n[0] < z - 1e-6]  # noqa: E731
+        assert outside(old_notes) == outside(new_notes), name
+        changed |= inside(old_notes) != inside(new_notes)
+    assert changed
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["--style", "disco"], "style 'disco' is not one I know"),
+    (["--meter", "5/4"], "5/4"),
+    (["--chords", "C | H7 | G"], "H7"),
+    (["--bars", "3-4"], "--bars needs --from"),
+    (["--intro", "12"], "--intro takes 0 to 8"),
+    (["--melody-instrument", "kazoo-9000"], "not a General MIDI instrument"),
+    (["--soundfont", "/nonexistent.sf2"], "nonexistent.sf2"),
+])
+def test_bad_options_give_one_line_and_leave_no_folder(tmp_path, argv, fragment):
+    out = tmp_path / "out"
+    rc, _, err = run("arrange", EX / "ode_to_joy.m4a", "--out", out, *argv)
+    assert rc == 2
+    assert err.count("\n") == 1 and err.startswith("hum2band: error:") and fragment in err, err
+    assert not out.exists()
+    assert not [p for p in tmp_path.iterdir()], list(tmp_path.iterdir())
+
+
+def test_bad_input_gives_one_line_and_leaves_no_folder(tmp_path):
+    bad = tmp_path / "notes.m4a"
+    bad.write_text("this is not audio")
+    out = tmp_path / "out"
+    rc, _, err = run("arrange", bad, "--out", out)
+    assert rc == 2 and err.count("\n") == 1 and "notes.m4a" in err, err
+    assert not out.exists() and [p.name for p in tmp_path.iterdir()] == ["notes.m4a"]
+
+
+def test_existing_folder_needs_force(made, tmp_path):
+    _, d, _ = made["pop"]
+    before = (d / "arrangement.json").read_text()
+    rc, _, err = run("arrange", EX / "ode_to_joy.m4a", "--out", d, "--style", "rock")
+    assert rc == 2 and "already exists" in err and "--force" in err
+    assert (d / "arrangement.json").read_text() == before
+
+
+def test_styles_command_lists_twelve_styles():
+    rc, out, _ = run("styles", "--json")
+    assert rc == 0
+    styles = json.loads(out)
+    assert len(styles) == 12
+    assert {s["name"] for s in styles} == {"pop", "rock", "ballad", "folk", "country", "swing", "jazz-ballad",
+                                           "bossa nova", "latin", "funk", "reggae", "waltz"}
+    assert all(s["description"] and s["parts"] and s["meters"] for s in styles)
+
+
+def test_render_an_edited_midi(made, tmp_path):
+    src, d, _ = made["pop"]
+    # "edit in a DAW": drop the pads/guitar tracks, keep the rest
+    mid = mido.MidiFile(str(d / "arrangement.mid"))
+    keep = [t for t in mid.tracks if next((m.name for m in t if m.type == "track_name"), "") not in ("guitar", "pads")]
+    mid.tracks = keep
+    edited = tmp_path / "edited.mid"
+    mid.save(str(edited))
+    out = tmp_path / "rendered"
+    rc, stdout, err = run("render", edited, "--vocal", src, "--out", out, "--json")
+    assert rc == 0, err
+    names = {p.stem for p in (out / "stems").glob("*.wav")}
+    assert "guitar" not in names and "pads" not in names and {"drums", "bass", "vocal"} <= names
+    mix, sr = _read(out / "mix.wav")
+    assert sr == 44100 and mix.shape[0] > 10 * sr
+
+
+def test_python_api(tmp_path):
+    import hum2band
+
+    song = hum2band.arrange(EX / "twinkle.wav", style="country", seed=2)
+    assert song.chords and {p.name for p in song.parts} >= {"drums", "bass"}
+    out = song.write(tmp_path / "api")
+    assert (out / "mix.wav").is_file() and (out / "stems" / "vocal.wav").is_file()
