@@ -137,6 +137,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_arrange_parser(sub)
     add_record_parsers(sub)
+
+    from .serve import add_arguments as add_serve_arguments  # light: web libraries load on run
+
+    sv = sub.add_parser(
+        "serve", help="a web page on this computer: record or drop a take, hear the band",
+        description=("Serve the hum2band web app (default http://127.0.0.1:8000/): record a take "
+                     "in the browser with a count-in or drop a voice memo, pick the style, play "
+                     "the band with mute/solo per part, and download the mix, the stems, MIDI "
+                     "and the lead sheet."))
+    add_serve_arguments(sv)
     return parser
 
 
@@ -573,6 +583,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                                  "render, devices, serve, train); see 'hum2band --help'")
             if args.command == "harmonize":
                 return run_harmonize(args, stdout, stderr)
+            if args.command == "serve":
+                from .serve import run as run_serve
+
+                return run_serve(args, stdout, stderr)
             if args.command in ("record", "devices"):
                 from . import cli_record
 

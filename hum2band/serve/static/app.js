@@ -1,0 +1,601 @@
+// hum2band serve: record or drop a take, send it to the server, follow its progress, then play
+// the band with mute/solo per stem. Plain ES module, no build step.
+//
+// State the end-to-end test reads is kept on window.hum2band:
+//   take      {blob, name, tempoBpm, firstDownbeatS} of the take to send
+//   job       the last status the server sent
+//   player    {ctx, mixBuffer, stems: [{name, file, url, buffer, gain, muted, soloed}], ...}
+
+const $ = (id) => document.getElementById(id);
+const state = { config: null, take: null, job: null, player: null };
+window.hum2band = state;
+
+const DEFAULT_COUNT_IN_BPM = 90;
+
+// ---- small helpers ---------------------------------------------------------------------------
+function showError(message) {
+  const box = $("error");
+  box.textContent = message;
+  box.hidden = !message;
+}
+
+function fmtTime(seconds) {
+  const s = Math.max(0, seconds);
+  const m = Math.floor(s / 60);
+  return `${m}:${(s - 60 * m).toFixed(1).padStart(4, "0")}`;
+}
+
+function audioContext() {
+  if (!state.ctx) {
+    state.ctx = new (window.AudioContext || window.webkitAudioContext)();
+  }
+  if (state.ctx.state === "suspended") state.ctx.resume();
+  return state.ctx;
+}
+
+function beatsPerBar() {
+  const meter = $("meter").value;
+  if (!meter) return 4;
+  const [n, d] = meter.split("/").map(Number);
+  return d === 8 && n % 3 === 0 ? n / 3 : n; // 6/8 counts two beats, 9/8 three, 12/8 four
+}
+
+function countInBpm() {
+  const bpm = Number($("tempo").value);
+  return bpm >= 30 && bpm <= 300 ? bpm : DEFAULT_COUNT_IN_BPM;
+}
+
+// ---- config ----------------------------------------------------------------------------------
+async function loadConfig() {
+  const response = await fetch("/api/config");
+  const config = await response.json();
+  state.config = config;
+  const style = $("style");
+  for (const name of config.styles) {
+    const option = document.createElement("option");
+    option.value = name;
+    option.textContent = name;
+    option.title = (config.style_info[name] || {}).description || "";
+    option.selected = name === config.default_style;
+    style.append(option);
+  }
+  for (const meter of config.meters) {
+    const option = document.createElement("option");
+    option.value = meter;
+    option.textContent = meter;
+    $("meter").append(option);
+  }
+  style.addEventListener("change", describeStyle);
+  describeStyle();
+  $("limits").textContent = `Up to ${(config.max_upload_bytes / 1e6).toFixed(0)} MB and ` +
+    `${(config.max_duration_s / 60).toFixed(0)} minutes.`;
+}
+
+// The chosen style's sound and meters; meters it cannot play are disabled.
+function describeStyle() {
+  const info = state.config.style_info[$("style").value];
+  $("style-info").textContent = info
+    ? `${info.description} (plays ${info.meters.join(", ")})` : "";
+  for (const option of $("meter").options) {
+    option.disabled = Boolean(info && option.value && !info.meters.includes(option.value));
+  }
+  if ($("meter").selectedOptions[0] && $("meter").selectedOptions[0].disabled) $("meter").value = "";
+}
+
+// ---- taking a take ---------------------------------------------------------------------------
+function setTake(take) {
+  state.take = take;
+  const ready = $("take-ready");
+  ready.hidden = !take;
+  $("submit").disabled = !take;
+  if (!take) return;
+  const preview = $("take-preview");
+  if (preview.src) URL.revokeObjectURL(preview.src);
+  preview.src = URL.createObjectURL(take.blob);
+  const kb = (take.blob.size / 1024).toFixed(0);
+  let info = `${take.name} (${kb} KB)`;
+  if (take.durationS) info += `, ${take.durationS.toFixed(1)} s`;
+  if (take.tempoBpm) info += `; counted in at ${take.tempoBpm} bpm`;
+  $("take-info").textContent = info;
+}
+
+function chooseFile(file) {
+  if (!file) return;
+  showError("");
+  const limit = state.config ? state.config.max_upload_bytes : Infinity;
+  if (file.size > limit) {
+    showError(`${file.name} is larger than this server's ${(limit / 1e6).toFixed(0)} MB limit: ` +
+      "trim the take or export it compressed (m4a, mp3, ogg)");
+    return;
+  }
+  setTake({ blob: file, name: file.name });
+}
+
+function setUpDropZone() {
+  const zone = $("drop-zone");
+  $("file").addEventListener("change", (event) => chooseFile(event.target.files[0]));
+  zone.addEventListener("dragover", (event) => {
+    event.preventDefault();
+    zone.classList.add("over");
+  });
+  zone.addEventListener("dragleave", () => zone.classList.remove("over"));
+  zone.addEventListener("drop", (event) => {
+    event.preventDefault();
+    zone.classList.remove("over");
+    chooseFile(event.dataTransfer.files[0]);
+  });
+}
+
+// A click: a short sine blip with a fast decay; the first beat of a bar is higher.
+function scheduleClick(ctx, when, accent) {
+  const osc = ctx.createOscillator();
+  const gain = ctx.createGain();
+  osc.frequency.value = accent ? 1760 : 1175;
+  gain.gain.setValueAtTime(0.0001, when);
+  gain.gain.exponentialRampToValueAtTime(accent ? 0.6 : 0.35, when + 0.002);
+  gain.gain.exponentialRampToValueAtTime(0.0001, when + 0.06);
+  osc.connect(gain).connect(ctx.destination);
+  osc.start(when);
+  osc.stop(when + 0.08);
+}
+
+const recorder = { media: null, stream: null, chunks: [], timers: [], clickTimer: null,
+  levelTimer: null, startCtxS: 0, downbeatCtxS: null, bpm: null, startedMs: 0 };
+
+function pickMimeType() {
+  const kinds = ["audio/webm;codecs=opus", "audio/ogg;codecs=opus", "audio/webm", "audio/mp4"];
+  return kinds.find((t) => window.MediaRecorder && MediaRecorder.isTypeSupported(t)) || "";
+}
+
+async function startRecording() {
+  showError("");
+  if (!navigator.mediaDevices || !window.MediaRecorder) {
+    showError("this browser cannot record here: use a voice memo file instead");
+    return;
+  }
+  const ctx = audioContext();
+  let stream;
+  try {
+    stream = await navigator.mediaDevices.getUserMedia({
+      audio: { echoCancellation: false, noiseSuppression: false, autoGainControl: false },
+    });
+  } catch (error) {
+    showError(`no microphone (${error.name}): allow microphone access for this page, or use ` +
+      "a voice memo file");
+    return;
+  }
+  const mimeType = pickMimeType();
+  const media = new MediaRecorder(stream, mimeType ? { mimeType } : undefined);
+  Object.assign(recorder, { media, stream, chunks: [], timers: [], downbeatCtxS: null });
+  media.addEventListener("dataavailable", (event) => {
+    if (event.data && event.data.size) recorder.chunks.push(event.data);
+  });
+  media.addEventListener("stop", finishRecording);
+  watchLevel(ctx, stream);
+  $("record").disabled = true;
+  $("stop").disabled = false;
+  $("submit").disabled = true;
+  const started = new Promise((resolve) => media.addEventListener("start", resolve, { once: true }));
+  media.start(250);
+  await started;
+  recorder.startCtxS = ctx.currentTime;
+  recorder.startedMs = performance.now();
+  recorder.bpm = countInBpm();
+  const beatS = 60 / recorder.bpm;
+  const n = beatsPerBar();
+  const first = ctx.currentTime + 0.15;
+  const countIn = $("countin").checked;
+  const click = $("click").checked;
+  if (countIn) {
+    for (let i = 0; i < n; i++) {
+      scheduleClick(ctx, first + i * beatS, i === 0);
+      const shownAt = (first + i * beatS - ctx.currentTime) * 1000;
+      recorder.timers.push(setTimeout(() => { $("countdown").textContent = String(n - i); }, shownAt));
+    }
+    recorder.downbeatCtxS = first + n * beatS;
+    recorder.timers.push(setTimeout(() => { $("countdown").textContent = "sing!"; },
+      (recorder.downbeatCtxS - ctx.currentTime) * 1000));
+  } else {
+    $("countdown").textContent = "sing!";
+  }
+  if (click) {
+    // Look-ahead scheduler: keep the next 0.2 s of clicks queued on the audio clock.
+    let beat = countIn ? n : 0;
+    recorder.clickTimer = setInterval(() => {
+      while (first + beat * beatS < ctx.currentTime + 0.2) {
+        scheduleClick(ctx, first + beat * beatS, beat % n === 0);
+        beat += 1;
+      }
+    }, 50);
+  }
+  const limitS = state.config ? state.config.max_duration_s : 600;
+  recorder.timers.push(setInterval(() => {
+    const s = (performance.now() - recorder.startedMs) / 1000;
+    $("rec-time").textContent = fmtTime(s);
+    if (s >= limitS - 1) stopRecording();
+  }, 200));
+}
+
+function watchLevel(ctx, stream) {
+  const source = ctx.createMediaStreamSource(stream);
+  const analyser = ctx.createAnalyser();
+  analyser.fftSize = 1024;
+  source.connect(analyser);
+  const data = new Float32Array(analyser.fftSize);
+  recorder.levelTimer = setInterval(() => {
+    analyser.getFloatTimeDomainData(data);
+    let peak = 0;
+    for (const v of data) peak = Math.max(peak, Math.abs(v));
+    $("level").value = peak;
+  }, 80);
+  recorder.levelSource = source;
+}
+
+function stopRecording() {
+  if (!recorder.media || recorder.media.state === "inactive") return;
+  recorder.media.stop();
+}
+
+function finishRecording() {
+  const ctx = audioContext();
+  for (const t of recorder.timers) { clearTimeout(t); clearInterval(t); }
+  clearInterval(recorder.clickTimer);
+  clearInterval(recorder.levelTimer);
+  recorder.levelSource.disconnect();
+  for (const track of recorder.stream.getTracks()) track.stop();
+  $("countdown").textContent = "";
+  $("level").value = 0;
+  $("record").disabled = false;
+  $("stop").disabled = true;
+  const type = recorder.media.mimeType || "audio/webm";
+  const blob = new Blob(recorder.chunks, { type });
+  const ext = type.includes("ogg") ? "ogg" : type.includes("mp4") ? "m4a" : "webm";
+  const take = { blob, name: `recording.${ext}`,
+    durationS: (performance.now() - recorder.startedMs) / 1000 };
+  if (recorder.downbeatCtxS !== null && $("follow-countin").checked) {
+    // The singer hears the clicks after the output latency and sings into the recording.
+    const latencyS = ctx.outputLatency || ctx.baseLatency || 0;
+    take.tempoBpm = recorder.bpm;
+    take.firstDownbeatS = Math.max(0, recorder.downbeatCtxS - recorder.startCtxS + latencyS);
+  }
+  setTake(take);
+}
+
+// ---- sending and following a job -------------------------------------------------------------
+function jobQuery() {
+  const params = new URLSearchParams();
+  params.set("filename", state.take.name);
+  params.set("style", $("style").value);
+  const tempo = $("tempo").value.trim();
+  if (state.take.tempoBpm) params.set("tempo_bpm", String(state.take.tempoBpm));
+  else if (tempo) params.set("tempo_bpm", tempo);
+  if (state.take.firstDownbeatS !== undefined) {
+    params.set("first_downbeat_s", state.take.firstDownbeatS.toFixed(3));
+  }
+  if ($("meter").value) params.set("meter", $("meter").value);
+  if ($("key").value.trim()) params.set("key", $("key").value.trim());
+  if ($("seed").value.trim()) params.set("seed", $("seed").value.trim());
+  return params.toString();
+}
+
+async function submitTake() {
+  if (!state.take) return;
+  showError("");
+  stopPlayback();
+  $("result-section").hidden = true;
+  $("submit").disabled = true;
+  $("progress-section").hidden = false;
+  $("progress").value = 0;
+  $("stage").textContent = "uploading…";
+  let response;
+  try {
+    response = await fetch(`/api/jobs?${jobQuery()}`, {
+      method: "POST",
+      headers: { "content-type": "application/octet-stream" },
+      body: state.take.blob,
+    });
+  } catch (error) {
+    failJob(`the upload did not reach the server (${error.message}): is hum2band serve running?`);
+    return;
+  }
+  const body = await response.json().catch(() => ({}));
+  if (!response.ok) {
+    failJob(body.error || `the server refused the take (HTTP ${response.status})`);
+    return;
+  }
+  pollJob(body.status_url);
+}
+
+function failJob(message) {
+  showError(message);
+  $("progress-section").hidden = true;
+  $("submit").disabled = !state.take;
+}
+
+// What the arranger's stages (hum2band.pipeline.STAGES) mean to a musician.
+const STAGE_LABELS = {
+  transcribe: "listening to your take",
+  chords: "finding the chords",
+  parts: "writing the band's parts",
+  arrange: "fitting the band to your timing",
+  render: "the band is playing",
+  export: "writing the files",
+  starting: "starting",
+};
+
+async function pollJob(url) {
+  for (;;) {
+    let status;
+    try {
+      const response = await fetch(url, { cache: "no-store" });
+      status = await response.json();
+      if (!response.ok) {
+        failJob(status.error || `lost the take (HTTP ${response.status})`);
+        return;
+      }
+    } catch (error) {
+      failJob(`lost contact with the server (${error.message}): is hum2band serve running?`);
+      return;
+    }
+    state.job = status;
+    if (status.state === "failed") {
+      failJob(status.error);
+      return;
+    }
+    if (status.state === "done") {
+      $("progress").value = 1;
+      $("stage").textContent = `done in ${status.elapsed_s.toFixed(0)} s`;
+      $("submit").disabled = false;
+      await showResult(status);
+      return;
+    }
+    $("progress").value = status.fraction || 0;
+    $("stage").textContent = status.state === "queued" && status.queue_position > 0
+      ? `waiting: ${status.queue_position} take(s) ahead of yours`
+      : `${STAGE_LABELS[status.stage] || status.stage || status.state}…`;
+    await new Promise((resolve) => setTimeout(resolve, 600));
+  }
+}
+
+// ---- the result ------------------------------------------------------------------------------
+const DOWNLOAD_LABELS = {
+  "mix.wav": "The mix (WAV)",
+  "stems.zip": "All stems (ZIP of WAVs)",
+  "arrangement.mid": "Arrangement (MIDI)",
+  "leadsheet.musicxml": "Lead sheet (MusicXML)",
+  "pianoroll.png": "Piano roll (PNG)",
+  "arrangement.json": "Arrangement data (JSON)",
+};
+
+async function showResult(status) {
+  $("result-section").hidden = false;
+  const bits = [];
+  if (status.tempo_bpm) bits.push(`${Number(status.tempo_bpm).toFixed(0)} bpm`);
+  if (status.meter) bits.push(Array.isArray(status.meter) ? status.meter.join("/") : status.meter);
+  if (status.key) bits.push(typeof status.key === "string" ? status.key : JSON.stringify(status.key));
+  if (status.style) bits.push(status.style);
+  $("summary").textContent = bits.join(" · ");
+
+  const chords = $("chords");
+  chords.replaceChildren();
+  for (const chord of status.chords) {
+    const item = document.createElement("li");
+    item.textContent = chord.label;
+    const when = document.createElement("small");
+    when.textContent = fmtTime(chord.start);
+    item.append(when);
+    item.dataset.start = chord.start;
+    item.dataset.end = chord.end;
+    item.title = "play from here";
+    item.addEventListener("click", () => startPlayback(Number(chord.start)));
+    chords.append(item);
+  }
+
+  const image = $("pianoroll");
+  image.hidden = !status.files["pianoroll.png"];
+  if (status.files["pianoroll.png"]) image.src = status.files["pianoroll.png"];
+
+  const list = $("downloads");
+  list.replaceChildren();
+  for (const [name, url] of Object.entries(status.files)) {
+    const item = document.createElement("li");
+    const link = document.createElement("a");
+    link.href = url;
+    link.download = "";
+    link.className = "download";
+    link.dataset.name = name;
+    link.textContent = DOWNLOAD_LABELS[name] || name;
+    item.append(link);
+    list.append(item);
+  }
+  await loadPlayer(status);
+}
+
+const MAX_MIXER_S = 330;
+
+async function decodeUrl(ctx, url) {
+  const response = await fetch(url);
+  if (!response.ok) throw new Error(`HTTP ${response.status} for ${url}`);
+  return ctx.decodeAudioData(await response.arrayBuffer());
+}
+
+// Loudness of a buffer (mean square over every 16th sample of every channel).
+function meanSquare(buffers) {
+  const length = Math.max(...buffers.map((b) => b.length));
+  const channels = Math.max(...buffers.map((b) => b.numberOfChannels));
+  let total = 0;
+  let count = 0;
+  for (let c = 0; c < channels; c++) {
+    const data = buffers.map((b) => b.getChannelData(Math.min(c, b.numberOfChannels - 1)));
+    for (let i = 0; i < length; i += 16) {
+      let v = 0;
+      for (const d of data) if (i < d.length) v += d[i];
+      total += v * v;
+      count += 1;
+    }
+  }
+  return count ? total / count : 0;
+}
+
+async function loadPlayer(status) {
+  const ctx = audioContext();
+  const mixer = $("mixer").querySelector("tbody");
+  mixer.replaceChildren();
+  $("player-state").textContent = "loading the band…";
+  $("play").disabled = true;
+  const player = { ctx, mixBuffer: null, stems: [], sources: [], playing: false,
+    startedAt: 0, offsetS: 0, durationS: 0, stemScale: 1, ready: false };
+  state.player = player;
+  // Every stem is decoded into memory (about 23 MB per stereo minute each); past
+  // MAX_MIXER_S only the mix is played and the stems are offered as downloads.
+  const stemsToLoad = (status.duration_s || 0) > MAX_MIXER_S ? [] : status.stems;
+  try {
+    const [mixBuffer, ...stemBuffers] = await Promise.all([
+      decodeUrl(ctx, status.files["mix.wav"]),
+      ...stemsToLoad.map((stem) => decodeUrl(ctx, stem.url)),
+    ]);
+    player.mixBuffer = mixBuffer;
+    player.stems = stemsToLoad.map((stem, i) => ({ ...stem, buffer: stemBuffers[i],
+      gain: null, muted: false, soloed: false }));
+  } catch (error) {
+    $("player-state").textContent = `cannot play in the page (${error.message}); download the mix`;
+    return;
+  }
+  if (state.player !== player) return; // a newer result replaced this one meanwhile
+  player.durationS = player.mixBuffer.duration;
+  // The mix is mastered (levelled); scale the stems so muting one does not jump in loudness.
+  const stemPower = player.stems.length ? meanSquare(player.stems.map((s) => s.buffer)) : 0;
+  player.stemScale = stemPower > 0 ? Math.sqrt(meanSquare([player.mixBuffer]) / stemPower) : 1;
+  for (const stem of player.stems) {
+    const row = document.createElement("tr");
+    const name = document.createElement("td");
+    name.textContent = stem.name;
+    const mute = document.createElement("button");
+    mute.textContent = "M";
+    mute.title = `mute ${stem.name}`;
+    mute.className = "mute";
+    mute.addEventListener("click", () => {
+      stem.muted = !stem.muted;
+      mute.classList.toggle("on", stem.muted);
+      applyGains();
+    });
+    const solo = document.createElement("button");
+    solo.textContent = "S";
+    solo.title = `solo ${stem.name}`;
+    solo.className = "solo";
+    solo.addEventListener("click", () => {
+      stem.soloed = !stem.soloed;
+      solo.classList.toggle("on", stem.soloed);
+      applyGains();
+    });
+    const link = document.createElement("a");
+    link.href = stem.url;
+    link.download = "";
+    link.textContent = stem.file;
+    link.className = "stem-download";
+    const cells = [name, mute, solo, link].map((node) => {
+      const cell = document.createElement("td");
+      cell.append(node);
+      return cell;
+    });
+    row.append(...cells);
+    row.dataset.stem = stem.name;
+    mixer.append(row);
+  }
+  player.ready = true;
+  $("play").disabled = false;
+  $("player-state").textContent = stemsToLoad.length ? `${player.stems.length} stems, ` +
+    fmtTime(player.durationS) : `mute/solo is off for takes over ${MAX_MIXER_S / 60} minutes: ` +
+    "download the stems to mix them";
+  updateClock();
+}
+
+// With nothing muted or soloed the mastered mix plays; otherwise the stems do, each audible
+// when it is soloed (if any is) or not muted. All sources run together, so switching is seamless.
+function applyGains() {
+  const player = state.player;
+  if (!player || !player.playing) return;
+  const anySolo = player.stems.some((s) => s.soloed);
+  const anyMute = player.stems.some((s) => s.muted);
+  const useMix = !anySolo && !anyMute;
+  const now = player.ctx.currentTime;
+  player.mixGain.gain.setTargetAtTime(useMix ? 1 : 0, now, 0.01);
+  for (const stem of player.stems) {
+    const on = !useMix && (anySolo ? stem.soloed : !stem.muted);
+    stem.gain.gain.setTargetAtTime(on ? player.stemScale : 0, now, 0.01);
+  }
+}
+
+function startPlayback(fromS = null) {
+  const player = state.player;
+  if (!player || !player.ready) return;
+  const offset = fromS !== null ? fromS : (player.offsetS >= player.durationS ? 0 : player.offsetS);
+  stopPlayback();
+  const ctx = audioContext();
+  const when = ctx.currentTime + 0.05;
+  const make = (buffer) => {
+    const source = ctx.createBufferSource();
+    source.buffer = buffer;
+    const gain = ctx.createGain();
+    gain.gain.value = 0;
+    source.connect(gain).connect(ctx.destination);
+    player.sources.push(source);
+    return { source, gain };
+  };
+  const mix = make(player.mixBuffer);
+  player.mixGain = mix.gain;
+  for (const stem of player.stems) stem.gain = make(stem.buffer).gain;
+  player.playing = true;
+  applyGains();
+  for (const source of player.sources) source.start(when, Math.min(offset, source.buffer.duration));
+  mix.source.addEventListener("ended", () => {
+    if (player.sources.includes(mix.source)) {
+      stopPlayback();
+      player.offsetS = 0;
+      updateClock();
+    }
+  });
+  player.startedAt = when - offset;
+  $("play").disabled = true;
+  $("halt").disabled = false;
+  requestAnimationFrame(tick);
+}
+
+function stopPlayback() {
+  const player = state.player;
+  if (!player || !player.playing) return;
+  player.offsetS = player.ctx.currentTime - player.startedAt;
+  for (const source of player.sources) {
+    try { source.stop(); } catch (error) { /* not started yet */ }
+    source.disconnect();
+  }
+  player.sources = [];
+  player.playing = false;
+  $("play").disabled = false;
+  $("halt").disabled = true;
+}
+
+function updateClock() {
+  const player = state.player;
+  if (!player) return;
+  const t = player.playing ? player.ctx.currentTime - player.startedAt : player.offsetS;
+  $("clock").textContent = `${fmtTime(t)} / ${fmtTime(player.durationS)}`;
+  for (const item of $("chords").children) {
+    const on = player.playing && t >= Number(item.dataset.start) && t < Number(item.dataset.end);
+    item.classList.toggle("now", on);
+  }
+}
+
+function tick() {
+  updateClock();
+  if (state.player && state.player.playing) requestAnimationFrame(tick);
+}
+
+// ---- wiring ----------------------------------------------------------------------------------
+$("record").addEventListener("click", startRecording);
+$("stop").addEventListener("click", stopRecording);
+$("submit").addEventListener("click", submitTake);
+$("play").addEventListener("click", () => startPlayback());
+$("halt").addEventListener("click", () => { stopPlayback(); updateClock(); });
+setUpDropZone();
+loadConfig().catch((error) => showError(`cannot reach the hum2band server (${error.message})`));
