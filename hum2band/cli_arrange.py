@@ -28,7 +28,8 @@ def add_arrange_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--style", default="pop", metavar="STYLE",
                    help="pop, rock, ballad, folk, country, swing, jazz-ballad, bossa nova, latin, funk, "
                         "reggae or waltz; 'hum2band styles' describes them (default: %(default)s)")
-    p.add_argument("--tempo", type=float, metavar="BPM", help="the tempo you meant (default: from the take)")
+    p.add_argument("--tempo", "--bpm", dest="tempo", type=float, metavar="BPM",
+                   help="the tempo you meant, beats per minute (default: from the take)")
     p.add_argument("--meter", metavar="N/D", help="4/4, 3/4 or 6/8 (default: from the take)")
     p.add_argument("--key", metavar="KEY", help="the key you meant, like 'A minor' or 'Eb' (default: from the take)")
     p.add_argument("--chords", metavar="CHART",

@@ -311,7 +311,6 @@ def write_pianoroll_png(path: str | os.PathLike, melody: Melody, pitch_track=Non
     matplotlib.use("Agg", force=False)
     from matplotlib.figure import Figure
     from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.patches import Rectangle
 
     fig = Figure(figsize=(width_px / dpi, 6.0), dpi=dpi)
     FigureCanvasAgg(fig)
@@ -326,29 +325,44 @@ def write_pianoroll_png(path: str | os.PathLike, melody: Melody, pitch_track=Non
     drum_parts = [p for p in parts if p.is_drum]
     drum_lo = lo - 4 * len(drum_parts)
 
+    from matplotlib.collections import PolyCollection
+
+    def boxes(x0, width, y0, height):
+        """(N, 4, 2) rectangle vertices: one PolyCollection draws them all at once."""
+        x0, width, y0 = (np.asarray(v, dtype=float) for v in (x0, width, y0))
+        x1, y1 = x0 + width, y0 + height
+        return np.stack([np.stack([x0, y0], 1), np.stack([x1, y0], 1), np.stack([x1, y1], 1),
+                         np.stack([x0, y1], 1)], 1)
+
     for i, p in enumerate(parts):
         colour = _PART_COLOURS[i % len(_PART_COLOURS)]
-        if p.is_drum:
-            row = lo - 4 * (drum_parts.index(p) + 1)
-            for n in p.notes:
-                ax.add_patch(Rectangle((n.onset_s, row + 0.5), max(n.offset_s - n.onset_s, 0.03), 3,
-                                       color=colour, alpha=0.6, lw=0))
-        else:
-            for n in p.notes:
-                ax.add_patch(Rectangle((n.onset_s, n.midi - 0.4), n.offset_s - n.onset_s, 0.8,
-                                       color=colour, alpha=0.45, lw=0))
+        on = np.array([float(n.onset_s) for n in p.notes])
+        off = np.array([float(n.offset_s) for n in p.notes])
+        if len(on):
+            if p.is_drum:
+                row = lo - 4 * (drum_parts.index(p) + 1)
+                verts = boxes(on, np.maximum(off - on, 0.03), np.full(len(on), row + 0.5), 3.0)
+                ax.add_collection(PolyCollection(verts, facecolors=colour, alpha=0.6, linewidths=0))
+            else:
+                mid = np.array([float(n.midi) for n in p.notes])
+                verts = boxes(on, off - on, mid - 0.4, 0.8)
+                ax.add_collection(PolyCollection(verts, facecolors=colour, alpha=0.45, linewidths=0))
         ax.plot([], [], color=colour, lw=6, alpha=0.6, label=p.name)
-    for n in melody.notes:
-        ax.add_patch(Rectangle((n.onset_s, n.midi_pitch - 0.4), n.offset_s - n.onset_s, 0.8,
-                               facecolor="none", edgecolor="black", lw=1.2))
+    if melody.notes:
+        on = np.array([float(n.onset_s) for n in melody.notes])
+        off = np.array([float(n.offset_s) for n in melody.notes])
+        mp = np.array([float(n.midi_pitch) for n in melody.notes])
+        ax.add_collection(PolyCollection(boxes(on, off - on, mp - 0.4, 0.8), facecolors="none",
+                                         edgecolors="black", linewidths=1.2))
     ax.plot([], [], color="black", lw=1.2, label="melody")
     if pitch_track is not None:
-        ax.plot(np.asarray(pitch_track.times_s), np.asarray(pitch_track.midi_pitch),
-                color="crimson", lw=0.8, label="sung pitch")
-    for d in melody.rhythm.downbeats_s:
-        ax.axvline(float(d), color="0.6", lw=0.8, zorder=0)
-    for b in melody.rhythm.beats_s:
-        ax.axvline(float(b), color="0.88", lw=0.5, zorder=0)
+        contour = np.asarray(pitch_track.midi_pitch, dtype=float).copy()
+        periodicity = getattr(pitch_track, "periodicity", None)
+        if periodicity is not None:   # only where the voice is pitched: no breath or noise scribbles
+            contour[np.asarray(periodicity, dtype=float) < 0.5] = np.nan
+        ax.plot(np.asarray(pitch_track.times_s), contour, color="crimson", lw=0.8, label="sung pitch")
+    ax.vlines(np.asarray(melody.rhythm.beats_s, dtype=float), drum_lo, hi, colors="0.88", lw=0.5, zorder=0)
+    ax.vlines(np.asarray(melody.rhythm.downbeats_s, dtype=float), drum_lo, hi, colors="0.6", lw=0.8, zorder=0)
     top = hi + 0.5
     for c in chords:
         ax.text(float(c.start_s), top, c.chord.label, fontsize=9, va="bottom", ha="left",

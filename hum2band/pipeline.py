@@ -590,30 +590,35 @@ def _chords(melody: Melody, grid: SongGrid, opts: ArrangeOptions, style, earlier
 
 
 def harmonic_rhythm(spans: list, beats_per_bar_: int, chords_per_bar: float) -> list:
-    """Fit the chords to the style's harmonic rhythm: a chord shorter than ``1 / chords_per_bar``
-    of a bar (at least a beat) gives way to the chord before it (the first one to the next)."""
-    min_len = max(1.0, beats_per_bar_ / max(chords_per_bar, 1.0)) - 1e-6
-    out = [list(x) for x in spans]
-    changed = True
-    while changed and len(out) > 1:
-        changed = False
-        for i, (s, e, c) in enumerate(out):
-            if e - s >= min_len:
-                continue
-            if i > 0:
-                out[i - 1][1] = e
+    """Fit the chords to the style's harmonic rhythm: at most ``chords_per_bar`` chords a bar.
+
+    The bar is cut into that many equal slots (one slot a bar when the beats do not divide);
+    each slot keeps the chord that sounds longest in it (the earlier one on a tie), then
+    repeated chords are merged. Slots where the model wrote no chord stay empty.
+    """
+    cpb = max(1, int(round(chords_per_bar)))
+    slot = beats_per_bar_ / cpb if beats_per_bar_ % cpb == 0 else float(beats_per_bar_)
+    if not spans:
+        return []
+    start = math.floor(min(s for s, _, _ in spans) / beats_per_bar_) * beats_per_bar_
+    end = max(e for _, e, _ in spans)
+    out: list = []
+    t = float(start)
+    while t < end - 1e-9:
+        u = t + slot
+        best, best_len = None, 0.0
+        for s, e, c in spans:
+            overlap = min(e, u) - max(s, t)
+            if overlap > best_len + 1e-9:
+                best, best_len = c, overlap
+        if best is not None:
+            a, z = max(t, min(s for s, _, _ in spans)), min(u, end)
+            if out and out[-1][2] == best and abs(out[-1][1] - a) < 1e-6:
+                out[-1] = (out[-1][0], z, best)
             else:
-                out[1][0] = s
-            del out[i]
-            changed = True
-            break
-    merged: list = []
-    for s, e, c in out:
-        if merged and merged[-1][2] == c and abs(merged[-1][1] - s) < 1e-6:
-            merged[-1] = (merged[-1][0], e, c)
-        else:
-            merged.append((s, e, c))
-    return merged
+                out.append((a, z, best))
+        t = u
+    return out
 
 
 def _with_ending(ps, grid: SongGrid, chords):

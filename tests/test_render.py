@@ -404,3 +404,27 @@ def test_missing_fluidsynth_is_a_one_line_error(monkeypatch):
     assert reason is not None and "\n" not in reason and "libfluidsynth3" in reason
     with pytest.raises(render.RenderError):
         render.render_part(Part("bass", 33, False, []), "x.sf2", 100)
+
+
+@pytest.mark.parametrize("case", ["noise", "sine48k", "gated_tail", "mono22k", "rendered"])
+def test_loudness_meter_agrees_with_pyloudnorm(case):
+    import pyloudnorm
+
+    from hum2band.loudness import integrated_loudness
+
+    rng = np.random.default_rng(3)
+    if case == "noise":
+        x, sr = rng.standard_normal((44100 * 5, 2)) * 0.05, 44100
+    elif case == "sine48k":
+        x, sr = np.stack([np.sin(2 * np.pi * 997 * np.arange(48000 * 3) / 48000) * 0.3] * 2, 1), 48000
+    elif case == "gated_tail":   # a loud part then near-silence: both gates matter
+        x, sr = np.concatenate([rng.standard_normal((44100 * 2, 2)) * 0.1,
+                                rng.standard_normal((44100 * 3, 2)) * 0.001]), 44100
+    elif case == "mono22k":
+        x, sr = rng.standard_normal(22050 * 2) * 0.2, 22050
+    else:   # a low note and a high note: the K-weighting's shelf and high-pass both count
+        t = np.arange(44100 * 3) / 44100
+        x, sr = np.stack([0.3 * np.sin(2 * np.pi * 55 * t), 0.1 * np.sin(2 * np.pi * 4000 * t)], 1), 44100
+    ours = integrated_loudness(x, sr)
+    ref = pyloudnorm.Meter(sr).integrated_loudness(x)
+    assert abs(ours - ref) < 0.01, (ours, ref)
