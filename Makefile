@@ -1,7 +1,7 @@
 # hum2band: developer entry points (see README.md).
 #
 #   make setup   system packages (Debian/Ubuntu) + .venv with pinned Python packages
-#   make demo    setup, then transcribe examples/ode_to_joy.m4a into out/demo/
+#   make demo    setup, then arrange examples/ode_to_joy.m4a for a band into out/demo/
 #   make test    setup, then the test suite
 #   make bench   setup, then the benchmarks in benchmarks/
 #
@@ -22,14 +22,16 @@ PIP_INSTALL := $(PY) -m pip install -q --disable-pip-version-check -c constraint
 # Extra pip arguments for torch only, e.g. another index that serves a CPU-only wheel.
 TORCH_PIP_ARGS ?=
 
-# Debian/Ubuntu packages for the accompaniment stages to come: FluidSynth with a General MIDI
-# SoundFont (MIDI to audio) and PortAudio (audio I/O); transcription does not need them.
-# No ffmpeg: PyAV's wheel bundles its own FFmpeg libraries.
-SYSTEM_PACKAGES := libfluidsynth3 libportaudio2 fluid-soundfont-gm
+# Debian/Ubuntu packages: FluidSynth with a General MIDI SoundFont (rendering), PortAudio
+# (recording; libasound2-plugins lets it reach PulseAudio/PipeWire), mma (builds the accompaniment model's training corpus; the parts benchmark and
+# its tests call it), PulseAudio (the recording test plays a take into a virtual microphone)
+# and Chromium (the web app's browser test). No ffmpeg: PyAV's wheel bundles its own FFmpeg.
+SYSTEM_PACKAGES := libfluidsynth3 libportaudio2 libasound2-plugins fluid-soundfont-gm mma pulseaudio pulseaudio-utils chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 DEMO_INPUT ?= examples/ode_to_joy.m4a
 DEMO_OUT ?= out/demo
+DEMO_STYLE ?= pop
 
 # Sets $$py to the first Python 3.11 among $(PYTHON), python3.11 and python3 (empty if none).
 FIND_PYTHON = py=""; \
@@ -72,7 +74,7 @@ $(STAMP): Makefile setup.cfg pyproject.toml constraints.txt
 # basic-pitch 0.4.0 asks for TensorFlow on Linux + Python 3.11; hum2band runs its shipped ONNX
 # model with onnxruntime instead. Their real runtime dependencies are listed in setup.cfg.
 	$(PIP_INSTALL) --no-deps torchcrepe==0.0.24 basic-pitch==0.4.0
-	$(PY) -W ignore -c 'import torch, numpy, scipy, av, librosa, soundfile, soxr, pretty_midi, mido, mir_eval, onnxruntime, resampy, hum2band; import importlib.util as u; assert u.find_spec("torchcrepe") and u.find_spec("basic_pitch"); assert torch.__version__.split("+")[0] == "2.13.0", torch.__version__; print("setup: ok: hum2band", hum2band.__version__, "with torch", torch.__version__, "in $(VENV)")'
+	$(PY) -W ignore -c 'import torch, numpy, scipy, av, librosa, soundfile, soxr, pretty_midi, mido, mir_eval, onnxruntime, resampy, starlette, uvicorn, hum2band; import importlib.util as u; assert u.find_spec("torchcrepe") and u.find_spec("basic_pitch"); assert torch.__version__.split("+")[0] == "2.13.0", torch.__version__; print("setup: ok: hum2band", hum2band.__version__, "with torch", torch.__version__, "in $(VENV)")'
 	@touch "$@"
 
 # Installs the missing system packages (and Python 3.11's venv module) with apt-get; a no-op
@@ -100,19 +102,9 @@ system-packages:
 
 demo: setup
 	@test -f "$(DEMO_INPUT)" || { echo "demo: $(DEMO_INPUT) is missing" >&2; exit 1; }
-	$(VENV)/bin/hum2band transcribe "$(DEMO_INPUT)" --out "$(DEMO_OUT)" --force
-	@name=$$(basename "$(DEMO_INPUT)"); name="$${name%.*}"; \
-	"$(PY)" -c 'import json, sys, pretty_midi; from hum2band.melody import Melody; \
-	m = Melody.from_json(json.load(open(sys.argv[1]))); r = m.rhythm; \
-	print(f"\nWrote {sys.argv[1]} and {sys.argv[2]}"); \
-	print(f"{len(m.notes)} notes, {r.tempo_bpm:.0f} bpm {r.meter[0]}/{r.meter[1]}, {m.key.tonic} {m.key.mode}, tuning {m.tuning_cents:+.0f} cents"); \
-	print("melody:", " ".join(pretty_midi.note_number_to_name(n.midi) for n in m.notes[:24]) + (" ..." if len(m.notes) > 24 else ""))' \
-	"$(DEMO_OUT)/$$name.json" "$(DEMO_OUT)/$$name.mid"
-	@name=$$(basename "$(DEMO_INPUT)"); name="$${name%.*}"; \
-	$(VENV)/bin/hum2band harmonize "$(DEMO_OUT)/$$name.mid" --style folk --out "$(DEMO_OUT)/chords" --force --quiet && \
-	"$(PY)" -c 'import json, sys; d = json.load(open(sys.argv[1])); \
-	print("chords (" + d["key"] + "):", " | ".join(c["label"] for c in d["chords"])); print("written to", sys.argv[1])' \
-	"$(DEMO_OUT)/chords/$$name.json"
+	$(VENV)/bin/hum2band arrange "$(DEMO_INPUT)" --style $(DEMO_STYLE) --out "$(DEMO_OUT)" --force
+	@echo
+	@$(PY) -m hum2band.describe "$(DEMO_OUT)"
 
 test: setup
 	$(PY) -m pytest -q tests
