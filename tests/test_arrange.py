@@ -248,3 +248,20 @@ def test_python_api(tmp_path):
     assert song.chords and {p.name for p in song.parts} >= {"drums", "bass"}
     out = song.write(tmp_path / "api")
     assert (out / "mix.wav").is_file() and (out / "stems" / "vocal.wav").is_file()
+
+
+def test_several_inputs_in_one_process_get_a_folder_each(tmp_path):
+    bad = tmp_path / "empty.wav"
+    bad.write_bytes(b"")
+    out = tmp_path / "out"
+    rc, stdout, err = run("arrange", EX / "twinkle.wav", EX / "amazing_grace.opus", bad, "--out", out,
+                          "--style", "country", "--meter", "3/4", "--json", "--quiet")
+    assert rc == 2                      # one input failed, the others were still arranged
+    assert err.count("\n") == 1 and "empty.wav" in err
+    results = {Path(r["input"]).name: r for r in json.loads(stdout)["results"]}
+    assert results["twinkle.wav"]["ok"] and results["amazing_grace.opus"]["ok"]
+    assert not results["empty.wav"]["ok"]
+    assert sorted(p.name for p in out.iterdir()) == ["amazing_grace", "twinkle"]
+    for name in ("twinkle", "amazing_grace"):
+        data = json.loads((out / name / "arrangement.json").read_text())
+        assert data["meter"] == [3, 4] and data["style"] == "country"
