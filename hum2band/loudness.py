@@ -60,21 +60,56 @@ def k_weighting_response(n_fft: int, rate_hz: float) -> np.ndarray:
     """Complex frequency response of the K-weighting filter at the ``rfft`` bins of ``n_fft``."""
     z1 = np.exp(-1j * np.pi * np.arange(n_fft // 2 + 1) / (n_fft / 2))   # z^-1 on the bins
     h = np.ones_like(z1)
-    for kind, g, q, fc in (("high_shelf", 4.0, 1 / np.sqrt(2), 1500.0), ("high_pass", 0.0, 0.5, 38.0)):
+    for kind, g, q, fc in K_STAGES:
         b, a = _biquad(kind, g, q, fc, rate_hz)
         h *= (b[0] + b[1] * z1 + b[2] * z1 * z1) / (a[0] + a[1] * z1 + a[2] * z1 * z1)
     return h
 
 
+#: Above this length (s) the filters run as IIR biquads with scipy.signal (fast per sample, slow
+#: to import); below it, as an FFT convolution with numpy alone.
+LONG_INPUT_S = 60.0
+#: The K-weighting stages of BS.1770: (kind, gain dB, Q, corner Hz).
+K_STAGES = (("high_shelf", 4.0, 1 / np.sqrt(2), 1500.0), ("high_pass", 0.0, 0.5, 38.0))
+#: Length of the K-weighting impulse response used (its tail is far below 1e-9 by then).
+IR_SECONDS = 0.75
+
+
+def k_weighting_ir(rate_hz: float) -> np.ndarray:
+    """The K-weighting filter's impulse response, ``IR_SECONDS`` long (float64)."""
+    n = _fast_size(int(IR_SECONDS * rate_hz) * 4)
+    return np.fft.irfft(k_weighting_response(n, rate_hz), n=n)[: int(IR_SECONDS * rate_hz)]
+
+
 def k_weighted(audio: np.ndarray, rate_hz: float) -> np.ndarray:
-    """K-weighted copy of ``audio`` (shape (n,) or (n, channels)), float64."""
+    """K-weighted copy of ``audio`` (shape (n,) or (n, channels)), float64.
+
+    Overlap-add FFT convolution with the filter's impulse response: the same output as running
+    the two biquads (to within the truncated tail), in blocks, so long takes stay fast.
+    """
     x = np.asarray(audio, dtype=np.float64)
     if x.ndim == 1:
         x = x[:, None]
-    n = x.shape[0]
-    n_fft = _fast_size(n + int(rate_hz))                     # >= 1 s of padding for the tails
-    spec = np.fft.rfft(x, n=n_fft, axis=0) * k_weighting_response(n_fft, rate_hz)[:, None]
-    return np.fft.irfft(spec, n=n_fft, axis=0)[:n]
+    n, ch = x.shape
+    if n > LONG_INPUT_S * rate_hz:
+        # long takes: the biquads themselves (scipy.signal's import cost is small against them)
+        from scipy.signal import lfilter
+
+        y = x
+        for kind, g, q, fc in K_STAGES:
+            b, a = _biquad(kind, g, q, fc, rate_hz)
+            y = lfilter(b, a, y, axis=0)
+        return y
+    h = k_weighting_ir(rate_hz)
+    hop = 1 << 16
+    n_fft = _fast_size(hop + len(h))
+    hf = np.fft.rfft(h, n=n_fft)[:, None]
+    out = np.zeros((n + n_fft, ch))
+    for start in range(0, n, hop):
+        blk = x[start:start + hop]
+        y = np.fft.irfft(np.fft.rfft(blk, n=n_fft, axis=0) * hf, n=n_fft, axis=0)
+        out[start:start + n_fft] += y
+    return out[:n]
 
 
 def integrated_loudness(audio: np.ndarray, rate_hz: float) -> float:

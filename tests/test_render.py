@@ -428,3 +428,15 @@ def test_loudness_meter_agrees_with_pyloudnorm(case):
     ours = integrated_loudness(x, sr)
     ref = pyloudnorm.Meter(sr).integrated_loudness(x)
     assert abs(ours - ref) < 0.01, (ours, ref)
+
+
+def test_loudness_meter_long_input_path_agrees_with_pyloudnorm():
+    import pyloudnorm
+
+    from hum2band import loudness
+
+    rng = np.random.default_rng(5)
+    t = np.arange(44100 * 70) / 44100
+    x = np.stack([0.2 * np.sin(2 * np.pi * 220 * t), 0.05 * rng.standard_normal(len(t))], 1)
+    assert len(x) > loudness.LONG_INPUT_S * 44100          # the IIR path
+    assert abs(loudness.integrated_loudness(x, 44100) - pyloudnorm.Meter(44100).integrated_loudness(x)) < 0.01
