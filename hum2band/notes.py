@@ -22,7 +22,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.ndimage import median_filter
 
 from .melody import Note
 from .pitch import PitchTrack
@@ -273,8 +272,21 @@ def _fill_nan(x: np.ndarray) -> np.ndarray:
 def _smooth(pitch: np.ndarray, voiced: np.ndarray, k: int) -> np.ndarray:
     filled = _fill_nan(np.where(voiced, pitch, np.nan))
     if k > 1 and np.isfinite(filled).any():
-        filled = median_filter(filled, size=k, mode="nearest")
+        filled = median_filter_nearest(filled, k)
     return filled
+
+
+def median_filter_nearest(x: np.ndarray, k: int) -> np.ndarray:
+    """Running median over ``k`` samples with the edge samples repeated beyond the ends (what
+    ``scipy.ndimage.median_filter(x, size=k, mode="nearest")`` computes; numpy only, so the
+    transcription stage does not pay scipy.ndimage's import)."""
+    x = np.asarray(x, dtype=float)
+    left = k // 2
+    right = k - 1 - left
+    padded = np.pad(x, (left, right), mode="edge")
+    windows = np.lib.stride_tricks.sliding_window_view(padded, k)
+    # the element of rank k // 2: the median for odd k, the upper median for even k (as scipy)
+    return np.partition(windows, k // 2, axis=1)[:, k // 2]
 
 
 def _running_nanmedian(x: np.ndarray, window: int) -> np.ndarray:

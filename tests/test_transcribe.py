@@ -96,3 +96,15 @@ def test_other_backends_transcribe(backend):
     truth = np.loadtxt(EXAMPLES / "ode_to_joy.notes.txt", ndmin=2)
     assert abs(len(m.notes) - len(truth)) <= 0.25 * len(truth)
     assert m.pitch_backend == backend
+
+
+def test_running_median_matches_scipy():
+    from scipy.ndimage import median_filter
+
+    from hum2band.notes import median_filter_nearest
+
+    rng = np.random.default_rng(0)
+    for k in (1, 2, 3, 4, 5, 9):
+        for n in (1, 3, 10, 500):
+            x = rng.standard_normal(n)
+            assert np.allclose(median_filter(x, size=k, mode="nearest"), median_filter_nearest(x, k)), (k, n)
