@@ -351,6 +351,28 @@ class ArrangedSong:
         _say(progress, "render", 1.0)
         return self.mix
 
+    def export(self, out_dir: str | os.PathLike) -> dict[str, Path]:
+        """Write the score files only (no audio): ``arrangement.mid``, ``leadsheet.musicxml`` and
+        ``pianoroll.png`` into ``out_dir`` (created if needed; existing files are replaced).
+
+        Returns
+        -------
+        dict
+            File kind -> path written.
+        """
+        from .export import write_leadsheet_musicxml, write_pianoroll_png
+
+        d = Path(out_dir)
+        d.mkdir(parents=True, exist_ok=True)
+        a = self.arrangement
+        paths = {"midi": d / "arrangement.mid", "leadsheet": d / "leadsheet.musicxml",
+                 "pianoroll": d / "pianoroll.png"}
+        a.write_midi(paths["midi"])
+        write_leadsheet_musicxml(paths["leadsheet"], a.melody, a.chords, a.melody.key, a.melody.rhythm.meter,
+                                 title=Path(a.input_path).stem)
+        write_pianoroll_png(paths["pianoroll"], a.melody, self.pitch_track, a.chords, a.parts)
+        return paths
+
     def write(self, out_dir: str | os.PathLike, force: bool = False, progress: Progress | None = None) -> Path:
         """Render (if not yet) and write every output into ``out_dir`` (atomically)."""
         return write_outputs(self, Path(out_dir), force=force, progress=progress)

@@ -246,6 +246,11 @@ def test_python_api(tmp_path):
 
     song = hum2band.arrange(EX / "twinkle.wav", style="country", seed=2)
     assert song.chords and {p.name for p in song.parts} >= {"drums", "bass"}
+    files = song.export(tmp_path / "score")
+    assert sorted(p.name for p in files.values()) == ["arrangement.mid", "leadsheet.musicxml", "pianoroll.png"]
+    assert all(p.stat().st_size > 0 for p in files.values())
+    mix = song.render()
+    assert mix.sample_rate_hz == 44100 and "vocal" in mix.stems
     out = song.write(tmp_path / "api")
     assert (out / "mix.wav").is_file() and (out / "stems" / "vocal.wav").is_file()
 
