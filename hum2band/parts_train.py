@@ -255,7 +255,7 @@ def train(train_ex: list[Prepared], val_ex: list[Prepared], out_dir: Path, minut
         lv = float(loss.detach())
         run_loss = lv if run_loss is None else 0.95 * run_loss + 0.05 * lv
         if step % 25 == 0:
-            log(f"step {step:5d}  {(time.time() - t0) / 60:5.1f}/{minutes:.0f} min  loss {run_loss:.4f} "
+            log(f"step {step:5d}  {(time.time() - t0) / 60:5.1f}/{minutes:g} min  loss {run_loss:.4f} "
                 f"(onset {parts['onset']:.3f} vel {parts['velocity']:.4f} dur {parts['duration']:.3f})")
         if val and (step % eval_every == 0):
             ev = evaluate(model, val)
