@@ -69,7 +69,7 @@ class PartsScore:
     parts : dict
         part name -> array (M, 4): onset_beat, duration_beats, midi, velocity (1-127).
     variant : int
-        The groove variant the seed picked (1-based; see :func:`groove_variants`).
+        The groove variant the seed picked (1-based: the index in the style's groove list for the meter).
     onsets : np.ndarray, shape (n_bars, MAX_TICKS, ONSET_SIZE)
         The onset grid that was played (what ``keep`` takes back for regenerating bars).
     """
@@ -77,13 +77,6 @@ class PartsScore:
     parts: dict
     variant: int
     onsets: np.ndarray
-
-
-def groove_variants(style: str, meter: Sequence[int]) -> int:
-    """How many groove variants a style has in a meter (0: the style cannot play it)."""
-    from .styles import get_style
-
-    return len(get_style(style).grooves.get(tuple(int(x) for x in meter), ()))
 
 
 def accompany(melody_notes: np.ndarray, chords: Sequence[tuple[float, float, ChordSymbol]],
@@ -119,14 +112,12 @@ def accompany(melody_notes: np.ndarray, chords: Sequence[tuple[float, float, Cho
     -------
     PartsScore
     """
-    from .styles import get_style
+    from .styles import check_meter, get_style
 
     st = get_style(style)
     meter = (int(meter[0]), int(meter[1]))
-    n_var = len(st.grooves.get(meter, ()))
-    if n_var == 0:
-        raise OptionError(f"{st.name} cannot be played in {meter[0]}/{meter[1]}: "
-                          f"it plays {', '.join(f'{n}/{d}' for n, d in st.meters)}")
+    check_meter(st, meter)
+    n_var = len(st.grooves[meter])
     bpb = beats_per_bar(meter)
     if bpb > G.MAX_BEATS_PER_BAR:
         raise OptionError(f"{meter[0]}/{meter[1]} has {bpb} beats a bar: the band plays up to "

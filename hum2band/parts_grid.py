@@ -66,8 +66,6 @@ QUALITY_NAMES = tuple(QUALITIES)
 N_QUALITY = len(QUALITY_NAMES)
 
 # ---- output layout ------------------------------------------------------------------------------
-DRUM_ON = slice(0, N_DRUM)
-DRUM_VEL = slice(N_DRUM, 2 * N_DRUM)
 _P0 = 2 * N_DRUM
 
 
@@ -132,12 +130,6 @@ class ChordGrid:
     bass_pc: np.ndarray
     quality: np.ndarray
     starts: np.ndarray
-
-    def chord_at(self, bar: int, tick: int) -> ChordSymbol:
-        r = int(self.root_pc[bar, tick])
-        if r < 0:
-            return ChordSymbol.no_chord()
-        return ChordSymbol(r, QUALITY_NAMES[int(self.quality[bar, tick])], int(self.bass_pc[bar, tick]))
 
 
 def chord_grid(chords: Sequence[tuple[float, float, ChordSymbol]], n_bars: int,

@@ -230,10 +230,6 @@ def _value_columns(device):
     return _CACHE[key]
 
 
-def n_parameters(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
-
-
 def save(model: PartsModel, path, meta: dict) -> None:
     """Weights in float16 (half the size; inference casts back to float32) + config + meta."""
     state = {k: v.half() if v.is_floating_point() else v for k, v in model.state_dict().items()}

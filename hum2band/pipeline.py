@@ -40,8 +40,6 @@ from .melody import Key, Melody, Note, Rhythm, SUPPORTED_METERS, beats_per_bar
 
 #: Stage names reported to ``progress`` (and keys of ``timings_s``).
 STAGES = ("transcribe", "chords", "parts", "arrange", "render", "export")
-#: Files every output folder gets (stems/ besides).
-OUTPUT_FILES = ("mix.wav", "arrangement.mid", "leadsheet.musicxml", "pianoroll.png", "arrangement.json")
 MIDI_SUFFIXES = (".mid", ".midi")
 MUSICXML_SUFFIXES = (".xml", ".musicxml", ".mxl")
 MAX_INTRO_BARS = 8
