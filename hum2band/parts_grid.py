@@ -366,6 +366,10 @@ def densify(ev: PartEvents, n_bars: int, first_bar: int = 0) -> tuple[np.ndarray
 
 ONSET_COLUMNS = np.concatenate([np.arange(N_DRUM)] + [
     np.arange(part_slices(p)[0].start, part_slices(p)[0].stop) for p in PITCHED_PARTS])
+#: Index into PARTS of every output column (0 = drums).
+COLUMN_PART = np.zeros(OUT_SIZE, dtype=np.int64)
+for _i, _p in enumerate(PITCHED_PARTS):
+    COLUMN_PART[part_slices(_p)[0].start:part_slices(_p)[2].stop] = _i + 1
 
 
 # ---- bar positions ---------------------------------------------------------------------------

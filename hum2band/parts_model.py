@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -166,9 +167,10 @@ def parts_loss(out, onset, velocity, log2_dur, tick_mask, part_mask, pos_weight:
 
     Returns (total, dict of parts of the loss as floats).
     """
-    col_part = _column_parts(out.device)                     # (OUT_SIZE,) part index per column
+    cols = _columns(out.device)
+    col_part = cols["part"]                                   # (OUT_SIZE,) part index per column
     col_mask = part_mask[:, col_part]                         # (B, OUT_SIZE)
-    on_cols = _onset_columns(out.device)
+    on_cols = cols["onset"]
     m = tick_mask.unsqueeze(-1) & col_mask[:, None, None, :]
     m_on = m & on_cols
     logits = out
@@ -178,7 +180,7 @@ def parts_loss(out, onset, velocity, log2_dur, tick_mask, part_mask, pos_weight:
     n_on = m_on.sum().clamp(min=1)
     l_on = (bce * m_on).sum() / n_on * 50.0
     # velocity / duration: read at the onset column, values live in their own columns
-    vel_cols, dur_cols, onset_of_vel, onset_of_dur = _value_columns(out.device)
+    vel_cols, dur_cols, onset_of_vel, onset_of_dur = cols["vel"], cols["dur"], cols["on_v"], cols["on_d"]
     hit_v = onset[..., onset_of_vel] > 0.5
     mv = hit_v & m[..., vel_cols]
     l_vel = ((out[..., vel_cols] - velocity[..., vel_cols]) ** 2 * mv).sum() / mv.sum().clamp(min=1)
@@ -192,41 +194,22 @@ def parts_loss(out, onset, velocity, log2_dur, tick_mask, part_mask, pos_weight:
 _CACHE: dict = {}
 
 
-def _column_parts(device):
-    key = ("parts", str(device))
+def _columns(device) -> dict:
+    """The grid's column maps (:mod:`hum2band.parts_grid`) as tensors on ``device``, made once.
+
+    ``part``: part index of every output column; ``onset``: mask of the onset columns;
+    ``vel``/``on_v``: every velocity column and its onset column; ``dur``/``on_d``: every
+    duration column (pitched parts) and its onset column.
+    """
+    key = str(device)
     if key not in _CACHE:
-        cols = torch.zeros(G.OUT_SIZE, dtype=torch.long)
-        for i, p in enumerate(G.PITCHED_PARTS):
-            a, _, c = G.part_slices(p)
-            cols[a.start:c.stop] = i + 1
-        _CACHE[key] = cols.to(device)
-    return _CACHE[key]
-
-
-def _onset_columns(device):
-    key = ("on", str(device))
-    if key not in _CACHE:
-        m = torch.zeros(G.OUT_SIZE, dtype=torch.bool)
-        m[torch.as_tensor(G.ONSET_COLUMNS)] = True
-        _CACHE[key] = m.to(device)
-    return _CACHE[key]
-
-
-def _value_columns(device):
-    key = ("val", str(device))
-    if key not in _CACHE:
-        vel, dur, on_v, on_d = [], [], [], []
-        for c in range(G.N_DRUM):
-            vel.append(G.N_DRUM + c)
-            on_v.append(c)
-        for p in G.PITCHED_PARTS:
-            s_on, s_vel, s_dur = G.part_slices(p)
-            for k in range(G.N_REL):
-                vel.append(s_vel.start + k)
-                on_v.append(s_on.start + k)
-                dur.append(s_dur.start + k)
-                on_d.append(s_on.start + k)
-        _CACHE[key] = tuple(torch.tensor(x, device=device) for x in (vel, dur, on_v, on_d))
+        on = G.ONSET_COLUMNS
+        pitched = on[G.N_DRUM:]
+        mask = np.zeros(G.OUT_SIZE, dtype=bool)
+        mask[on] = True
+        maps = {"part": G.COLUMN_PART, "onset": mask, "vel": G.VELOCITY_COLUMN[on], "on_v": on,
+                "dur": G.DURATION_COLUMN[pitched], "on_d": pitched}
+        _CACHE[key] = {k: torch.as_tensor(v, device=device) for k, v in maps.items()}
     return _CACHE[key]
 
 

@@ -34,8 +34,7 @@ from .parts_model import N_VARIANTS, STYLE_NAMES, PartsModel, PartsModelConfig, 
 
 
 #: Part index (into PARTS) of each column of ONSET_COLUMNS.
-ONSET_COLUMN_PART = np.concatenate([np.zeros(G.N_DRUM, dtype=np.int64)] + [
-    np.full(G.N_REL, i + 1, dtype=np.int64) for i in range(len(G.PITCHED_PARTS))])
+ONSET_COLUMN_PART = G.COLUMN_PART[G.ONSET_COLUMNS]
 
 
 @dataclass
