@@ -9,10 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
-import shutil
-import tempfile
 import time
 import traceback
 from pathlib import Path
@@ -275,6 +272,7 @@ def run_render(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     from .cli import _debug
     from .render import render_arrangement, write_mix, write_stems
     from .soundfonts import find_soundfont
+    from .staging import staged_folder
 
     out = Path(args.out)
     t0 = time.perf_counter()
@@ -299,18 +297,10 @@ def run_render(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
             raise InputError(f"{src.name} has no band tracks to render")
         mix = render_arrangement(arrangement, font, vocal=bool(args.vocal), vocal_level_db=args.vocal_level,
                                  workers=2)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-        try:
+        with staged_folder(out, replace=args.force) as tmp:
             write_mix(tmp / "mix.wav", mix)
             stems = write_stems(tmp / "stems", mix)
             arrangement.write_json(tmp / "arrangement.json", {k: f"stems/{p.name}" for k, p in stems.items()})
-            if out.exists():
-                shutil.rmtree(out)
-            os.replace(tmp, out)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
     except Hum2BandError as err:
         stderr.write(f"hum2band: error: {_one(err)}\n")
         return EXIT_USER

@@ -24,8 +24,6 @@ from __future__ import annotations
 
 import math
 import os
-import shutil
-import tempfile
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -690,40 +688,29 @@ def write_outputs(song: ArrangedSong, out_dir: Path, force: bool = False,
 
     Everything goes into a hidden temporary folder beside ``out_dir``; when all files are
     complete it is renamed to ``out_dir`` (an existing ``out_dir`` is replaced only with
-    ``force``, and only then).
+    ``force``, and only then; see :func:`hum2band.staging.staged_folder`).
     """
-    from .export import write_leadsheet_musicxml, write_pianoroll_png
+    import json
+
     from .render import write_mix, write_stems
+    from .staging import staged_folder
 
     out_dir = Path(out_dir)
-    if out_dir.exists() and not force:
-        raise OptionError(f"{out_dir} already exists: choose another output folder or use --force")
-    parent = out_dir.parent
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=parent))
-    except OSError as error:
-        raise OptionError(f"cannot write into {parent} ({error.strerror}); choose another output folder") from None
-    try:
+    with staged_folder(out_dir, replace=force) as tmp:
         a = song.arrangement
         if song.mix is None:
             song.render(progress=progress)
         t = time.perf_counter()
         _say(progress, "export", 0.0)
         mix = song.mix
-        vocal_src = a.vocal_path
         write_mix(tmp / "mix.wav", mix)
         stems = write_stems(tmp / "stems", mix)
-        a.write_midi(tmp / "arrangement.mid")
-        write_leadsheet_musicxml(tmp / "leadsheet.musicxml", a.melody, a.chords, a.melody.key,
-                                 a.melody.rhythm.meter, title=Path(a.input_path).stem)
-        write_pianoroll_png(tmp / "pianoroll.png", a.melody, song.pitch_track, a.chords, a.parts)
+        song.export(tmp)
         (tmp / ".hum2band").mkdir()
         np.savez_compressed(tmp / ".hum2band" / "onsets.npz", onsets=song.parts_score.onsets.astype(np.uint8))
         a.timings_s["export"] = time.perf_counter() - t
         rel = {name: f"stems/{p.name}" for name, p in stems.items()}
         d = a.to_json(rel)
-        d["vocal"] = vocal_src
         d["offset_s"] = round(float(song.offset_s), 6)
         d["offset_samples"] = int(round(song.offset_s * mix.sample_rate_hz))
         d["mix"] = {"file": "mix.wav", "sample_rate_hz": mix.sample_rate_hz,
@@ -735,20 +722,8 @@ def write_outputs(song: ArrangedSong, out_dir: Path, force: bool = False,
                      "beat_times_s": [round(float(x), 4) for x in song.grid.beat_times_s],
                      "parts_beats": {k: np.round(np.asarray(v, dtype=float), 4).tolist()
                                      for k, v in song.parts_score.parts.items()}}
-        import json
-
         (tmp / "arrangement.json").write_text(json.dumps(d, indent=1) + "\n")
         _say(progress, "export", 1.0)
-        if out_dir.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old.", dir=parent))
-            os.replace(out_dir, old / out_dir.name)
-            os.replace(tmp, out_dir)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out_dir
 
 

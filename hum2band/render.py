@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import ctypes
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
@@ -27,7 +25,7 @@ from typing import Mapping
 import numpy as np
 
 from .arrangement import Arrangement, Part, stem_file_name
-from .errors import Hum2BandError, OptionError
+from .errors import Hum2BandError
 
 SAMPLE_RATE_HZ = 44100
 
@@ -477,18 +475,11 @@ def write_stems(stems_dir: str | os.PathLike, result: Mix, overwrite: bool = Fal
         ``stems_dir`` exists and ``overwrite`` is False, or the folder cannot be written.
     """
     from .decode import write_wav
+    from .staging import staged_folder
 
     target = Path(stems_dir)
-    if target.exists() and not overwrite:
-        raise OptionError(f"{target} already exists: choose another output folder or use --force")
-    parent = target.parent
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=parent))
-    except OSError as error:
-        raise OptionError(f"cannot write into {parent} ({error.strerror}); choose another output folder") from error
     written: dict[str, Path] = {}
-    try:
+    with staged_folder(target, replace=overwrite) as tmp:
         used: set[str] = set()
         for name, audio in result.stems.items():
             fname = stem_file_name(name)
@@ -498,10 +489,4 @@ def write_stems(stems_dir: str | os.PathLike, result: Mix, overwrite: bool = Fal
             used.add(fname)
             write_wav(tmp / fname, audio, result.sample_rate_hz, float32=True)
             written[name] = target / fname
-        if target.exists():
-            shutil.rmtree(target)
-        tmp.replace(target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return written
