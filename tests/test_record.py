@@ -543,15 +543,24 @@ def test_take_warnings():
 def test_cli_record_then_arrange(pulse, tmp_path):
     """``hum2band record`` through the virtual microphone: the take is the example, and the
     arrangement of it is made beside it."""
-    excerpt, piece, piece_rate = _excerpt(tmp_path, 0.0, 9.0)
+    _, piece, piece_rate = _excerpt(tmp_path, 0.0, 7.0)
+    # 2 s of silence first: however long the sound card takes to open after the recorder says
+    # it is recording, the whole sung part lands inside the take
+    excerpt = tmp_path / "padded.wav"
+    sf.write(excerpt, np.concatenate([np.zeros(2 * piece_rate, piece.dtype), piece]), piece_rate,
+             subtype="PCM_16")
     out = tmp_path / "song"
     proc = subprocess.Popen([sys.executable, "-m", "hum2band", "record", "--out", str(out), "--seconds", "10",
-                             "--style", "folk", "--json", "--quiet"],
+                             "--style", "folk", "--json"],
                             cwd=ROOT, env=pulse["env"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
-    time.sleep(1.5)   # the stream is open well before this
+    # play only once the recorder says it is recording (its imports can take seconds under load)
+    first = proc.stderr.readline()
+    assert first.startswith("recording from"), first
+    time.sleep(0.5)
     player = _play(pulse, excerpt)
-    stdout, stderr = proc.communicate(timeout=240)
+    stdout, rest = proc.communicate(timeout=240)
+    stderr = first + rest
     assert player.wait(10) == 0
     assert proc.returncode == 0, stderr
     take_path = out / "take.wav"
