@@ -349,9 +349,12 @@ class Progress:
             self.stream.flush()
 
     def done(self, summary: str, elapsed_s: float) -> None:
+        self.finish(f"done ({summary}) in {elapsed_s:.1f} s\n")
+
+    def finish(self, tail: str) -> None:
+        """End the line with ``tail`` (on a terminal), or write the whole finished line."""
         if not self.enabled:
             return
-        tail = f"done ({summary}) in {elapsed_s:.1f} s\n"
         if self.live:
             self.stream.write(tail if self.stages else f"{self.label}: {tail}")
         else:

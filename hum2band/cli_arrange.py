@@ -15,6 +15,7 @@ import traceback
 from pathlib import Path
 from typing import TextIO
 
+from .cli import Progress
 from .errors import Hum2BandError, InputError, OptionError
 
 EXIT_OK, EXIT_INTERNAL, EXIT_USER = 0, 1, 2
@@ -141,43 +142,18 @@ def options_from_args(args: argparse.Namespace):
     ).checked()
 
 
-class StageProgress:
-    """``memo.m4a: transcribe… chords… parts… arrange… render… export… done`` on stderr.
+class StageProgress(Progress):
+    """:class:`hum2band.cli.Progress` for the pipeline's ``progress(stage, fraction)`` calls:
+    ``memo.m4a: transcribe… chords… parts… arrange… render… export… done: ...``, each stage
+    shown once, when it starts."""
 
-    On a terminal the line grows as stages start and is erased if the input fails (so an error
-    stays one line); elsewhere only the finished line is written.
-    """
-
-    def __init__(self, label: str, stream: TextIO, enabled: bool):
-        from .cli import _isatty
-
-        self.label, self.stream, self.enabled = label, stream, enabled
-        self.live = enabled and _isatty(stream)
-        self.stages: list[str] = []
-
-    def __call__(self, stage: str, fraction: float) -> None:
+    def __call__(self, stage: str, fraction: float = 0.0) -> None:
         if fraction > 0 or (self.stages and self.stages[-1] == stage):
             return
-        self.stages.append(stage)
-        if self.live:
-            if len(self.stages) == 1:
-                self.stream.write(f"{self.label}: ")
-            self.stream.write(f"{stage}… ")
-            self.stream.flush()
+        super().__call__(stage)
 
     def done(self, text: str) -> None:
-        if not self.enabled:
-            return
-        if self.live:
-            self.stream.write(f"done: {text}\n")
-        else:
-            self.stream.write(f"{self.label}: " + "".join(f"{s}… " for s in self.stages) + f"done: {text}\n")
-        self.stream.flush()
-
-    def abandon(self) -> None:
-        if self.live and self.stages:
-            self.stream.write("\r\033[K")
-            self.stream.flush()
+        self.finish(f"done: {text}\n")
 
 
 def _one(text) -> str:
