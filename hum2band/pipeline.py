@@ -568,7 +568,7 @@ def _chords(melody: Melody, grid: SongGrid, opts: ArrangeOptions, style, earlier
     if opts.chords:
         locked = locked_spans(str(opts.chords), bpb)
         mel_bars = grid.melody_bars
-        given_bars = len(parse_chord_line(str(opts.chords)))
+        given_bars = int(math.ceil(locked[-1][1] / bpb - 1e-9))
         if given_bars > mel_bars + ENDING_BARS:
             raise OptionError(f"--chords gives {given_bars} bars but the melody has {mel_bars}: "
                               "give at most one chord bar per sung bar")
@@ -592,14 +592,18 @@ def _chords(melody: Melody, grid: SongGrid, opts: ArrangeOptions, style, earlier
     if out and out[-1][1] < last:
         s, e, c = out[-1]
         out[-1] = (s, float(last), c)
-    if opts.chords and locked and len(locked) and locked[-1][1] + shift >= last - 1e-9:
+    if locked and locked[-1][1] + shift >= last - 1e-9:
         end_chord = locked[-1][2]
     else:
         end_chord = tonic
     out.append((float(last), float(grid.n_bars * bpb), end_chord))
-    # merge repeats
-    merged = []
-    for s, e, c in out:
+    return merge_repeats(out)
+
+
+def merge_repeats(spans: list) -> list:
+    """Join neighbouring ``(start_beat, end_beat, chord)`` spans of the same chord that touch."""
+    merged: list = []
+    for s, e, c in spans:
         if merged and merged[-1][2] == c and abs(merged[-1][1] - s) < 1e-6:
             merged[-1] = (merged[-1][0], e, c)
         else:
@@ -618,10 +622,10 @@ def harmonic_rhythm(spans: list, beats_per_bar_: int, chords_per_bar: float) -> 
     slot = beats_per_bar_ / cpb if beats_per_bar_ % cpb == 0 else float(beats_per_bar_)
     if not spans:
         return []
-    start = math.floor(min(s for s, _, _ in spans) / beats_per_bar_) * beats_per_bar_
+    first = min(s for s, _, _ in spans)
     end = max(e for _, e, _ in spans)
     out: list = []
-    t = float(start)
+    t = float(math.floor(first / beats_per_bar_) * beats_per_bar_)
     while t < end - 1e-9:
         u = t + slot
         best, best_len = None, 0.0
@@ -630,13 +634,9 @@ def harmonic_rhythm(spans: list, beats_per_bar_: int, chords_per_bar: float) -> 
             if overlap > best_len + 1e-9:
                 best, best_len = c, overlap
         if best is not None:
-            a, z = max(t, min(s for s, _, _ in spans)), min(u, end)
-            if out and out[-1][2] == best and abs(out[-1][1] - a) < 1e-6:
-                out[-1] = (out[-1][0], z, best)
-            else:
-                out.append((a, z, best))
+            out.append((max(t, first), min(u, end), best))
         t = u
-    return out
+    return merge_repeats(out)
 
 
 def _with_ending(ps, grid: SongGrid, chords):
