@@ -443,6 +443,8 @@ def _read_midi(path: Path, vocal_path, duration_s, style, melody_track) -> "Arra
     import mido
     import pretty_midi
 
+    from .tempo_map import bar_line_ticks
+
     from .errors import OptionError
 
     mid = mido.MidiFile(str(path))
@@ -522,7 +524,7 @@ def _read_midi(path: Path, vocal_path, duration_s, style, melody_track) -> "Arra
     beat_ticks = int(round(resolution * quarter_notes_per_beat(meter)))
     n_beats = int(np.ceil(max(end_tick, pm.time_to_tick(dur)) / beat_ticks)) + 1
     beats_s = np.array([sec(i * beat_ticks) for i in range(n_beats)])
-    bar_ticks = _bar_line_ticks(meter_events or [(0, 4, 4)], resolution, n_beats * beat_ticks)
+    bar_ticks = bar_line_ticks(meter_events or [(0, 4, 4)], resolution, n_beats * beat_ticks)
     downbeats_s = np.array([sec(t) for t in bar_ticks])
     tempo_bpm = 60.0 / float(np.median(np.diff(beats_s))) if len(beats_s) > 1 else 120.0
     rhythm = Rhythm(beats_s, downbeats_s, tuple(meter), tempo_bpm)
@@ -581,15 +583,3 @@ def _channel_part_name(channel: int, program: int | None) -> str:
     import pretty_midi
 
     return pretty_midi.program_to_instrument_name(int(program or 0)).lower()
-
-
-def _bar_line_ticks(meter_events: Sequence[tuple[int, int, int]], resolution: int,
-                    end_tick: int) -> list[int]:
-    """Ticks of every bar line given ``(tick, numerator, denominator)`` time signatures."""
-    events = sorted(meter_events)
-    out: list[int] = []
-    for k, (tick, n, d) in enumerate(events):
-        stop = events[k + 1][0] if k + 1 < len(events) else end_tick
-        length = max(1, int(round(n * resolution * 4 / d)))
-        out.extend(range(tick, stop, length))
-    return out

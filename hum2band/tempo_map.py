@@ -104,13 +104,8 @@ class TempoMap:
         return [(0, pickup * units_per_beat, d), (pickup * self.ticks_per_beat, n, d)]
 
     def bar_line_ticks(self, end_tick: int) -> np.ndarray:
-        events = self.time_signature_events()
-        bar_ticks = []
-        for k, (tick, n, d) in enumerate(events):
-            stop = events[k + 1][0] if k + 1 < len(events) else end_tick
-            length = int(round(n * TICKS_PER_QUARTER * 4 / d))
-            bar_ticks.extend(range(tick, stop, length))
-        return np.asarray(bar_ticks, dtype=np.int64)
+        return np.asarray(bar_line_ticks(self.time_signature_events(), TICKS_PER_QUARTER, end_tick),
+                          dtype=np.int64)
 
     # ---- writing ------------------------------------------------------------------------------
     def write_midi(self, path: str | Path,
@@ -198,6 +193,20 @@ def _append_sorted(track, events) -> None:
     track.append(mido.MetaMessage("end_of_track", time=0))
 
 
+def bar_line_ticks(meter_events: Sequence[tuple[int, int, int]], ticks_per_quarter: int,
+                   end_tick: int) -> list[int]:
+    """Ticks of every bar line before ``end_tick`` given ``(tick, numerator, denominator)`` time
+    signatures; of several at the same tick the last one given counts (as a MIDI player reads
+    them)."""
+    events = sorted(meter_events, key=lambda e: e[0])
+    out: list[int] = []
+    for k, (tick, n, d) in enumerate(events):
+        stop = events[k + 1][0] if k + 1 < len(events) else end_tick
+        length = max(1, int(round(n * ticks_per_quarter * 4 / d)))
+        out.extend(range(tick, stop, length))
+    return out
+
+
 def midi_downbeats_s(path: str | Path) -> list[float]:
     """Seconds of every bar line in a MIDI file, read back from its own tempo map and time
     signatures (what a DAW shows); used to check that the bars land on the sung downbeats.
@@ -208,40 +217,17 @@ def midi_downbeats_s(path: str | Path) -> list[float]:
         Bar-line times from the first bar to the last event of the file.
     """
     import mido
+    import pretty_midi
 
     mid = mido.MidiFile(str(path))
-    ppq = mid.ticks_per_beat
-    tempos: list[tuple[int, int]] = [(0, 500000)]
-    meters: list[tuple[int, int, int]] = [(0, 4, 4)]
+    meters: list[tuple[int, int, int]] = [(0, 4, 4)]      # MIDI's default until the file says
     end = 0
     for track in mid.tracks:
         tick = 0
         for msg in track:
             tick += msg.time
-            if msg.type == "set_tempo":
-                tempos.append((tick, msg.tempo))
-            elif msg.type == "time_signature":
+            if msg.type == "time_signature":
                 meters.append((tick, msg.numerator, msg.denominator))
         end = max(end, tick)
-    tempos.sort(key=lambda e: e[0])   # stable: a file's event at tick 0 beats the default
-    meters.sort(key=lambda e: e[0])
-    # bar-line ticks
-    bars, m_i, tick = [], 0, 0
-    while tick <= end:
-        while m_i + 1 < len(meters) and meters[m_i + 1][0] <= tick:
-            m_i += 1
-        _, num, den = meters[m_i]
-        bars.append(tick)
-        tick += int(round(num * ppq * 4 / den))
-    # ticks -> seconds through the tempo map
-    out = []
-    for bt in bars:
-        s, prev_t, prev_tempo = 0.0, 0, tempos[0][1]
-        for t, tempo in tempos[1:]:
-            if t >= bt:
-                break
-            s += (t - prev_t) * prev_tempo / 1e6 / ppq
-            prev_t, prev_tempo = t, tempo
-        s += (bt - prev_t) * prev_tempo / 1e6 / ppq
-        out.append(s)
-    return out
+    pm = pretty_midi.PrettyMIDI(str(path))
+    return [float(pm.tick_to_time(t)) for t in bar_line_ticks(meters, mid.ticks_per_beat, end + 1)]
