@@ -43,21 +43,13 @@ OVERLAP_BARS = 8
 #: Most notes a chord instrument starts on one tick.
 MAX_VOICES = {"bass": 1, "keys": 5, "guitar": 6, "pads": 4}
 
-_MODELS: dict[str, tuple[PartsModel, dict]] = {}
-
-
 def load_parts_model(path: str | os.PathLike | None = None) -> tuple[PartsModel, dict]:
     """The accompaniment model and its metadata (loaded once per path)."""
     from .parts_model import load
+    from .weights import load_once
 
-    p = Path(path or os.environ.get("HUM2BAND_PARTS_MODEL") or DEFAULT_PARTS_MODEL_PATH)
-    key = str(p.resolve())
-    if key not in _MODELS:
-        if not p.is_file():
-            raise InputError(f"the accompaniment model {p} is missing: train it with "
-                             "'python -m hum2band.parts_train --out models/' or reinstall hum2band")
-        _MODELS[key] = load(p)
-    return _MODELS[key]
+    return load_once(path, "HUM2BAND_PARTS_MODEL", DEFAULT_PARTS_MODEL_PATH, load, "accompaniment model",
+                     "python -m hum2band.parts_train --out models/")
 
 
 @dataclass

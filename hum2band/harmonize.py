@@ -232,21 +232,13 @@ def melody_score_of(melody) -> MelodyScore:
 
 
 # ---- the model -----------------------------------------------------------------------------
-_MODELS: dict[str, object] = {}
-
-
 def load_harmony_model(path: str | os.PathLike | None = None):
     """The harmony transformer (loaded once per path and kept)."""
-    p = Path(path or os.environ.get("HUM2BAND_HARMONY_MODEL") or DEFAULT_MODEL_PATH)
-    key = str(p.resolve())
-    if key not in _MODELS:
-        if not p.is_file():
-            raise InputError(f"the harmony model {p} is missing: train it with "
-                             "'python -m hum2band.train --out models/' or reinstall hum2band")
-        from .model import load_model
+    from .model import load_model
+    from .weights import load_once
 
-        _MODELS[key] = load_model(p)
-    return _MODELS[key]
+    return load_once(path, "HUM2BAND_HARMONY_MODEL", DEFAULT_MODEL_PATH, load_model, "harmony model",
+                     "python -m hum2band.train --out models/")
 
 
 def locked_spans(locked_chords, beats_per_bar_: int) -> list[tuple[float, float, ChordSymbol]]:
