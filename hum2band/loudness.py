@@ -18,6 +18,8 @@ BLOCK_S = 0.4
 OVERLAP = 0.75
 ABSOLUTE_GATE_LUFS = -70.0
 RELATIVE_GATE_LU = -10.0
+#: The K-weighting stages of BS.1770: (kind, gain dB, Q, corner Hz).
+K_STAGES = (("high_shelf", 4.0, 1 / np.sqrt(2), 1500.0), ("high_pass", 0.0, 0.5, 38.0))
 
 
 def _biquad(kind: str, gain_db: float, q: float, fc_hz: float, rate_hz: float) -> tuple[np.ndarray, np.ndarray]:
@@ -69,8 +71,6 @@ def k_weighting_response(n_fft: int, rate_hz: float) -> np.ndarray:
 #: Above this length (s) the filters run as IIR biquads with scipy.signal (fast per sample, slow
 #: to import); below it, as an FFT convolution with numpy alone.
 LONG_INPUT_S = 60.0
-#: The K-weighting stages of BS.1770: (kind, gain dB, Q, corner Hz).
-K_STAGES = (("high_shelf", 4.0, 1 / np.sqrt(2), 1500.0), ("high_pass", 0.0, 0.5, 38.0))
 #: Length of the K-weighting impulse response used (its tail is far below 1e-9 by then).
 IR_SECONDS = 0.75
 

@@ -92,8 +92,7 @@ def window(p: Prepared, start: int, n: int) -> dict:
     mel = G.MelodyGrid(p.mel.pitch[sl], p.mel.onset[sl])
     ch = G.ChordGrid(p.chords.root_pc[sl], p.chords.bass_pc[sl], p.chords.quality[sl], p.chords.starts[sl])
     ticks = G.tick_features(mel, ch, p.tonic_pc, p.beats_per_bar)
-    full_mel = p.mel
-    pos = G.bar_positions(p.n_bars, full_mel)[sl]
+    pos = G.bar_positions(p.n_bars, p.mel)[sl]
     on, vel, dur = G.densify(p.events, n, start)
     prev = np.zeros((n, G.MAX_TICKS, G.ONSET_SIZE), dtype=np.float32)
     if start > 0:
