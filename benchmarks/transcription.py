@@ -72,11 +72,46 @@ def matched_pitch_deviation(ref_iv, ref_midi, est_iv, est_midi) -> np.ndarray:
     return np.array([est_midi[j] - ref_midi[i] for i, j in pairs])
 
 
+def oracle_conp(track, ref_iv, ref_midi) -> float:
+    """COnP with the reference's own note intervals and hum2band's pitch measured over each: what
+    pitch alone allows, were the segmentation perfect."""
+    from hum2band.notes import interval_pitches
+
+    est_midi = interval_pitches(track, ref_iv)
+    ok = np.isfinite(est_midi)
+    return scores(ref_iv, ref_midi, ref_iv[ok], est_midi[ok])[1] if ok.any() else 0.0
+
+
+def error_breakdown(ref_iv, ref_midi, est_iv, est_midi) -> np.ndarray:
+    """Counts of reference notes: [COnP hit, onset matched but pitch 50+ cents off, onset missed]
+    (onset matching ignores pitch, as in COn)."""
+    import mir_eval
+
+    est_iv = np.asarray(est_iv, float).reshape(-1, 2)
+    t = mir_eval.transcription
+    hz = lambda m: 440.0 * 2.0 ** ((np.asarray(m, float) - 69.0) / 12.0)  # noqa: E731
+    hits = len(t.match_notes(ref_iv, hz(ref_midi), est_iv, hz(est_midi), onset_tolerance=0.05,
+                             pitch_tolerance=50.0, offset_ratio=None)) if len(est_iv) else 0
+    onset_matched = len(t.match_note_onsets(ref_iv, est_iv, onset_tolerance=0.05)) if len(est_iv) else 0
+    return np.array([hits, max(onset_matched - hits, 0), len(ref_iv) - max(onset_matched, hits)])
+
+
+def matched_hz_difference(ref_iv, ref_midi, est_iv, est_midi) -> np.ndarray:
+    """Reference minus sung f0 (Hz) of the notes whose onsets match within 50 ms."""
+    dev = matched_pitch_deviation(ref_iv, ref_midi, est_iv, est_midi)
+    import mir_eval
+
+    est_iv = np.asarray(est_iv, float).reshape(-1, 2)
+    pairs = mir_eval.transcription.match_note_onsets(ref_iv, est_iv, onset_tolerance=0.05)
+    ref_hz = np.array([440.0 * 2 ** ((ref_midi[i] - 69) / 12) for i, _ in pairs])
+    return ref_hz - ref_hz * 2.0 ** (dev / 12.0)
+
+
 def run_hum2band(takes, backend: str, startup_s: float):
     from hum2band.transcription import transcribe
 
     rows, t_proc, audio_s, with_tempo_key = [], startup_s, 0.0, 0
-    deviations = []
+    deviations, extra = [], {"oracle": [], "breakdown": [], "hz_diff": []}
     for flac, txt in takes:
         t = time.perf_counter()
         melody = transcribe(flac, pitch_backend=backend)
@@ -89,7 +124,11 @@ def run_hum2band(takes, backend: str, startup_s: float):
         deviations.append(matched_pitch_deviation(ref_iv, ref_midi, est_iv, est_midi))
         if melody.rhythm.tempo_bpm > 0 and len(melody.rhythm.beats_s) and melody.key.tonic:
             with_tempo_key += 1
-    return np.array(rows), t_proc / audio_s, with_tempo_key, np.concatenate(deviations)
+        # Diagnostics, outside the timed part.
+        extra["oracle"].append(oracle_conp(melody.pitch_track, ref_iv, ref_midi))
+        extra["breakdown"].append(error_breakdown(ref_iv, ref_midi, est_iv, est_midi))
+        extra["hz_diff"].append(matched_hz_difference(ref_iv, ref_midi, est_iv, est_midi))
+    return np.array(rows), t_proc / audio_s, with_tempo_key, np.concatenate(deviations), extra
 
 
 def run_basic_pitch_default(takes):
@@ -143,14 +182,14 @@ def main(argv=None) -> int:
     print(f"SSVD dev takes: {len(takes)} from {folder}")
     print(f"{'system':48s} {'COn':>6s} {'COnP':>6s} {'COnPOff':>8s} {'RTF':>7s}")
     startup = time.perf_counter() - _T_START
-    deviations = {}
+    deviations, extras = {}, {}
     for backend in args.backend or ["default"]:
-        rows, rtf, tk, dev = run_hum2band(takes, backend, startup)
+        rows, rtf, tk, dev, extra = run_hum2band(takes, backend, startup)
         startup = 0.0  # the process start-up is charged to the first system measured
         c = rows.mean(axis=0)
         name = f"hum2band {backend}" + (f" ({DEFAULT_BACKEND})" if backend == "default" else "")
         print(f"{name:48s} {c[0]:6.3f} {c[1]:6.3f} {c[2]:8.3f} {rtf:7.3f}   tempo+key on {tk}/{len(takes)} takes")
-        deviations[name] = dev
+        deviations[name], extras[name] = dev, extra
     if not args.no_peer:
         rows, rtf = run_basic_pitch_default(takes)
         c = rows.mean(axis=0)
@@ -165,6 +204,19 @@ def main(argv=None) -> int:
     for name, dev in deviations.items():
         print(f"{name}: on onset-matched notes, sung minus reference pitch: median "
               f"{np.median(dev) * 100:+.0f} cents, {np.mean(np.abs(dev) < 0.5):.0%} within 50 cents")
+    grid_hz = 44100.0 / 8192
+    for name, extra in extras.items():
+        b = np.sum(extra["breakdown"], axis=0)
+        d = np.concatenate(extra["hz_diff"])
+        print(f"{name}: reference notes (of {b.sum()}): {b[0] / b.sum():.1%} onset and pitch right, "
+              f"{b[1] / b.sum():.1%} onset right but pitch 50+ cents off, {b[2] / b.sum():.1%} "
+              "onset missed (merged, misplaced or dropped)")
+        print(f"{name}: COnP with the reference's own note intervals and our pitch over each "
+              f"(the cap from pitch alone): {np.mean(extra['oracle']):.3f}")
+        print(f"{name}: reference minus sung f0 on onset-matched notes: median {np.median(d):+.2f} Hz; "
+              f"{np.mean((d >= 0) & (d < grid_hz)):.0%} in [0, {grid_hz:.2f}) Hz (reference one bin "
+              f"above at most), {np.mean(np.abs(d) < grid_hz / 2):.0%} within ±{grid_hz / 2:.2f} Hz "
+              "(nearest bin)")
     return 0
 
 

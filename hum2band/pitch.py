@@ -66,6 +66,9 @@ class PitchTrack:
     rms_db : np.ndarray, shape (n_frames,)
         Frame loudness in dB relative to full scale (40 ms window).
     backend : str
+    bright_db : np.ndarray, shape (n_frames,), optional
+        Loudness of the high-emphasised signal (:func:`frame_bright_db`), dB; None when not
+        measured (the segmenter then looks for syllables in ``rms_db``).
     """
 
     times_s: np.ndarray
@@ -73,6 +76,7 @@ class PitchTrack:
     periodicity: np.ndarray
     rms_db: np.ndarray
     backend: str
+    bright_db: np.ndarray | None = None
 
     @property
     def hop_s(self) -> float:
@@ -102,6 +106,26 @@ def frame_rms_db(samples: np.ndarray, sample_rate_hz: int, n_frames: int,
     hi = np.clip(centres + win // 2, 0, len(x))
     energy = (c[hi] - c[lo]) / np.maximum(hi - lo, 1)
     return 10.0 * np.log10(energy + 1e-10)
+
+
+#: Window of :func:`frame_bright_db`, s (on the even SSVD takes 50 ms split syllables better
+#: than 30-40 ms, which also catch the flutter inside a held vowel).
+BRIGHT_WINDOW_S = 0.05
+
+
+def frame_bright_db(samples: np.ndarray, sample_rate_hz: int, n_frames: int) -> np.ndarray:
+    """Loudness per :data:`HOP_S` frame of the second difference of the signal, dB, shape
+    (n_frames,).
+
+    Differencing twice tilts the spectrum up by 12 dB per octave, so this loudness follows the
+    upper harmonics and formants rather than the fundamental. A consonant between two syllables
+    sung on one breath ("la-la", "do-re") barely dents the plain loudness, which the strong low
+    harmonics carry, but dents this one deeply: measured on SSVD, 87% of the note boundaries the
+    plain loudness missed dip deeper here than 95% of the dips inside held notes do.
+    """
+    x = np.asarray(samples, dtype=np.float64)
+    d2 = np.diff(x, n=2, prepend=(0.0, 0.0))
+    return frame_rms_db(d2, sample_rate_hz, n_frames, window_s=BRIGHT_WINDOW_S)
 
 
 def resolve_backend(name: str) -> tuple[str, ...]:
@@ -147,7 +171,8 @@ def track_pitch(samples: np.ndarray, sample_rate_hz: int = TRACKER_SAMPLE_RATE_H
     else:
         pitch, conf = _fuse(tracks)
     times = np.arange(n_frames) * HOP_S
-    return PitchTrack(times, pitch, conf, rms_db, "+".join(parts))
+    bright_db = frame_bright_db(x, TRACKER_SAMPLE_RATE_HZ, n_frames)
+    return PitchTrack(times, pitch, conf, rms_db, "+".join(parts), bright_db)
 
 
 # ---- CREPE ------------------------------------------------------------------------------------
@@ -268,15 +293,13 @@ def _yin(x: np.ndarray, n_frames: int, rms_db: np.ndarray):
     cmnd[:, :tau_min] = 1.0
     # First local minimum under the threshold; otherwise the global minimum.
     below = cmnd < YIN_THRESHOLD
-    # Walk from the first sample under the threshold down to the bottom of that dip.
+    # Walk from the first sample under the threshold down to the bottom of that dip, however
+    # wide it is: a low, nearly sinusoidal hum has a dip tens of lags wide, and stopping early
+    # read it sharp (up to 90 cents at 70 Hz).
     first = np.where(below.any(axis=1), below.argmax(axis=1), cmnd.argmin(axis=1))
-    tau = first.copy()
-    for _ in range(8):
-        step = (tau + 1 < tau_max) & (cmnd[np.arange(len(tau)), np.minimum(tau + 1, tau_max)]
-                                     < cmnd[np.arange(len(tau)), tau])
-        if not step.any():
-            break
-        tau = tau + step
+    rising = np.ones(cmnd.shape, dtype=bool)
+    rising[:, :-1] = cmnd[:, 1:] >= cmnd[:, :-1]
+    tau = (rising & (np.arange(tau_max + 1)[None, :] >= first[:, None])).argmax(axis=1)
     rows = np.arange(len(tau))
     t = np.clip(tau, 1, tau_max - 1)
     a, b, cc = cmnd[rows, t - 1], cmnd[rows, t], cmnd[rows, t + 1]
