@@ -31,7 +31,10 @@ from .pitch import PitchTrack
 @dataclass(frozen=True)
 class SegmenterSettings:
     """Segmenter thresholds. The defaults were searched (one setting at a time, on COnPOff plus
-    half COnP) on the even-numbered SSVD development takes and checked on the odd-numbered ones."""
+    half COnP) on the even-numbered SSVD development takes and checked on the odd-numbered ones;
+    ``bridge_gap_s`` and ``min_note_s`` keep their earlier values (0.03 s, 0.10 s), because the
+    searched ones (0, 0.14 s) lost tempo and key on two of the 120 synthesized takes of
+    ``benchmarks/rhythm_key.py`` for 0.015 COnPOff."""
 
     #: A frame is voiced when the tracker's confidence is at least this.
     min_periodicity: float = 0.5
@@ -39,9 +42,8 @@ class SegmenterSettings:
     min_snr_db: float = 12.0
     #: ... and no more than this many dB below the take's loud frames.
     max_below_peak_db: float = 40.0
-    #: Unvoiced gaps shorter than this inside a note are bridged, s (0: none; on SSVD a dropped
-    #: frame inside a note is rarer than a short break between two syllables).
-    bridge_gap_s: float = 0.0
+    #: Unvoiced gaps shorter than this inside a note are bridged, s.
+    bridge_gap_s: float = 0.03
     #: A new note starts when the pitch sits this many semitones away from the current one ...
     change_semitones: float = 1.1
     #: ... for at least this long, s.
@@ -52,7 +54,7 @@ class SegmenterSettings:
     #: Peaks around a dip are searched this far to each side, s.
     dip_window_s: float = 0.08
     #: Notes shorter than this are merged into a neighbour or dropped, s.
-    min_note_s: float = 0.14
+    min_note_s: float = 0.10
     #: Median filter over the pitch contour, frames.
     smooth_frames: int = 3
     #: A note is heard from where its loudness comes within this many dB of the note's peak
