@@ -13,8 +13,9 @@ Systems
   sources (parameters saved to ``--hmm``).
 * ``model`` -- the harmony transformer (:func:`hum2band.harmonize.benchmark_harmonizer`: the
   weights of ``--model``, default ``models/harmony.pt``, greedy, each song's own style label and
-  key), when the weights exist (``--no-model`` leaves it out); ``model-t0.7`` is the same model
-  with the API's default sampling (temperature 0.7, top-p 0.9, seed 0).
+  key), when the weights exist (``--no-model`` leaves it out); ``model-sampled`` is the same model
+  with the API's default sampling (the family of each chord as greedy, its quality and bass drawn
+  at temperature 1, top-p 0.95, seed 0), which is what ``hum2band harmonize`` and ``arrange`` play.
 * any other: ``--system NAME=module:function`` where ``function(lead_sheet) -> [(start_beat,
   end_beat, ChordSymbol), ...]`` (e.g. the trained accompaniment model). Add it to
   :data:`SYSTEMS` in code or on the command line.
@@ -153,7 +154,7 @@ def main(argv=None) -> int:
 
         load_harmony_model()  # load once, before timing
         systems["model"] = benchmark_harmonizer
-        systems["model-t0.7"] = benchmark_harmonizer_sampled
+        systems["model-sampled"] = benchmark_harmonizer_sampled
     for spec in a.system:
         name, fn = parse_system(spec)
         systems[name] = fn
@@ -178,7 +179,30 @@ def main(argv=None) -> int:
             ref = REFERENCE.get(name, {}).get(s)
             print(fmt_row(f"{s} / {name} [{n}]", scores, ref) + f"  {spent / max(n, 1) * 1000:6.1f} ms/song")
         print()
+    if "model" in results:
+        print(target_lines(results, test))
     return 0
+
+
+def target_lines(results: dict, test: dict) -> str:
+    """Issue 3's targets against the measured means (three decimals, so a margin is not rounded)."""
+    def mean(name, src, metric="majmin"):
+        if src == "overall":
+            x = np.concatenate([results[name][s][0] for s in test])
+        else:
+            x = results[name][src][0]
+        return float(np.nanmean(x[:, METRIC_NAMES.index(metric)])) if len(x) else float("nan")
+
+    margins = ", ".join(f"{s} {mean('model', s) - mean('hmm', s):+.3f}" for s in test)
+    lines = [f"targets: majmin over the HMM (>= +0.100 on every source): {margins}",
+             f"targets: majmin overall (aim 0.55): model {mean('model', 'overall'):.3f}, "
+             f"hmm {mean('hmm', 'overall'):.3f}"]
+    for metric in ("pcs", "ctnctr"):
+        lines.append(f"targets: {metric} >= the human chords' {mean('human', 'overall', metric):.3f}: "
+                     + ", ".join(f"{n} {mean(n, 'overall', metric):.3f}" for n in results if n.startswith("model")))
+    lines.append("targets: distinct chords per song >= 9: "
+                 + ", ".join(f"{n} {mean(n, 'overall', 'distinct'):.2f}" for n in results if n.startswith("model")))
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

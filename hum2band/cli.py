@@ -489,12 +489,12 @@ def run_transcribe(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> 
 def run_harmonize(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     """Run ``hum2band harmonize`` for parsed ``args``; returns the exit status."""
     from . import harmonize as H
-    from . import tokens as T
+    from . import harmony_grid as G
 
     results: list[Result] = []
     try:
         try:
-            T.style_index(args.style)
+            G.style_index(args.style)
         except ValueError as exc:
             raise OptionError(_one_line(str(exc))) from None
         if args.temperature is not None and not 0.0 <= args.temperature <= 3.0:

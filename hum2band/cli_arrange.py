@@ -107,10 +107,10 @@ def run_train(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
         extra = ["--minutes", str(args.parts_minutes)] if args.parts_minutes else []
         status = parts_train.main(common + extra) or status
     if args.model in ("harmony", "all"):
-        from . import train
+        from . import harmony_train
 
-        extra = ["--minutes", str(args.harmony_minutes)] if args.harmony_minutes else ["--minutes", "45"]
-        status = train.main(common + extra) or status
+        extra = ["--minutes", str(args.harmony_minutes)] if args.harmony_minutes else []
+        status = harmony_train.main(common + extra) or status
     return status
 
 

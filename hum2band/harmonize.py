@@ -38,11 +38,12 @@ from .melody import Key, beats_per_bar, quarter_notes_per_beat
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 #: Default weights; ``HUM2BAND_HARMONY_MODEL`` overrides.
 DEFAULT_MODEL_PATH = PROJECT_ROOT / "models" / "harmony.pt"
-#: Sampling used when the caller gives none: on the validation split, temperature 0.7 with top-p
-#: 0.9 writes ~9 distinct chords a song (greedy: ~6.5) for ~2 points less majmin accuracy;
-#: the seed keeps it reproducible (see models/README.md).
-DEFAULT_TEMPERATURE = 0.7
-DEFAULT_TOP_P = 0.9
+#: Sampling used when the caller gives none: the root and major/minor family of each chord is the
+#: model's most likely one; its exact quality (7th, 6th, sus...) and bass are drawn from the model's
+#: own distribution (temperature 1, top-p 0.95), seeded, so chords get their colour without
+#: changing the harmony (see models/README.md for what that does to the metrics).
+DEFAULT_TEMPERATURE = 1.0
+DEFAULT_TOP_P = 0.95
 
 
 @dataclass
@@ -234,11 +235,11 @@ def melody_score_of(melody) -> MelodyScore:
 # ---- the model -----------------------------------------------------------------------------
 def load_harmony_model(path: str | os.PathLike | None = None):
     """The harmony transformer (loaded once per path and kept)."""
-    from .model import load_model
+    from .harmony_model import load_model
     from .weights import load_once
 
     return load_once(path, "HUM2BAND_HARMONY_MODEL", DEFAULT_MODEL_PATH, load_model, "harmony model",
-                     "python -m hum2band.train --out models/")
+                     "python -m hum2band.harmony_train --out models/")
 
 
 def locked_spans(locked_chords, beats_per_bar_: int) -> list[tuple[float, float, ChordSymbol]]:
@@ -257,24 +258,41 @@ def locked_spans(locked_chords, beats_per_bar_: int) -> list[tuple[float, float,
     return out
 
 
-def _locked_bars(spans, n_bars: int, bpb: int, tonic: int) -> dict:
-    from . import tokens as T
+def _locked_harmony(spans, n_beats: int, tonic_pc: int):
+    """Locked spans on the model's beat grid (beats without a locked chord stay free)."""
+    from . import harmony_grid as G
+    from .harmony_model import Harmony
 
-    per = T.chord_bars(spans, bpb, n_bars, tonic)
-    locked = {}
-    for b in range(n_bars):
-        a, z = b * bpb, (b + 1) * bpb
-        covering = [x for x in spans if x[0] < z - 1e-9 and x[1] > a + 1e-9 and not x[2].is_no_chord]
-        if not covering:
-            continue
-        evs = list(per[b])
-        head = [x for x in covering if x[0] <= a + 1e-9]
-        if head and (not evs or evs[0].pos_ticks > 0):
-            c = head[-1][2]
-            evs.insert(0, T.ChordEvent(0, T.chord_token(c, tonic),
-                                       None if c.bass == c.root else T.BASS0 + (c.bass - tonic) % 12))
-        locked[b] = evs
-    return locked
+    chord, bass, early = G.chord_targets([s for s in spans if not s[2].is_no_chord], n_beats, tonic_pc)
+    return Harmony(chord, np.maximum(bass, 0), np.maximum(early, 0))
+
+
+def overlay(spans, locked) -> list[tuple[float, float, ChordSymbol]]:
+    """``spans`` with the ``locked`` spans laid over them exactly (what they cover is replaced)."""
+    out = []
+    for s, e, c in spans:
+        pieces = [(s, e)]
+        for ls, le, _ in locked:
+            nxt = []
+            for a, z in pieces:
+                if le <= a or ls >= z:
+                    nxt.append((a, z))
+                    continue
+                if ls > a:
+                    nxt.append((a, ls))
+                if le < z:
+                    nxt.append((le, z))
+            pieces = nxt
+        out.extend((a, z, c) for a, z in pieces if z - a > 1e-9)
+    out.extend((float(s), float(e), c) for s, e, c in locked if not c.is_no_chord)
+    out.sort(key=lambda x: x[0])
+    merged: list = []
+    for s, e, c in out:
+        if merged and merged[-1][2] == c and abs(merged[-1][1] - s) < 1e-9:
+            merged[-1] = (merged[-1][0], e, c)
+        else:
+            merged.append((s, e, c))
+    return merged
 
 
 def harmonize(melody, style: str | None = None, seed: int = 0, temperature: float | None = None,
@@ -286,14 +304,16 @@ def harmonize(melody, style: str | None = None, seed: int = 0, temperature: floa
     ----------
     melody : MelodyScore, LeadSheet or Melody
     style : str, optional
-        One of :data:`hum2band.tokens.STYLES` (e.g. "pop", "folk", "swing"); None lets the model
-        choose from the melody alone.
+        One of :data:`hum2band.harmony_grid.STYLES` (e.g. "pop", "folk", "swing"); None lets the
+        model choose from the melody alone.
     seed : int
         Same seed, same chords.
     temperature, top_p : float, optional
-        Sampling; temperature 0 is greedy. Defaults: :data:`DEFAULT_TEMPERATURE`, :data:`DEFAULT_TOP_P`.
+        Sampling of the chord's exact quality (the root and major/minor family are always the
+        model's most likely; see :func:`hum2band.harmony_model.pick_chord`); temperature 0 is
+        greedy. Defaults: :data:`DEFAULT_TEMPERATURE`, :data:`DEFAULT_TOP_P`.
     locked_chords : str or list of (start_beat, end_beat, chord), optional
-        The user's chords: every bar they touch is played exactly as given (whole bars).
+        The user's chords: played exactly where given; the model writes the rest around them.
     model : HarmonyTransformer, optional
         Defaults to :func:`load_harmony_model`.
     key : Key, optional
@@ -304,31 +324,32 @@ def harmonize(melody, style: str | None = None, seed: int = 0, temperature: floa
     list of ChordSpan
         ``(start_beat, end_beat, ChordSymbol)``, sorted, repeats merged, covering the melody's bars.
     """
-    from . import tokens as T
-    from .model import generate
+    from . import harmony_grid as G
+    from .harmony_model import generate
 
     score = melody_score_of(melody)
     bpb = score.beats_per_bar
-    if bpb > T.MAX_BEATS_PER_BAR:
+    if bpb > G.MAX_BEATS_PER_BAR:
         raise OptionError(f"meter {score.meter[0]}/{score.meter[1]} has {bpb} beats a bar: "
-                          f"the harmonizer plays up to {T.MAX_BEATS_PER_BAR}")
+                          f"the harmonizer plays up to {G.MAX_BEATS_PER_BAR}")
     try:
-        T.style_index(style)
+        G.style_index(style)
     except ValueError as exc:
         raise OptionError(str(exc)) from None
     if not score.notes:
         raise InputError("the melody has no notes to harmonize")
     model = model if model is not None else load_harmony_model()
-    k = key or score.key or T.key_of_notes(score.notes)
+    k = key or score.key or G.key_of_notes(score.notes)
     n_bars = max(1, int(math.ceil(score.end_beat / bpb - 1e-9)))
-    song = T.song_tokens(score.notes, score.meter, bpb, k, score.tempo_bpm, style, n_bars=n_bars)
-    locked = None
-    if locked_chords:
-        locked = _locked_bars(locked_spans(locked_chords, bpb), n_bars, bpb, song.tonic_pc)
-    events = generate(model, song, seed=seed,
-                      temperature=DEFAULT_TEMPERATURE if temperature is None else float(temperature),
-                      top_p=DEFAULT_TOP_P if top_p is None else float(top_p), locked=locked)
-    spans = T.events_to_spans(events, bpb, song.tonic_pc, n_bars * bpb)
+    song = G.song_grid(score.notes, score.meter, bpb, k, score.tempo_bpm, style, n_beats=n_bars * bpb)
+    locked = locked_spans(locked_chords, bpb) if locked_chords else []
+    harmony = generate(model, song, seed=seed,
+                       temperature=DEFAULT_TEMPERATURE if temperature is None else float(temperature),
+                       top_p=DEFAULT_TOP_P if top_p is None else float(top_p),
+                       locked=_locked_harmony(locked, song.n_beats, song.tonic_pc) if locked else None)
+    spans = G.grid_to_spans(harmony.chord, harmony.bass, harmony.early, song.tonic_pc)
+    if locked:
+        spans = overlay(spans, locked)
     return [ChordSpan(float(s), float(e), c) for s, e, c in spans]
 
 
@@ -366,15 +387,15 @@ def harmonize_file(path: str | os.PathLike, out_dir: str | os.PathLike, style: s
     InputError, OptionError
         One-line messages (missing/unreadable file, no notes, unknown style, missing model).
     """
-    from . import tokens as T
+    from . import harmony_grid as G
 
     try:
-        T.style_index(style)
+        G.style_index(style)
     except ValueError as exc:
         raise OptionError(str(exc)) from None
     score = read_melody(path)
     model = model if model is not None else load_harmony_model()
-    k = score.key or T.key_of_notes(score.notes)
+    k = score.key or G.key_of_notes(score.notes)
     spans = harmonize(score, style=style, seed=seed, temperature=temperature, top_p=top_p,
                       locked_chords=locked_chords, model=model, key=k)
     out = Path(out_dir)
@@ -400,10 +421,10 @@ def harmonize_files(paths: Sequence[str | os.PathLike], out_dir: str | os.PathLi
     ------
     InputError, OptionError
     """
-    from . import tokens as T
+    from . import harmony_grid as G
 
     try:
-        T.style_index(style)
+        G.style_index(style)
     except ValueError as exc:
         raise OptionError(str(exc)) from None
     for p in paths:
@@ -421,14 +442,15 @@ def harmonize_files(paths: Sequence[str | os.PathLike], out_dir: str | os.PathLi
 
 def benchmark_harmonizer(lead_sheet) -> list[ChordSpan]:
     """For ``benchmarks/harmony.py``: the shipped model, greedy, the song's own style label and key."""
-    from .tokens import style_of_leadsheet
+    from .harmony_grid import style_of_leadsheet
 
     return harmonize(lead_sheet, style=style_of_leadsheet(lead_sheet) or None, seed=0, temperature=0.0)
 
 
 def benchmark_harmonizer_sampled(lead_sheet) -> list[ChordSpan]:
-    """As :func:`benchmark_harmonizer` with the default sampling (temperature 0.7, top-p 0.9, seed 0)."""
-    from .tokens import style_of_leadsheet
+    """As :func:`benchmark_harmonizer` with the API's default sampling of the chord qualities
+    (:data:`DEFAULT_TEMPERATURE`, :data:`DEFAULT_TOP_P`, seed 0)."""
+    from .harmony_grid import style_of_leadsheet
 
     return harmonize(lead_sheet, style=style_of_leadsheet(lead_sheet) or None, seed=0,
                      temperature=DEFAULT_TEMPERATURE, top_p=DEFAULT_TOP_P)

@@ -267,7 +267,7 @@ def melody_from_file(path: str | os.PathLike, options: ArrangeOptions) -> Melody
     downs = beats_s[::bpb]
     notes = [Note(score.beat_to_seconds(n.onset_beat), score.beat_to_seconds(n.offset_beat),
                   float(n.midi), int(n.midi), int(n.velocity)) for n in score.notes]
-    from .tokens import key_of_notes
+    from .harmony_grid import key_of_notes
 
     key = Key.parse(options.key) if options.key else (score.key or key_of_notes(score.notes))
     rhythm = Rhythm(beats_s, downs, tuple(score.meter), float(score.tempo_bpm))
