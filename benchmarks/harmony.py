@@ -181,6 +181,10 @@ def main(argv=None) -> int:
         print()
     if "model" in results:
         print(target_lines(results, test))
+        bars = sum(ls.n_bars for v in test.values() for ls in v)
+        print("generation time per 32 bars of chords (model loaded, 1 thread, whole songs): "
+              + ", ".join(f"{n} {sum(results[n][s][1] for s in test) / bars * 32:.3f} s"
+                          for n in results if n.startswith("model")))
     return 0
 
 

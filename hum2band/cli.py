@@ -129,7 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "bossa nova, latin, funk, reggae, waltz (default: %(default)s)")
     h.add_argument("--seed", type=int, default=0, help="same seed, same chords (default: 0)")
     h.add_argument("--temperature", type=float, metavar="T",
-                   help="sampling temperature, 0 = most likely chords (default: the model's)")
+                   help="sampling temperature of each chord's colour (7th, 6th, sus, bass; the root and "
+                        "major/minor are always the model's most likely): 0 = most likely, default 1")
     _add_output_flags(h)
 
     from .cli_arrange import add_arrange_parser
