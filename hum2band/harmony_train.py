@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 import time
 from dataclasses import asdict
@@ -28,6 +27,7 @@ import torch
 
 from . import harmony_grid as G
 from .harmony_model import HarmonyConfig, HarmonyTransformer, collate, harmony_loss, save_model, window_of
+from . import training as TR
 
 STYLE_DROPOUT = 0.15
 #: Share of the decoder's previous-chord inputs hidden in training (see harmony_model.collate).
@@ -104,12 +104,6 @@ def evaluate(model: HarmonyTransformer, batches: list[dict]) -> dict:
             "chord_acc_hidden": right_hidden / max(n, 1)}
 
 
-def lr_at(progress: float, step: int, peak: float, warmup: int) -> float:
-    if step < warmup:
-        return peak * (step + 1) / warmup
-    return peak * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0))))
-
-
 def train(train_songs, val_songs, out_dir: Path, minutes: float, checkpoints: Path | str = "checkpoints",
           resume: bool = False, config: HarmonyConfig | None = None, batch_size: int = 32, lr: float = 1e-3,
           warmup: int = 150, eval_every: int = 250, checkpoint_minutes: float = 3.0, seed: int = 0,
@@ -118,7 +112,7 @@ def train(train_songs, val_songs, out_dir: Path, minutes: float, checkpoints: Pa
     torch.manual_seed(seed)
     cfg = config or HarmonyConfig()
     model = HarmonyTransformer(cfg)
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.98), weight_decay=0.01)
+    opt = TR.adamw(model, lr)
     sampler = WindowSampler(train_songs, cfg.window_bars, seed)
     val = validation_batches(val_songs, cfg.window_bars) if val_songs else []
     step, elapsed, best, history = 0, 0.0, -1.0, []
@@ -128,12 +122,8 @@ def train(train_songs, val_songs, out_dir: Path, minutes: float, checkpoints: Pa
     checkpoints.mkdir(parents=True, exist_ok=True)
     best_path = out_dir / "harmony.pt"
     if resume and ck_path.exists():
-        ck = torch.load(ck_path, map_location="cpu", weights_only=False)
-        model = HarmonyTransformer(HarmonyConfig(**ck["config"]))
-        model.load_state_dict(ck["model"])
-        opt = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.98), weight_decay=0.01)
-        opt.load_state_dict(ck["optimizer"])
-        step, elapsed, best, history = ck["step"], ck["elapsed_s"], ck["best"], ck["history"]
+        model, opt, done = TR.resume(ck_path, lambda c: HarmonyTransformer(HarmonyConfig(**c)), lr)
+        step, elapsed, best, history = done.step, done.elapsed_s, done.best, done.history
         sampler.rng = np.random.default_rng(seed + step)
         torch.manual_seed(seed + step)
         log(f"resumed from {ck_path} at step {step} ({elapsed / 60:.1f} min done)")
@@ -146,10 +136,8 @@ def train(train_songs, val_songs, out_dir: Path, minutes: float, checkpoints: Pa
     meta = dict(meta or {})
 
     def checkpoint():
-        tmp = ck_path.with_suffix(".tmp")
-        torch.save({"config": asdict(model.config), "model": model.state_dict(), "optimizer": opt.state_dict(),
-                    "step": step, "elapsed_s": time.time() - t0, "best": best, "history": history}, tmp)
-        tmp.replace(ck_path)
+        TR.save_checkpoint(ck_path, asdict(model.config), model, opt,
+                           TR.Progress(step, time.time() - t0, best, history))
 
     def validate():
         nonlocal best
@@ -167,7 +155,7 @@ def train(train_songs, val_songs, out_dir: Path, minutes: float, checkpoints: Pa
     model.train()
     while time.time() - t0 < budget_s and (max_steps is None or step < max_steps):
         for g in opt.param_groups:
-            g["lr"] = lr_at((time.time() - t0) / budget_s, step, lr, warmup)
+            g["lr"] = TR.lr_at((time.time() - t0) / budget_s, step, lr, warmup)
         batch = sampler.batch(batch_size)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             loss, st = harmony_loss(model, batch)

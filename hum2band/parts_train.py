@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import random
 import sys
 import time
@@ -31,6 +30,7 @@ import torch
 
 from . import parts_grid as G
 from .parts_model import N_VARIANTS, STYLE_NAMES, PartsModel, PartsModelConfig, parts_loss, save
+from . import training as TR
 
 
 #: Part index (into PARTS) of each column of ONSET_COLUMNS.
@@ -191,12 +191,6 @@ def evaluate(model: PartsModel, batches) -> dict:
     return {"loss": tot / n, **{k: v / n for k, v in parts.items()}, "onset_f1": f1}
 
 
-def lr_at(progress: float, step: int, peak: float, warmup: int) -> float:
-    if step < warmup:
-        return peak * (step + 1) / warmup
-    return peak * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0))))
-
-
 def train(train_ex: list[Prepared], val_ex: list[Prepared], out_dir: Path, minutes: float,
           checkpoints: Path, resume: bool = False, config: PartsModelConfig | None = None,
           batch_size: int = 12, window_bars: int = 16, lr: float = 1e-3, warmup: int = 100,
@@ -205,7 +199,7 @@ def train(train_ex: list[Prepared], val_ex: list[Prepared], out_dir: Path, minut
     """The training loop; returns the history dict also written to OUT/parts-train.json."""
     torch.manual_seed(seed)
     model = PartsModel(config or PartsModelConfig())
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.98), weight_decay=0.01)
+    opt = TR.adamw(model, lr)
     sampler = Sampler(train_ex, window_bars, seed)
     val = validation_batches(val_ex, window_bars, 24) if val_ex else []
     step, elapsed, best, history = 0, 0.0, float("inf"), []
@@ -214,12 +208,8 @@ def train(train_ex: list[Prepared], val_ex: list[Prepared], out_dir: Path, minut
     checkpoints.mkdir(parents=True, exist_ok=True)
     best_path = out_dir / "parts.pt"
     if resume and ck_path.exists():
-        ck = torch.load(ck_path, map_location="cpu", weights_only=False)
-        model = PartsModel(PartsModelConfig(**ck["config"]))
-        model.load_state_dict(ck["model"])
-        opt = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.98), weight_decay=0.01)
-        opt.load_state_dict(ck["optimizer"])
-        step, elapsed, best, history = ck["step"], ck["elapsed_s"], ck["best"], ck["history"]
+        model, opt, done = TR.resume(ck_path, lambda c: PartsModel(PartsModelConfig(**c)), lr)
+        step, elapsed, best, history = done.step, done.elapsed_s, done.best, done.history
         sampler.rng = np.random.default_rng(seed + step)
         torch.manual_seed(seed + step)
         log(f"resumed from {ck_path} at step {step} ({elapsed / 60:.1f} min done)")
@@ -232,16 +222,14 @@ def train(train_ex: list[Prepared], val_ex: list[Prepared], out_dir: Path, minut
     meta = dict(meta or {})
 
     def checkpoint():
-        tmp = ck_path.with_suffix(".tmp")
-        torch.save({"config": asdict(model.cfg), "model": model.state_dict(), "optimizer": opt.state_dict(),
-                    "step": step, "elapsed_s": time.time() - t0, "best": best, "history": history}, tmp)
-        tmp.replace(ck_path)
+        TR.save_checkpoint(ck_path, asdict(model.cfg), model, opt,
+                           TR.Progress(step, time.time() - t0, best, history))
 
     model.train()
     while time.time() - t0 < budget_s and (max_steps is None or step < max_steps):
         progress = (time.time() - t0) / budget_s
         for g in opt.param_groups:
-            g["lr"] = lr_at(progress, step, lr, warmup)
+            g["lr"] = TR.lr_at(progress, step, lr, warmup)
         batch = sampler.batch(batch_size)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             loss, parts = batch_loss(model, batch)
