@@ -285,10 +285,14 @@ def overlay(spans, locked) -> list[tuple[float, float, ChordSymbol]]:
             pieces = nxt
         out.extend((a, z, c) for a, z in pieces if z - a > 1e-9)
     out.extend((float(s), float(e), c) for s, e, c in locked if not c.is_no_chord)
-    out.sort(key=lambda x: x[0])
+    return merge_repeats(sorted(out, key=lambda x: x[0]))
+
+
+def merge_repeats(spans: list) -> list:
+    """Join neighbouring ``(start_beat, end_beat, chord)`` spans of the same chord that touch."""
     merged: list = []
-    for s, e, c in out:
-        if merged and merged[-1][2] == c and abs(merged[-1][1] - s) < 1e-9:
+    for s, e, c in spans:
+        if merged and merged[-1][2] == c and abs(merged[-1][1] - s) < 1e-6:
             merged[-1] = (merged[-1][0], e, c)
         else:
             merged.append((s, e, c))

@@ -244,8 +244,8 @@ def pick_chord_and_confidence(logits: torch.Tensor, temperature: float, top_p: f
     p = torch.softmax(logits.float(), -1)
     fam = torch.zeros(N_FAMILIES).index_add_(0, _FAMILY_OF_CLASS, p)
     if temperature > 0 and sample_family:
-        pf = _top_p(fam.clamp_min(1e-12) ** (1.0 / temperature) / (fam.clamp_min(1e-12) ** (1.0 / temperature)).sum(),
-                    top_p)
+        w = fam.clamp_min(1e-12) ** (1.0 / temperature)
+        pf = _top_p(w / w.sum(), top_p)
         f = int(torch.multinomial(pf, 1, generator=generator))
     else:
         f = int(fam.argmax())
@@ -373,19 +373,14 @@ def generate(model: HarmonyTransformer, song: G.SongGrid, seed: int = 0, tempera
             batch = collate([win])
             memory = model.encode(batch["features"], batch["beat_in_bar"], batch["conditions"], batch["pad"])
             m = z - a
-            prev = torch.full((1, m), G.NO_CHORD_INPUT, dtype=torch.long)
-            prev[0, 0] = G.START_INPUT  # as in training: every window starts afresh
-            for t in range(1, m):
-                if a + t - 1 < written:
-                    prev[0, t] = int(chord[a + t - 1]) if sure[a + t - 1] else G.MASK_INPUT
-            fed = prev.clone()
+            fed = G.START_INPUT  # as in training: every window starts afresh
             inc = IncrementalDecoder(model, memory, batch["beat_in_bar"])
             for t in range(m):
                 b = a + t
-                logits = inc.feed(int(fed[0, t]))
+                logits = inc.feed(fed)
                 if b < written:
-                    continue  # the forced prefix: chords already written
-                if locked is not None and locked.chord[b] >= 0:
+                    pass  # the forced prefix: chords already written
+                elif locked is not None and locked.chord[b] >= 0:
                     chord[b], bass[b], early[b] = locked.chord[b], locked.bass[b], locked.early[b]
                     sure[b] = True
                 else:
@@ -394,8 +389,7 @@ def generate(model: HarmonyTransformer, song: G.SongGrid, seed: int = 0, tempera
                     bass[b] = pick_bass(lb, temperature, top_p, gen)
                     early[b] = int(le.argmax())
                     sure[b] = conf >= memory_confidence
-                if t + 1 < m:
-                    fed[0, t + 1] = int(chord[b]) if sure[b] else G.MASK_INPUT
+                fed = int(chord[b]) if sure[b] else G.MASK_INPUT
             written = z
             start_bar = max(0, z // bpb - c.context_bars)
     return Harmony(chord, bass, early)

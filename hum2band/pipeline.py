@@ -558,7 +558,7 @@ def _load_earlier(opts: ArrangeOptions) -> dict | None:
 
 def _chords(melody: Melody, grid: SongGrid, opts: ArrangeOptions, style, earlier) -> list:
     """Chord spans (start_beat, end_beat, ChordSymbol) over every bar of the arrangement."""
-    from .harmonize import harmonize, locked_spans
+    from .harmonize import harmonize, locked_spans, merge_repeats
 
     bpb = grid.beats_per_bar
     shift = grid.first_bar * bpb
@@ -600,17 +600,6 @@ def _chords(melody: Melody, grid: SongGrid, opts: ArrangeOptions, style, earlier
     return merge_repeats(out)
 
 
-def merge_repeats(spans: list) -> list:
-    """Join neighbouring ``(start_beat, end_beat, chord)`` spans of the same chord that touch."""
-    merged: list = []
-    for s, e, c in spans:
-        if merged and merged[-1][2] == c and abs(merged[-1][1] - s) < 1e-6:
-            merged[-1] = (merged[-1][0], e, c)
-        else:
-            merged.append((s, e, c))
-    return merged
-
-
 def harmonic_rhythm(spans: list, beats_per_bar_: int, chords_per_bar: float) -> list:
     """Fit the chords to the style's harmonic rhythm: at most ``chords_per_bar`` chords a bar.
 
@@ -618,6 +607,8 @@ def harmonic_rhythm(spans: list, beats_per_bar_: int, chords_per_bar: float) -> 
     each slot keeps the chord that sounds longest in it (the earlier one on a tie), then
     repeated chords are merged. Slots where the model wrote no chord stay empty.
     """
+    from .harmonize import merge_repeats
+
     cpb = max(1, int(round(chords_per_bar)))
     slot = beats_per_bar_ / cpb if beats_per_bar_ % cpb == 0 else float(beats_per_bar_)
     if not spans:
