@@ -70,7 +70,7 @@ $(STAMP): Makefile setup.cfg pyproject.toml constraints.txt
 	$(PIP_INSTALL) --no-build-isolation -e '.[test]'
 # --no-deps on purpose: torchcrepe asks for torchaudio, whose PyPI wheel is a CUDA build that
 # fails to import beside CPU torch (libc10_cuda.so); hum2band never calls the one function that
-# needs it (torchcrepe.load), and hum2band/pitch.py puts a stand-in module in its place.
+# needs it (torchcrepe.load), and hum2band/listen/pitch.py puts a stand-in module in its place.
 # basic-pitch 0.4.0 asks for TensorFlow on Linux + Python 3.11; hum2band runs its shipped ONNX
 # model with onnxruntime instead. Their real runtime dependencies are listed in setup.cfg.
 	$(PIP_INSTALL) --no-deps torchcrepe==0.0.24 basic-pitch==0.4.0
@@ -104,7 +104,7 @@ demo: setup
 	@test -f "$(DEMO_INPUT)" || { echo "demo: $(DEMO_INPUT) is missing" >&2; exit 1; }
 	$(VENV)/bin/hum2band arrange "$(DEMO_INPUT)" --style $(DEMO_STYLE) --out "$(DEMO_OUT)" --force
 	@echo
-	@$(PY) -m hum2band.describe "$(DEMO_OUT)"
+	@$(PY) -m hum2band.app.describe "$(DEMO_OUT)"
 
 test: setup
 	$(PY) -m pytest -q tests

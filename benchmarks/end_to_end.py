@@ -1,7 +1,7 @@
 """Benchmark: ``hum2band arrange`` end to end, cold start included, with the output checks.
 
 Inputs: the four shipped examples, plus a 30-second and a 3-minute take sung by
-:mod:`hum2band.synth` from the shipped public-domain tunes repeated verse after verse (made here in
+:mod:`hum2band.train.synth` from the shipped public-domain tunes repeated verse after verse (made here in
 a temporary folder with ``examples/make_examples.py``'s code, encoded as m4a like a phone memo).
 
 Each input is arranged by a fresh ``python -m hum2band arrange`` process (so imports, model loading
@@ -62,8 +62,8 @@ def db(x: float) -> float:
 def check_outputs(src: Path, d: Path) -> dict:
     import soundfile as sf
 
-    from hum2band.decode import decode
-    from hum2band.tempo_map import midi_downbeats_s
+    from hum2band.files.audio import decode
+    from hum2band.music.tempo_map import midi_downbeats_s
 
     data = json.loads((d / "arrangement.json").read_text())
     mix, sr = sf.read(str(d / "mix.wav"), dtype="float64", always_2d=True)
@@ -105,7 +105,7 @@ def main(argv=None) -> int:
     head += f" {'total s':>8} {'RTF':>6} {'peak MB*':>8} {'sum dB':>7} {'vocal dB':>8} {'downbeat':>9}"
     print(head)
     rows = []
-    from hum2band.decode import probe_duration_s
+    from hum2band.files.audio import probe_duration_s
 
     for src, meter in inputs:
         style = a.style or STYLE_FOR_METER[meter]

@@ -1,17 +1,17 @@
 """Benchmark: chords for held-out melodies, per source and overall.
 
-For every test-split song (see :func:`hum2band.datasets.split_of`) of POP909, Nottingham,
+For every test-split song (see :func:`hum2band.music.leadsheet.split_of`) of POP909, Nottingham,
 chord-melody and OpenEWLD, each system writes chords for the song's melody and is scored with
-:mod:`hum2band.harmony_metrics`: beat-weighted mir_eval ``majmin`` and ``root`` accuracy against
+:mod:`hum2band.train.harmony_metrics`: beat-weighted mir_eval ``majmin`` and ``root`` accuracy against
 the human chords, the six metrics of Yeh et al. 2021 (CHE, CC, CTD, CTnCTR, PCS, MCTD) and distinct
 chords per song. Scores are means over songs (overall: over all test songs of all sources).
 
 Systems
 -------
 * ``human`` -- the data set's own chords (accuracy 1 by definition; the other metrics are the target).
-* ``hmm`` -- :class:`hum2band.hmm_harmonizer.HMMHarmonizer` fitted on the train split of all
+* ``hmm`` -- :class:`hum2band.compose.hmm_harmonizer.HMMHarmonizer` fitted on the train split of all
   sources (parameters saved to ``--hmm``).
-* ``model`` -- the harmony transformer (:func:`hum2band.harmonize.benchmark_harmonizer`: the
+* ``model`` -- the harmony transformer (:func:`hum2band.compose.harmony.harmonize.benchmark_harmonizer`: the
   weights of ``--model``, default ``models/harmony.pt``, greedy, each song's own style label and
   key), when the weights exist (``--no-model`` leaves it out); ``model-sampled`` is the same model
   with the API's default sampling (the family of each chord as greedy, its quality and bass drawn
@@ -45,9 +45,10 @@ import numpy as np  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from hum2band.datasets import SOURCES, LeadSheet, load_all  # noqa: E402
-from hum2band.harmony_metrics import METRIC_NAMES, evaluate  # noqa: E402
-from hum2band.hmm_harmonizer import HMMHarmonizer  # noqa: E402
+from hum2band.train.datasets import SOURCES, load_all  # noqa: E402
+from hum2band.music.leadsheet import LeadSheet  # noqa: E402
+from hum2band.train.harmony_metrics import METRIC_NAMES, evaluate  # noqa: E402
+from hum2band.compose.hmm_harmonizer import HMMHarmonizer  # noqa: E402
 
 Harmonizer = Callable[[LeadSheet], list]
 
@@ -150,7 +151,7 @@ def main(argv=None) -> int:
     systems: dict[str, Harmonizer] = {"human": human, "hmm": hmm.harmonize}
     if not a.no_model and Path(a.model).is_file():
         os.environ["HUM2BAND_HARMONY_MODEL"] = str(Path(a.model).resolve())
-        from hum2band.harmonize import benchmark_harmonizer, benchmark_harmonizer_sampled, load_harmony_model
+        from hum2band.compose.harmony.harmonize import benchmark_harmonizer, benchmark_harmonizer_sampled, load_harmony_model
 
         load_harmony_model()  # load once, before timing
         systems["model"] = benchmark_harmonizer

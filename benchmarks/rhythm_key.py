@@ -1,7 +1,7 @@
 """Benchmark: tuning, tempo, beats/downbeats, meter and key of sung takes with known answers.
 
 Builds melodies whose tempo, meter, key and bar lines are known, sings them like a person would,
-and measures what ``hum2band.tuning``, ``hum2band.rhythm`` and ``hum2band.key`` recover.
+and measures what ``hum2band.music.tuning``, ``hum2band.listen.rhythm`` and ``hum2band.music.keyfinding`` recover.
 
 Sources (read from ``--data``, default ``../shared/data`` relative to the project root, or the
 ``HUM2BAND_DATA`` environment variable):
@@ -17,19 +17,19 @@ Sources (read from ``--data``, default ``../shared/data`` relative to the projec
 
 Each take is an excerpt of whole 4-bar phrases (20-40 s) from the first sung bar, ending like a
 sung phrase, transposed to a random key in a singable range. It is performed with
-:func:`hum2band.synth.humanize_timing` (tempo drift of 5-8 %, a trend of up to 4 %, rubato of
+:func:`hum2band.train.synth.humanize_timing` (tempo drift of 5-8 %, a trend of up to 4 %, rubato of
 10-30 % at every 4-bar phrase end, a final ritardando, 20 ms onset jitter) by a
-:func:`hum2band.synth.random_style` singer whose tuning offset is drawn in +-40 cents (the style's
+:func:`hum2band.train.synth.random_style` singer whose tuning offset is drawn in +-40 cents (the style's
 slow tuning drift and intonation errors stay). Takes are split by song id parity into a development
 half (even ids, the only one any parameter was fitted on) and a held-out half (odd ids).
 
 Two paths:
 
-* ``--from-notes``: the notes as sung (:func:`hum2band.synth.sung_notes`) are degraded the way a
+* ``--from-notes``: the notes as sung (:func:`hum2band.train.synth.sung_notes`) are degraded the way a
   pitch tracker and note segmenter degrade them (onsets 20-50 ms off, repeated notes merged,
   long notes split, octave errors, dropped short notes, glide fragments) and fed to the estimators.
-* default: the take is rendered with :func:`hum2band.synth.sing` and transcribed from audio by
-  :func:`hum2band.transcription.transcribe_audio` (the whole pipeline).
+* default: the take is rendered with :func:`hum2band.train.synth.sing` and transcribed from audio by
+  :func:`hum2band.listen.transcription.transcribe_audio` (the whole pipeline).
 
 Prints a table per meter and overall: tempo within 4 % of the reference (median beat rate over the
 sung part) and the share at double / half / triple / a third / 3:2 or 2:3 of it, meter accuracy,
@@ -37,8 +37,8 @@ key accuracy (tonic and mode), tuning within 10 cents, beat and downbeat F-measu
 window, over the sung part) and the run time of tuning + key + rhythm estimation per take.
 
 The fitted parameters of the estimators come from here, on dev-half songs only:
-``--fit-templates`` (onset templates of ``hum2band.rhythm``), ``--fit-rhythm`` (its phase and
-hypothesis weights, on fresh renditions), ``--fit-key`` (weights of ``hum2band.key``).
+``--fit-templates`` (onset templates of ``hum2band.listen.rhythm``), ``--fit-rhythm`` (its phase and
+hypothesis weights, on fresh renditions), ``--fit-key`` (weights of ``hum2band.music.keyfinding``).
 
 Run: ``.venv/bin/python benchmarks/rhythm_key.py --from-notes`` (about 20 s) or without
 ``--from-notes`` for the audio path (about a minute).
@@ -60,10 +60,12 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from hum2band.melody import Note, TONIC_PITCH_CLASS, beats_per_bar  # noqa: E402
-from hum2band.tuning import estimate_tuning_cents, snap_notes  # noqa: E402
-from hum2band.key import estimate_key  # noqa: E402
-from hum2band.rhythm import estimate_rhythm  # noqa: E402
+from hum2band.music.melody import Note  # noqa: E402
+from hum2band.music.key import TONIC_PITCH_CLASS  # noqa: E402
+from hum2band.music.meter import beats_per_bar  # noqa: E402
+from hum2band.music.tuning import estimate_tuning_cents, snap_notes  # noqa: E402
+from hum2band.music.keyfinding import estimate_key  # noqa: E402
+from hum2band.listen.rhythm import estimate_rhythm  # noqa: E402
 
 METERS = ((4, 4), (3, 4), (6, 8))
 
@@ -94,7 +96,7 @@ class Take:
     tune: Tune
     notes: list  # performed score notes (drift, rubato, jitter; pitch at A440): synth input
     sung: list   # the notes as sung (synth ground truth: sounded offsets, median sung pitch)
-    style: object  # hum2band.synth.SingerStyle
+    style: object  # hum2band.train.synth.SingerStyle
     beats_s: np.ndarray
     downbeats_s: np.ndarray
     tempo_bpm: float
@@ -255,13 +257,13 @@ def _excerpt(tune: Tune, scale: float, target_s: float) -> Tune | None:
 def perform(tune: Tune, rng: np.random.Generator, seed: int, lead_in_s: float = 0.6) -> Take:
     """Sing a tune like a person without a click, in a singable random key.
 
-    Timing: :func:`hum2band.synth.humanize_timing` (slow tempo drift of 5-8 %, a tempo trend of up
+    Timing: :func:`hum2band.train.synth.humanize_timing` (slow tempo drift of 5-8 %, a tempo trend of up
     to 4 %, rubato of 10-30 % at the end of every 4-bar phrase, a final ritardando of up to 15 %,
     20 ms onset jitter). Voice: a
-    :func:`hum2band.synth.random_style` singer whose tuning offset is drawn in +-40 cents (plus
+    :func:`hum2band.train.synth.random_style` singer whose tuning offset is drawn in +-40 cents (plus
     the style's own slow tuning drift and per-note intonation error).
     """
-    from hum2band import synth
+    from hum2band.train import synth
 
     semis = int(rng.integers(-6, 6))
     octave = 12 * np.round((62 - (np.median(tune.midi) + semis)) / 12)
@@ -404,8 +406,8 @@ def run_from_notes(take: Take, rng: np.random.Generator):
 
 
 def run_from_audio(take: Take, sr: int = 22050):
-    from hum2band import synth
-    from hum2band.transcription import transcribe_audio
+    from hum2band.train import synth
+    from hum2band.listen.transcription import transcribe_audio
 
     samples = synth.sing(take.notes, sr, take.style, take.seed, take.duration_s)
     t0 = time.perf_counter()
@@ -485,7 +487,7 @@ def fit_templates(takes: list[Take]) -> None:
     Onset probabilities: folk tunes of each meter are split into a denser and a sparser style by
     2-means on each take's onset rate per bar position; POP909 songs are a 4/4 style of their own.
     """
-    from hum2band.rhythm import grid_statistics
+    from hum2band.listen.rhythm import grid_statistics
 
     def fmt(x):
         return "np.array([" + ", ".join(f"{v:.2f}" for v in x) + "])"
@@ -542,8 +544,8 @@ def _conditional_logit(data, w0, lam=1e-3):
 
 
 def fit_key(data_dir: Path, args) -> None:
-    """Fit KEY_WEIGHTS of hum2band.key on renditions of dev-half songs (even ids)."""
-    from hum2band import key as K
+    """Fit KEY_WEIGHTS of hum2band.music.keyfinding on renditions of dev-half songs (even ids)."""
+    from hum2band.music import keyfinding as K
 
     data = []
     for rep in range(3):
@@ -562,14 +564,14 @@ def fit_key(data_dir: Path, args) -> None:
 
 
 def fit_rhythm(data_dir: Path, args) -> None:
-    """Fit PHASE_WEIGHTS and FEATURE_WEIGHTS of hum2band.rhythm (conditional logistic regression).
+    """Fit PHASE_WEIGHTS and FEATURE_WEIGHTS of hum2band.listen.rhythm (conditional logistic regression).
 
     Training takes are fresh renditions (other seeds) of dev-half songs only (even ids). Phase:
     among the shifts of a correct hypothesis, the ones whose beats and downbeats match the
     reference best. Hypotheses: the correct ones have the take's meter and a tempo within 4 %.
     """
     import mir_eval
-    from hum2band import rhythm as R
+    from hum2band.listen import rhythm as R
 
     takes_h = []
     for rep in range(3):
@@ -653,7 +655,7 @@ def main(argv=None) -> int:
         return 2
     from_notes = args.from_notes
     if not from_notes and not (ROOT / "hum2band" / "transcription.py").exists():
-        print("hum2band/transcription.py missing: using --from-notes", file=sys.stderr)
+        print("hum2band/listen/transcription.py missing: using --from-notes", file=sys.stderr)
         from_notes = True
 
     if args.fit_rhythm:

@@ -1,6 +1,6 @@
 """Benchmark: ``hum2band serve`` under a burst of uploads.
 
-Starts the server (``python -m hum2band.serve``, the real arranger in its job processes) on a
+Starts the server (``python -m hum2band.app.serve``, the real arranger in its job processes) on a
 free loopback port, sends ``--uploads`` (default 20) uploads of the shipped examples at once, and
 follows every accepted take to the end. It reports, per upload, whether the take was arranged,
 failed, or was told to try again (HTTP 503 "busy, try again", with Retry-After), then whether the
@@ -171,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     log_path = Path(jobs_dir).parent / (Path(jobs_dir).name + ".log")
     log = open(log_path, "w")
     server = subprocess.Popen(
-        [sys.executable, "-m", "hum2band.serve", "--port", str(port), "--jobs-dir", jobs_dir,
+        [sys.executable, "-m", "hum2band.app.serve", "--port", str(port), "--jobs-dir", jobs_dir,
          "--max-active", str(args.max_active)], cwd=ROOT, env=env, stdout=log, stderr=log)
     try:
         deadline = time.monotonic() + 60

@@ -75,7 +75,7 @@ def matched_pitch_deviation(ref_iv, ref_midi, est_iv, est_midi) -> np.ndarray:
 def oracle_conp(track, ref_iv, ref_midi) -> float:
     """COnP with the reference's own note intervals and hum2band's pitch measured over each: what
     pitch alone allows, were the segmentation perfect."""
-    from hum2band.notes import interval_pitches
+    from hum2band.listen.notes import interval_pitches
 
     est_midi = interval_pitches(track, ref_iv)
     ok = np.isfinite(est_midi)
@@ -108,7 +108,7 @@ def matched_hz_difference(ref_iv, ref_midi, est_iv, est_midi) -> np.ndarray:
 
 
 def run_hum2band(takes, backend: str, startup_s: float):
-    from hum2band.transcription import transcribe
+    from hum2band.listen.transcription import transcribe
 
     rows, t_proc, audio_s, with_tempo_key = [], startup_s, 0.0, 0
     deviations, extra = [], {"oracle": [], "breakdown": [], "hz_diff": []}
@@ -178,7 +178,7 @@ def main(argv=None) -> int:
     if not takes:
         print(f"no SSVD takes under {folder}: pass --data or set HUM2BAND_DATA", file=sys.stderr)
         return 2
-    from hum2band.pitch import DEFAULT_BACKEND
+    from hum2band.listen.pitch import DEFAULT_BACKEND
     print(f"SSVD dev takes: {len(takes)} from {folder}")
     print(f"{'system':48s} {'COn':>6s} {'COnP':>6s} {'COnPOff':>8s} {'RTF':>7s}")
     startup = time.perf_counter() - _T_START

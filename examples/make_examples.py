@@ -1,9 +1,9 @@
-"""Make the shipped example takes: public-domain melodies sung by :mod:`hum2band.synth`.
+"""Make the shipped example takes: public-domain melodies sung by :mod:`hum2band.train.synth`.
 
 Every example is deterministic (fixed seeds): the melody is written out below by hand as
 (pitch, length in quarter notes) pairs, laid on a score grid at its tempo, performed with a
-drifting tempo, phrase rubato and per-note jitter (:func:`hum2band.synth.humanize_timing`), sung
-with a hand-picked :class:`~hum2band.synth.SingerStyle` and encoded with PyAV like a phone
+drifting tempo, phrase rubato and per-note jitter (:func:`hum2band.train.synth.humanize_timing`), sung
+with a hand-picked :class:`~hum2band.train.synth.SingerStyle` and encoded with PyAV like a phone
 would record it. Beside each audio file go
 
 * ``NAME.notes.txt``: one sung note per line, ``onset_s<TAB>offset_s<TAB>midi_pitch`` (the median
@@ -40,8 +40,9 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from hum2band import synth  # noqa: E402
-from hum2band.melody import Note, beats_per_bar, quarter_notes_per_beat  # noqa: E402
+from hum2band.music.melody import Note  # noqa: E402
+from hum2band.music.meter import beats_per_bar, quarter_notes_per_beat  # noqa: E402
+from hum2band.train import synth  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 
@@ -80,7 +81,7 @@ class Tune:
     style : SingerStyle
     seed : int
     tempo_drift : float
-        Peak slow tempo deviation (log ratio) for :func:`hum2band.synth.humanize_timing`.
+        Peak slow tempo deviation (log ratio) for :func:`hum2band.train.synth.humanize_timing`.
     tempo_trend : float
         Tempo change from start to end as a fraction.
     onset_jitter_s : float

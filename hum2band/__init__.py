@@ -14,9 +14,9 @@ first use.
   (:class:`hum2band.pipeline.ArrangedSong`: ``.write(dir)``, ``.render()``, ``.chords``,
   ``.parts``) with the options of :class:`ArrangeOptions` (from :mod:`hum2band.pipeline`).
 * :func:`transcribe` -- a take (any audio file) to a :class:`Melody`
-  (from :mod:`hum2band.transcription`).
+  (from :mod:`hum2band.listen.transcription`).
 * :class:`Melody`, :class:`Note`, :class:`Rhythm`, :class:`Key` -- the shared object model
-  (:mod:`hum2band.melody`); :class:`TempoMap` (:mod:`hum2band.tempo_map`).
+  (:mod:`hum2band.music.melody`); :class:`TempoMap` (:mod:`hum2band.music.tempo_map`).
 * :class:`Hum2BandError` and its subclasses -- errors whose message is one line for the user
   (:mod:`hum2band.errors`).
 """
@@ -29,15 +29,15 @@ __version__ = "0.1.0"
 
 #: Public name -> (module, attribute), imported on first access.
 _EXPORTS = {
-    "transcribe": ("hum2band.transcription", "transcribe"),
+    "transcribe": ("hum2band.listen.transcription", "transcribe"),
     "arrange": ("hum2band.pipeline", "arrange"),
     "ArrangeOptions": ("hum2band.pipeline", "ArrangeOptions"),
-    "Arrangement": ("hum2band.arrangement", "Arrangement"),
-    "Melody": ("hum2band.melody", "Melody"),
-    "Note": ("hum2band.melody", "Note"),
-    "Rhythm": ("hum2band.melody", "Rhythm"),
-    "Key": ("hum2band.melody", "Key"),
-    "TempoMap": ("hum2band.tempo_map", "TempoMap"),
+    "Arrangement": ("hum2band.music.arrangement", "Arrangement"),
+    "Melody": ("hum2band.music.melody", "Melody"),
+    "Note": ("hum2band.music.melody", "Note"),
+    "Rhythm": ("hum2band.music.meter", "Rhythm"),
+    "Key": ("hum2band.music.key", "Key"),
+    "TempoMap": ("hum2band.music.tempo_map", "TempoMap"),
     "Hum2BandError": ("hum2band.errors", "Hum2BandError"),
     "InputError": ("hum2band.errors", "InputError"),
     "NoSingingError": ("hum2band.errors", "NoSingingError"),

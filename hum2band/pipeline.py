@@ -2,7 +2,7 @@
 
 The stages, in order (each one's wall time lands in ``arrangement.json``):
 
-1. ``transcribe`` -- decode the take and turn it into a :class:`~hum2band.melody.Melody`
+1. ``transcribe`` -- decode the take and turn it into a :class:`~hum2band.music.melody.Melody`
    (or read a MIDI/MusicXML melody on its own tempo map);
 2. ``chords`` -- the harmony model writes the chords (or the user's ``--chords`` are locked);
 3. ``parts`` -- the accompaniment model writes drums, bass, keys, guitar and pads in the style;
@@ -31,10 +31,13 @@ from typing import Callable
 
 import numpy as np
 
-from .arrangement import Arrangement, ChordSpan as TimedChord, Part, PartNote
-from .chords import ChordSymbol, parse_chord_line
 from .errors import InputError, OptionError
-from .melody import Key, Melody, Note, Rhythm, SUPPORTED_METERS, beats_per_bar
+from .music.arrangement import Arrangement, Part, PartNote
+from .music.arrangement import ChordSpan as TimedChord
+from .music.chords import ChordSymbol, parse_chord_line
+from .music.key import Key
+from .music.melody import Melody, Note
+from .music.meter import SUPPORTED_METERS, Rhythm, beats_per_bar
 
 #: Stage names reported to ``progress`` (and keys of ``timings_s``).
 STAGES = ("transcribe", "chords", "parts", "arrange", "render", "export")
@@ -55,7 +58,7 @@ class ArrangeOptions:
     Attributes
     ----------
     style : str
-        One of :func:`hum2band.styles.style_names`.
+        One of :func:`hum2band.music.styles.style_names`.
     tempo_bpm, meter, key : optional
         Overrides of the estimated tempo (counted beats per minute), meter ((4, 4), (3, 4), (6, 8))
         and key ("A minor").
@@ -110,8 +113,8 @@ class ArrangeOptions:
 
     def checked(self) -> "ArrangeOptions":
         """A copy with canonical values; raises :class:`OptionError` (one line) on a bad one."""
-        from .soundfonts import find_soundfont
-        from .styles import check_meter, get_style
+        from .music.styles import check_meter, get_style
+        from .perform.soundfonts import find_soundfont
 
         st = get_style(self.style)
         meter = None
@@ -229,7 +232,7 @@ class SongGrid:
 def song_grid(melody: Melody, intro_bars: int = 0) -> SongGrid:
     """Counted beats for a transcribed take: beat 0 is the bar line ``intro_bars`` bars before the
     first sung bar (the pickup bar counts as a bar)."""
-    from .harmonize import melody_score_of
+    from .compose.harmony.harmonize import melody_score_of
 
     score = melody_score_of(melody)
     bpb = score.beats_per_bar
@@ -253,7 +256,7 @@ def is_written_melody(path: str | os.PathLike) -> bool:
 
 def melody_from_file(path: str | os.PathLike, options: ArrangeOptions) -> Melody:
     """A MIDI/MusicXML melody as a :class:`Melody` on the file's own tempo map (no estimation)."""
-    from .harmonize import read_melody
+    from .compose.harmony.harmonize import read_melody
 
     score = read_melody(path)
     if not score.notes:
@@ -267,7 +270,7 @@ def melody_from_file(path: str | os.PathLike, options: ArrangeOptions) -> Melody
     downs = beats_s[::bpb]
     notes = [Note(score.beat_to_seconds(n.onset_beat), score.beat_to_seconds(n.offset_beat),
                   float(n.midi), int(n.midi), int(n.velocity)) for n in score.notes]
-    from .harmony_grid import key_of_notes
+    from .compose.harmony.grid import key_of_notes
 
     key = Key.parse(options.key) if options.key else (score.key or key_of_notes(score.notes))
     rhythm = Rhythm(beats_s, downs, tuple(score.meter), float(score.tempo_bpm))
@@ -298,7 +301,7 @@ class ArrangedSong:
         Melody, parts, chords (seconds of the take, shifted by ``offset_s`` when there is an intro).
     options : ArrangeOptions
     grid : SongGrid
-    parts_score : hum2band.accompany.PartsScore
+    parts_score : hum2band.compose.parts.accompany.PartsScore
         The parts on the beat grid (what ``--bars`` regenerates from).
     offset_s : float
         Silence put before the take to make room for the intro.
@@ -322,13 +325,19 @@ class ArrangedSong:
         return self.arrangement.parts
 
     def render(self, soundfont: str | None = None, progress: Progress | None = None):
-        """Render every part and mix them with the take; returns :class:`hum2band.render.Mix`.
+        """Render every part and mix them with the take; returns :class:`hum2band.perform.render.Mix`.
 
         The take goes in untouched (after ``offset_s`` of silence when there is an intro); with
         ``no_vocal`` it is left out of the mix and of the stems.
         """
-        from .render import SAMPLE_RATE_HZ, load_vocal, mix, render_parts, rendered_length
-        from .soundfonts import find_soundfont
+        from .perform.render import (
+            SAMPLE_RATE_HZ,
+            load_vocal,
+            mix,
+            render_parts,
+            rendered_length,
+        )
+        from .perform.soundfonts import find_soundfont
 
         t = time.perf_counter()
         _say(progress, "render", 0.0)
@@ -356,7 +365,7 @@ class ArrangedSong:
         dict
             File kind -> path written.
         """
-        from .export import write_leadsheet_musicxml, write_pianoroll_png
+        from .perform.export import write_leadsheet_musicxml, write_pianoroll_png
 
         d = Path(out_dir)
         d.mkdir(parents=True, exist_ok=True)
@@ -421,9 +430,9 @@ def arrange(path: str | os.PathLike, style: str = "pop", progress: Progress | No
 
 def _arrange(path: Path, opts: ArrangeOptions, progress: Progress | None, melody: Melody | None = None
              ) -> ArrangedSong:
-    from .accompany import accompany, load_parts_model
-    from .soundfonts import part_defaults
-    from .styles import check_meter, get_style
+    from .compose.parts.accompany import accompany, load_parts_model
+    from .music.styles import check_meter, get_style
+    from .perform.soundfonts import part_defaults
 
     timings: dict[str, float] = {}
     written = is_written_melody(path)
@@ -437,7 +446,7 @@ def _arrange(path: Path, opts: ArrangeOptions, progress: Progress | None, melody
         if written:
             melody = melody_from_file(path, opts)
         else:
-            from .transcription import transcribe
+            from .listen.transcription import transcribe
 
             melody = transcribe(path, pitch_backend=opts.pitch_backend, tempo_bpm=opts.tempo_bpm,
                                 meter=meter_hint, key=opts.key,
@@ -533,7 +542,7 @@ def _load_earlier(opts: ArrangeOptions) -> dict | None:
         return None
     import json
 
-    from .accompany import PartsScore
+    from .compose.parts.accompany import PartsScore
 
     d = Path(opts.from_dir)
     try:
@@ -558,7 +567,7 @@ def _load_earlier(opts: ArrangeOptions) -> dict | None:
 
 def _chords(melody: Melody, grid: SongGrid, opts: ArrangeOptions, style, earlier) -> list:
     """Chord spans (start_beat, end_beat, ChordSymbol) over every bar of the arrangement."""
-    from .harmonize import harmonize, locked_spans, merge_repeats
+    from .compose.harmony.harmonize import harmonize, locked_spans, merge_repeats
 
     bpb = grid.beats_per_bar
     shift = grid.first_bar * bpb
@@ -607,7 +616,7 @@ def harmonic_rhythm(spans: list, beats_per_bar_: int, chords_per_bar: float) -> 
     each slot keeps the chord that sounds longest in it (the earlier one on a tie), then
     repeated chords are merged. Slots where the model wrote no chord stay empty.
     """
-    from .harmonize import merge_repeats
+    from .compose.harmony.harmonize import merge_repeats
 
     cpb = max(1, int(round(chords_per_bar)))
     slot = beats_per_bar_ / cpb if beats_per_bar_ % cpb == 0 else float(beats_per_bar_)
@@ -647,7 +656,7 @@ def _with_ending(ps, grid: SongGrid, chords):
             last[:, 0] = a
             last[:, 1] = (end - a) if name != "drums" else 0.5
         parts[name] = np.concatenate([before, last]) if len(last) else before
-    from .accompany import PartsScore
+    from .compose.parts.accompany import PartsScore
 
     return PartsScore(parts, ps.variant, ps.onsets)
 
@@ -679,12 +688,12 @@ def write_outputs(song: ArrangedSong, out_dir: Path, force: bool = False,
 
     Everything goes into a hidden temporary folder beside ``out_dir``; when all files are
     complete it is renamed to ``out_dir`` (an existing ``out_dir`` is replaced only with
-    ``force``, and only then; see :func:`hum2band.staging.staged_folder`).
+    ``force``, and only then; see :func:`hum2band.files.staging.staged_folder`).
     """
     import json
 
-    from .render import write_mix, write_stems
-    from .staging import staged_folder
+    from .files.staging import staged_folder
+    from .perform.render import write_mix, write_stems
 
     out_dir = Path(out_dir)
     with staged_folder(out_dir, replace=force) as tmp:

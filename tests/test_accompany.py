@@ -1,4 +1,4 @@
-"""The shipped accompaniment model through :func:`hum2band.accompany.accompany`: every style and
+"""The shipped accompaniment model through :func:`hum2band.compose.parts.accompany.accompany`: every style and
 meter, seeds, locked bars, the melody-clash rule, chord-following parts."""
 
 from __future__ import annotations
@@ -6,11 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hum2band import parts_grid as G
-from hum2band.accompany import accompany, load_parts_model
-from hum2band.chords import QUALITIES, ChordSymbol
+from hum2band.compose.parts import grid as G
+from hum2band.compose.parts.accompany import accompany, load_parts_model
+from hum2band.music.chords import QUALITIES, ChordSymbol
 from hum2band.errors import OptionError
-from hum2band.styles import all_styles, get_style
+from hum2band.music.styles import all_styles, get_style
 
 
 def _melody(n_bars: int, bpb: int) -> tuple[np.ndarray, list]:

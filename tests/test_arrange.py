@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from hum2band.cli import main
+from hum2band.app.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 EX = ROOT / "examples"
@@ -83,7 +83,7 @@ def test_every_output_is_there_and_consistent(made, name):
         assert 0 <= part["program"] <= 127 and part["notes"]
 
     # vocal stem: the take, untouched except for one gain (and the intro's leading silence)
-    from hum2band.decode import decode
+    from hum2band.files.audio import decode
 
     take = decode(src, sample_rate_hz=44100, max_duration_s=None, channels=2).samples.astype(np.float64)
     vocal, _ = _read(d / "stems" / "vocal.wav")
@@ -108,7 +108,7 @@ def test_every_output_is_there_and_consistent(made, name):
     markers = [m.text for t in mid.tracks for m in t if m.type == "marker" and m.text != "N.C."]
     assert markers == [c["label"] for c in data["chords"]]
     # the tempo map puts the downbeats on the singer's downbeats
-    from hum2band.tempo_map import midi_downbeats_s
+    from hum2band.music.tempo_map import midi_downbeats_s
 
     downs_midi = midi_downbeats_s(d / "arrangement.mid")
     for t in data["downbeats"]:

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import mir_eval.chord as mc
 
-from hum2band.chords import ChordSymbol, QUALITIES, parse_chord_line, vocabulary
+from hum2band.music.chords import ChordSymbol, QUALITIES, parse_chord_line, vocabulary
 from hum2band.errors import OptionError
 
 

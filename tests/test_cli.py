@@ -1,6 +1,6 @@
 """The ``hum2band`` command line: errors, outputs, the JSON contract, several inputs.
 
-Most runs call :func:`hum2band.cli.main` in-process (models load once per test session); one
+Most runs call :func:`hum2band.app.cli.main` in-process (models load once per test session); one
 test runs the installed console script in a subprocess. Bad inputs are made in ``tmp_path``.
 """
 
@@ -19,9 +19,11 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from hum2band import cli
+from hum2band.app import cli
 from hum2band.errors import NoSingingError
-from hum2band.melody import Key, Melody, Note, Rhythm
+from hum2band.music.key import Key
+from hum2band.music.melody import Melody, Note
+from hum2band.music.meter import Rhythm
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "ode_to_joy.m4a"
@@ -70,7 +72,7 @@ def example() -> Path:
 @pytest.fixture(scope="module")
 def short_take(example, tmp_path_factory) -> Path:
     """The first 7 s of the shipped example as a WAV: a real take that transcribes quickly."""
-    from hum2band.decode import decode
+    from hum2band.files.audio import decode
 
     audio = decode(example, sample_rate_hz=16000)
     path = tmp_path_factory.mktemp("short") / "ode_start.wav"
@@ -335,7 +337,7 @@ def fake_pipeline(monkeypatch):
         if stem == "chatty":
             logging.getLogger("some.library").warning("runtime X is not installed")
             logging.warning("root logger chatter")  # would call logging.basicConfig()
-            logging.getLogger("hum2band.decode").warning("%s: 2 bad packets\nskipped", path)
+            logging.getLogger("hum2band.files.audio").warning("%s: 2 bad packets\nskipped", path)
         for stage in ("decoding", "pitch", "notes", "rhythm"):
             if progress:
                 progress(stage)
@@ -455,9 +457,9 @@ def test_import_is_light_and_transcribe_is_the_function():
         "assert 'torch' not in sys.modules and 'numpy' not in sys.modules, 'heavy import'\n"
         "hum2band.Melody, hum2band.Key, hum2band.NoSingingError\n"
         "assert 'torch' not in sys.modules\n"
-        "import hum2band.transcription\n"
+        "import hum2band.listen.transcription\n"
         "assert callable(hum2band.transcribe) and hum2band.transcribe.__name__ == 'transcribe'\n"
-        "assert hum2band.transcribe is hum2band.transcription.transcribe\n"
+        "assert hum2band.transcribe is hum2band.listen.transcription.transcribe\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=120)
@@ -467,7 +469,7 @@ def test_import_is_light_and_transcribe_is_the_function():
 def test_bad_options_fail_before_heavy_imports(tmp_path):
     code = (
         "import sys\n"
-        "from hum2band.cli import main\n"
+        "from hum2band.app.cli import main\n"
         f"rc = main(['transcribe', {str(tmp_path / 'x.wav')!r}, '--out', 'o', '--meter', '5/4'])\n"
         "assert rc == 2, rc\n"
         "assert 'torch' not in sys.modules and 'av' not in sys.modules\n"

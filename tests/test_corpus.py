@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hum2band import corpus as cp
-from hum2band import datasets as ds
-from hum2band.chords import ChordSymbol
+from hum2band.train import corpus as cp
+from hum2band.train import datasets as ds
+from hum2band.music.chords import ChordSymbol
 from hum2band.errors import Hum2BandError
 
 STDLIB = Path("/usr/share/mma/lib/stdlib")

@@ -1,4 +1,4 @@
-"""Tests for hum2band.decode: every format we promise, resampling, and every bad input.
+"""Tests for hum2band.files.audio: every format we promise, resampling, and every bad input.
 
 Each test file is made here: a known signal is encoded with PyAV (the same FFmpeg that decodes
 it), so the expected samples are known exactly.
@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-import hum2band.decode as decode_module
-from hum2band.decode import Audio, decode, probe_duration_s, write_wav
+import hum2band.files.audio as decode_module
+from hum2band.files.audio import Audio, decode, probe_duration_s, write_wav
 from hum2band.errors import InputError, OptionError, TakeLengthError
 
 SIGNAL_S = 1.5

@@ -10,10 +10,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hum2band import export
-from hum2band.arrangement import ChordSpan, Part, PartNote
-from hum2band.chords import QUALITIES, ChordSymbol
-from hum2band.melody import Key, Melody, Note, Rhythm
+from hum2band.perform import export
+from hum2band.music.arrangement import ChordSpan, Part, PartNote
+from hum2band.music.chords import QUALITIES, ChordSymbol
+from hum2band.music.key import Key
+from hum2band.music.melody import Melody, Note
+from hum2band.music.meter import Rhythm
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 

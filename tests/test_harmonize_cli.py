@@ -8,9 +8,9 @@ from pathlib import Path
 import mir_eval
 import pytest
 
-from hum2band import cli
-from hum2band.harmonize import DEFAULT_MODEL_PATH
-from hum2band.transcription import transcribe
+from hum2band.app import cli
+from hum2band.compose.harmony.harmonize import DEFAULT_MODEL_PATH
+from hum2band.listen.transcription import transcribe
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 

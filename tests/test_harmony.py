@@ -6,12 +6,12 @@ import textwrap
 import numpy as np
 import pytest
 
-from hum2band.chords import ChordSymbol
-from hum2band.datasets import (BeatNote, ChordSpan, LeadSheet, load_source, read_abc_tunes,
-                               read_musicxml, resolve_data_dir, seconds_to_beats, split_of,
-                               _score_to_leadsheet)
-from hum2band import harmony_metrics as hm
-from hum2band.hmm_harmonizer import HMMHarmonizer, half_bar_features
+from hum2band.music.chords import ChordSymbol
+from hum2band.music.leadsheet import BeatNote, ChordSpan, LeadSheet, seconds_to_beats, split_of
+from hum2band.train.datasets import load_source, read_abc_tunes, resolve_data_dir, _score_to_leadsheet
+from hum2band.music.musicxml import read_musicxml
+from hum2band.train import harmony_metrics as hm
+from hum2band.compose.hmm_harmonizer import HMMHarmonizer, half_bar_features
 
 C, G, F, Am, Dm = (ChordSymbol.parse(x) for x in ("C", "G", "F", "Am", "Dm"))
 

@@ -10,14 +10,13 @@ import numpy as np
 import pytest
 import torch
 
-from hum2band import harmony_grid as G
-from hum2band.chords import ChordSymbol
-from hum2band.datasets import BeatNote, ChordSpan, LeadSheet
-from hum2band.harmonize import (DEFAULT_MODEL_PATH, chords_json, harmonize, harmonize_files, read_melody)
-from hum2band.melody import Key
-from hum2band.harmony_model import (Harmony, HarmonyConfig, HarmonyTransformer, collate, generate, harmony_loss,
-                                    load_model, pick_chord, regenerate_bars, save_model, window_of)
-from hum2band.harmony_train import evaluate, prepare_songs, train, validation_batches
+from hum2band.compose.harmony import grid as G
+from hum2band.music.chords import ChordSymbol
+from hum2band.music.leadsheet import BeatNote, ChordSpan, LeadSheet
+from hum2band.compose.harmony.harmonize import DEFAULT_MODEL_PATH, chords_json, harmonize, harmonize_files, read_melody
+from hum2band.music.key import Key
+from hum2band.compose.harmony.model import Harmony, HarmonyConfig, HarmonyTransformer, collate, generate, harmony_loss, load_model, pick_chord, regenerate_bars, save_model, window_of
+from hum2band.train.harmony import evaluate, prepare_songs, train, validation_batches
 
 TINY = HarmonyConfig(d_model=32, n_heads=2, n_encoder_layers=1, n_decoder_layers=1, d_ff=64, dropout=0.0,
                      window_bars=8, context_bars=4)
@@ -120,7 +119,7 @@ def test_decoder_is_causal(tiny_model):
 
 
 def test_incremental_decoding_matches_full_decoding(tiny_model):
-    from hum2band.harmony_model import IncrementalDecoder
+    from hum2band.compose.harmony.model import IncrementalDecoder
 
     song = prepare_songs([toy_leadsheet(4)])[0]
     batch = collate([window_of(song, 0, 8)])
@@ -272,7 +271,7 @@ def test_shipped_weights_generate():
     spans = harmonize(ls, style="pop", seed=0, temperature=0.0, model=model)
     assert spans[0][0] == 0.0 and spans[-1][1] == pytest.approx(128.0)
     # On this I-vi-IV-V tune a trained model finds mostly the written chords.
-    from hum2band.harmony_metrics import chord_accuracy
+    from hum2band.train.harmony_metrics import chord_accuracy
 
     assert chord_accuracy(ls.chords, spans)[0] > 0.5
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hum2band.notes import interval_pitches, segment_notes
-from hum2band.pitch import HOP_S, TRACKER_SAMPLE_RATE_HZ, PitchTrack, frame_bright_db, track_pitch
+from hum2band.listen.notes import interval_pitches, segment_notes
+from hum2band.listen.pitch import HOP_S, TRACKER_SAMPLE_RATE_HZ, PitchTrack, frame_bright_db, track_pitch
 
 SR = TRACKER_SAMPLE_RATE_HZ
 
@@ -49,7 +49,7 @@ def test_a_scoop_into_a_note_stays_part_of_it():
     # 0.18 s glide up from two and a half semitones below, then 0.6 s held on 62.
     from dataclasses import replace
 
-    from hum2band.notes import SegmenterSettings
+    from hum2band.listen.notes import SegmenterSettings
 
     track = _with_silence(np.concatenate([np.linspace(59.5, 61.9, 18), np.full(60, 62.0)]))
     notes = segment_notes(track)
@@ -70,7 +70,7 @@ def test_a_consonant_dents_the_bright_loudness_more_than_the_plain_one():
     gate[(t > 0.48) & (t < 0.52)] = 0.02  # the consonant: only the bright part drops
     x = low + high * gate
     n = int(len(x) / SR / HOP_S)
-    from hum2band.pitch import frame_rms_db
+    from hum2band.listen.pitch import frame_rms_db
 
     plain = frame_rms_db(x, SR, n)
     bright = frame_bright_db(x, SR, n)

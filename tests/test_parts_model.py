@@ -7,10 +7,10 @@ from types import SimpleNamespace
 import numpy as np
 import torch
 
-from hum2band import parts_grid as G
-from hum2band import parts_train as PT
-from hum2band.chords import ChordSymbol
-from hum2band.parts_model import PartsModel, PartsModelConfig, parts_loss
+from hum2band.compose.parts import grid as G
+from hum2band.train import parts as PT
+from hum2band.music.chords import ChordSymbol
+from hum2band.compose.parts.model import PartsModel, PartsModelConfig, parts_loss
 
 TINY = PartsModelConfig(d_model=32, n_heads=2, enc_layers=1, dec_layers=1, d_ff=64, d_tick=16)
 

@@ -1,9 +1,9 @@
-"""Tests for hum2band.record: microphone capture, count-in/click timing, device errors.
+"""Tests for hum2band.app.record: microphone capture, count-in/click timing, device errors.
 
 The recording tests are real: they start a private PulseAudio daemon whose only sink is a null
 sink and whose default source is that sink's monitor, play examples/twinkle.wav into it with
 ``paplay`` and record it through PortAudio (ALSA's ``pulse`` plugin, Debian libasound2-plugins)
-with :func:`hum2band.record.record_take`. The monitor also hears the click that record_take
+with :func:`hum2band.app.record.record_take`. The monitor also hears the click that record_take
 plays, which makes a loopback for checking latency compensation and where bar 1 lands.
 They skip only when PulseAudio is not installed (Debian: pulseaudio, pulseaudio-utils).
 """
@@ -25,7 +25,7 @@ import pytest
 import soundfile as sf
 from scipy.signal import resample_poly
 
-from hum2band import record as R
+from hum2band.app import record as R
 from hum2band.errors import Hum2BandError, OptionError, TakeLengthError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -273,7 +273,7 @@ def test_click_in_headphones_stays_out_of_the_take(pulse, tmp_path):
     excerpt, piece, piece_rate = _excerpt(tmp_path, 1.0, 1.5)
     code = (
         "import json, sys, threading\n"
-        "from hum2band.record import record_take\n"
+        "from hum2band.app.record import record_take\n"
         "ev = threading.Event()\n"
         "threading.Thread(target=lambda: (ev.wait(), print('started', flush=True)), "
         "daemon=True).start()\n"
@@ -334,7 +334,7 @@ def test_unknown_device_names(pulse_here, tmp_path):
 _CLI_LIKE = (
     "import sys\n"
     "from hum2band.errors import Hum2BandError\n"
-    "from hum2band.record import record_take\n"
+    "from hum2band.app.record import record_take\n"
     "try:\n"
     "    record_take(sys.argv[1], seconds=1.0)\n"
     "except Hum2BandError as err:\n"
@@ -367,7 +367,7 @@ def test_no_microphone_is_one_line_and_nonzero(tmp_path):
     assert proc.stderr == f"hum2band: error: {R.NO_MICROPHONE}\n"
     assert not out.exists()
     listing = subprocess.run(
-        [sys.executable, "-c", "from hum2band.record import list_input_devices as l; l()"],
+        [sys.executable, "-c", "from hum2band.app.record import list_input_devices as l; l()"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert listing.returncode != 0 and "AudioDeviceError: no microphone found" in listing.stderr
 
@@ -442,7 +442,7 @@ def test_click_sound_is_short_and_above_the_voice():
         spectrum = np.abs(np.fft.rfft(c, 8192))
         peak_hz = np.argmax(spectrum) * rate / 8192
         assert peak_hz > 1400  # above the pitch tracker's 1050 Hz ceiling
-    from hum2band.pitch import FMAX_HZ
+    from hum2band.listen.pitch import FMAX_HZ
 
     assert min(R.ACCENT_CLICK_HZ, R.BEAT_CLICK_HZ) > FMAX_HZ
 

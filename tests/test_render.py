@@ -11,12 +11,12 @@ import pretty_midi
 import pytest
 import soundfile as sf
 
-from hum2band import soundfonts
-from hum2band.arrangement import (Arrangement, ChordSpan, Part, PartNote, beats_to_seconds,
-                                  cc7_to_gain_db, cc10_to_pan, gain_db_to_cc7, pan_to_cc10,
-                                  seconds_to_beats)
+from hum2band.perform import soundfonts
+from hum2band.music.arrangement import Arrangement, ChordSpan, Part, PartNote, beats_to_seconds, cc7_to_gain_db, cc10_to_pan, gain_db_to_cc7, pan_to_cc10, seconds_to_beats
 from hum2band.errors import OptionError
-from hum2band.melody import Key, Melody, Note, Rhythm
+from hum2band.music.key import Key
+from hum2band.music.melody import Melody, Note
+from hum2band.music.meter import Rhythm
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 SR = 44100
@@ -156,7 +156,7 @@ def test_midi_reads_back(tmp_path):
 
 
 def test_chord_gaps_become_no_chord_markers(tmp_path):
-    from hum2band.arrangement import chord_markers
+    from hum2band.music.arrangement import chord_markers
 
     arr = ode_arrangement()
     rhythm = arr.melody.rhythm
@@ -224,7 +224,7 @@ def test_find_soundfont(tmp_path, monkeypatch):
 
 
 # ---- rendering ----------------------------------------------------------------------------------
-render = pytest.importorskip("hum2band.render")
+render = pytest.importorskip("hum2band.perform.render")
 _NO_FLUIDSYNTH = render.fluidsynth_unavailable_reason()
 needs_fluidsynth = pytest.mark.skipif(_NO_FLUIDSYNTH is not None,
                                       reason=f"libfluidsynth cannot be loaded: {_NO_FLUIDSYNTH}")
@@ -278,7 +278,7 @@ def test_written_stems_sum_to_the_mix(rendered):
 @needs_fluidsynth
 def test_vocal_stem_is_the_take(rendered):
     arr, vocal, _, result, written, _ = rendered
-    from hum2band.decode import decode
+    from hum2band.files.audio import decode
 
     take = decode(arr.vocal_path, sample_rate_hz=None, channels=2, max_duration_s=None)
     assert take.sample_rate_hz == SR
@@ -410,7 +410,7 @@ def test_missing_fluidsynth_is_a_one_line_error(monkeypatch):
 def test_loudness_meter_agrees_with_pyloudnorm(case):
     import pyloudnorm
 
-    from hum2band.loudness import integrated_loudness
+    from hum2band.perform.loudness import integrated_loudness
 
     rng = np.random.default_rng(3)
     if case == "noise":
@@ -433,7 +433,7 @@ def test_loudness_meter_agrees_with_pyloudnorm(case):
 def test_loudness_meter_long_input_path_agrees_with_pyloudnorm():
     import pyloudnorm
 
-    from hum2band import loudness
+    from hum2band.perform import loudness
 
     rng = np.random.default_rng(5)
     t = np.arange(44100 * 70) / 44100

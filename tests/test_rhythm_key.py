@@ -10,10 +10,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hum2band.key import estimate_key
-from hum2band.melody import Note, beats_per_bar
-from hum2band.rhythm import estimate_rhythm
-from hum2band.tuning import estimate_tuning_cents, snap_notes
+from hum2band.music.keyfinding import estimate_key
+from hum2band.music.melody import Note
+from hum2band.music.meter import beats_per_bar
+from hum2band.listen.rhythm import estimate_rhythm
+from hum2band.music.tuning import estimate_tuning_cents, snap_notes
 
 # MIDI numbers
 A3, B3, C4, D4, E4, F4, Fs4, G4, Gs4, A4, B4, C5, Cs5, D5, E5 = (

@@ -1,7 +1,7 @@
 """``hum2band serve``: the HTTP API, the job queue and the safety rules (fast; no browser).
 
 The arranger here is a small real one (:func:`small_arrange`): it decodes the upload with
-:mod:`hum2band.decode` and writes every file the real pipeline writes (WAV mix and stems, MIDI,
+:mod:`hum2band.files.audio` and writes every file the real pipeline writes (WAV mix and stems, MIDI,
 MusicXML, PNG, JSON), so downloads, zipping and expiry are exercised on real files.
 """
 
@@ -25,11 +25,11 @@ starlette = pytest.importorskip("starlette")
 uvicorn = pytest.importorskip("uvicorn")
 from starlette.testclient import TestClient  # noqa: E402
 
-from hum2band.decode import decode, write_wav  # noqa: E402
+from hum2band.files.audio import decode, write_wav  # noqa: E402
 from hum2band.errors import NoSingingError  # noqa: E402
-from hum2band.serve import is_loopback, main as serve_main  # noqa: E402
-from hum2band.serve.app import ServeSettings, create_app, display_name  # noqa: E402
-from hum2band.soundfonts import styles  # noqa: E402
+from hum2band.app.serve import is_loopback, main as serve_main  # noqa: E402
+from hum2band.app.serve.app import ServeSettings, create_app, display_name  # noqa: E402
+from hum2band.perform.soundfonts import styles  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 TWINKLE = ROOT / "examples" / "twinkle.wav"
@@ -168,7 +168,7 @@ def test_config_lists_the_catalogue_styles(served):
     config = client.get("/api/config").json()
     assert config["styles"] == styles() and config["default_style"] in config["styles"]
     assert "4/4" in config["meters"] and config["max_upload_bytes"] == 50_000_000
-    from hum2band.styles import get_style
+    from hum2band.music.styles import get_style
 
     assert config["style_info"]["waltz"]["meters"] == [f"{n}/{d}" for n, d in
                                                        get_style("waltz").meters]
@@ -528,7 +528,7 @@ def test_uvicorn_server_keeps_serving_after_a_bad_upload(live_server):
 
 
 def test_serve_warns_off_loopback_and_reports_a_busy_port(tmp_path, monkeypatch):
-    from hum2band.serve import serve
+    from hum2band.app.serve import serve
 
     seen = []
 
@@ -555,7 +555,7 @@ def test_serve_warns_off_loopback_and_reports_a_busy_port(tmp_path, monkeypatch)
 
 
 def test_stems_zip_is_streamed_intact(tmp_path):
-    from hum2band.serve.jobs import zip_stream
+    from hum2band.app.serve.jobs import zip_stream
 
     rng = np.random.default_rng(1)
     files = []

@@ -51,7 +51,7 @@ def _free_port() -> int:
 
 def fake_microphone_wav(folder: Path) -> Path:
     """``examples/twinkle.wav`` as 48 kHz mono 16-bit PCM for Chromium's fake capture."""
-    from hum2band.decode import decode, write_wav
+    from hum2band.files.audio import decode, write_wav
 
     audio = decode(ROOT / "examples" / "twinkle.wav", sample_rate_hz=48000, max_duration_s=None)
     path = folder / "fake_mic.wav"
@@ -67,9 +67,9 @@ def browser_round_trip(arrange, tmp_path: Path, record_s: float = 6.0,
     import uvicorn
     from playwright.sync_api import sync_playwright
 
-    from hum2band.decode import decode
+    from hum2band.files.audio import decode
 
-    from hum2band.serve.app import PIPELINE_PRELOAD, ServeSettings, create_app
+    from hum2band.app.serve.app import PIPELINE_PRELOAD, ServeSettings, create_app
 
     preload = PIPELINE_PRELOAD if arrange.__module__ == "hum2band.pipeline" else (arrange.__module__,)
     settings = ServeSettings(jobs_dir=str(tmp_path / "jobs"), isolation="process",

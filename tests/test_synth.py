@@ -1,4 +1,4 @@
-"""Tests for hum2band.synth (the singing synthesizer) and the shipped examples it makes."""
+"""Tests for hum2band.train.synth (the singing synthesizer) and the shipped examples it makes."""
 
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ import av
 import numpy as np
 import pytest
 
-from hum2band import synth
-from hum2band.melody import Note, beats_per_bar
+from hum2band.train import synth
+from hum2band.music.melody import Note
+from hum2band.music.meter import beats_per_bar
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"

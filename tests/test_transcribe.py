@@ -9,8 +9,8 @@ import mir_eval
 import numpy as np
 import pytest
 
-from hum2band.melody import Melody
-from hum2band.transcription import transcribe
+from hum2band.music.melody import Melody
+from hum2band.listen.transcription import transcribe
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 TAKES = ["twinkle.wav", "ode_to_joy.m4a", "amazing_grace.opus", "row_your_boat.mp3"]
@@ -101,7 +101,7 @@ def test_other_backends_transcribe(backend):
 def test_running_median_matches_scipy():
     from scipy.ndimage import median_filter
 
-    from hum2band.notes import median_filter_nearest
+    from hum2band.listen.notes import median_filter_nearest
 
     rng = np.random.default_rng(0)
     for k in (1, 2, 3, 4, 5, 9):

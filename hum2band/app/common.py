@@ -1,0 +1,100 @@
+"""What the subcommands of the command line share: option parsing, output names, progress."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Sequence, TextIO
+
+from ..errors import OptionError
+from ..music.meter import SUPPORTED_METERS
+
+#: Exit statuses of every command: done, an unexpected error, the user's input or options.
+EXIT_OK, EXIT_INTERNAL, EXIT_USER = 0, 1, 2
+
+#: Tempo range accepted by ``--tempo``, in beats per minute.
+TEMPO_RANGE_BPM = (30.0, 300.0)
+
+METER_TEXT = ", ".join(f"{n}/{d}" for n, d in SUPPORTED_METERS)
+
+
+def parse_meter(text: str) -> tuple[int, int]:
+    """``"6/8"`` -> ``(6, 8)``; raises :class:`OptionError` for meters the rhythm stage lacks."""
+    m = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", text)
+    meter = (int(m.group(1)), int(m.group(2))) if m else None
+    if meter not in SUPPORTED_METERS:
+        raise OptionError(f"meter '{text}' is not one I can follow: use one of {METER_TEXT}")
+    return meter
+
+
+def unique_names(inputs: Sequence[Path]) -> list[str]:
+    """Output names for ``inputs``: the file stem, with ``-2``, ``-3``, ... on clashes.
+
+    Clashes are found case-insensitively, so outputs stay distinct on macOS/Windows disks too.
+    """
+    taken: set[str] = set()
+    names = []
+    for p in inputs:
+        base = p.stem or p.name or "take"
+        name, i = base, 1
+        while name.casefold() in taken:
+            i += 1
+            name = f"{base}-{i}"
+        taken.add(name.casefold())
+        names.append(name)
+    return names
+
+
+# ---- progress --------------------------------------------------------------------------------
+class Progress:
+    """Stage-by-stage progress for one input on stderr.
+
+    On a terminal the line grows as stages finish (``ode.m4a: decoding… pitch… ``) and is erased
+    if the take fails, so an error is still a single line. Elsewhere (a pipe, a log file) only
+    the finished line is written.
+    """
+
+    def __init__(self, label: str, stream: TextIO, enabled: bool):
+        self.label = label
+        self.stream = stream
+        self.enabled = enabled
+        self.live = enabled and _isatty(stream)
+        self.stages: list[str] = []
+
+    def __call__(self, stage_name: str) -> None:
+        self.stages.append(str(stage_name))
+        if self.live:
+            if len(self.stages) == 1:
+                self.stream.write(f"{self.label}: ")
+            self.stream.write(f"{stage_name}… ")
+            self.stream.flush()
+
+    def done(self, summary: str, elapsed_s: float) -> None:
+        self.finish(f"done ({summary}) in {elapsed_s:.1f} s\n")
+
+    def finish(self, tail: str) -> None:
+        """End the line with ``tail`` (on a terminal), or write the whole finished line."""
+        if not self.enabled:
+            return
+        if self.live:
+            self.stream.write(tail if self.stages else f"{self.label}: {tail}")
+        else:
+            self.stream.write(f"{self.label}: " + "".join(f"{s}… " for s in self.stages) + tail)
+        self.stream.flush()
+
+    def abandon(self) -> None:
+        if self.live and self.stages:
+            self.stream.write("\r\033[K")
+            self.stream.flush()
+
+
+def _isatty(stream: TextIO) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
+
+
+def debug_enabled() -> bool:
+    return os.environ.get("HUM2BAND_DEBUG", "") not in ("", "0")

@@ -1,0 +1,262 @@
+"""Generate the band's parts for a melody and its chords with the accompaniment model.
+
+:func:`accompany` is the stage between harmonizing and arranging: it takes a melody on its beat
+grid (:class:`hum2band.compose.harmony.harmonize.MelodyScore`, counted beats from the first bar line), the chords
+(spans in the same beats) and a style, and returns the notes of each part in the same beats.
+
+Decoding, bar by bar (one decoder step per bar):
+
+1. the model gives, for every tick of the bar, an onset probability, a velocity and a duration
+   for every drum class and every pitch of every part;
+2. onsets are sampled at ``temperature`` with a seeded generator (same seed, same parts);
+   temperature 0 keeps the onsets the model rates above one half;
+3. **the melody is heard**: a pitched note that would sound a minor second or a major seventh
+   against the sung note on a counted beat is not played (the model was also trained on targets
+   without such notes), a bass plays one note at a time and a chord instrument at most five;
+4. what was played is fed back to the decoder for the next bar.
+
+Songs longer than ``WINDOW_BARS`` are written in overlapping windows: each new window starts with
+the last ``OVERLAP_BARS`` bars already written, so the parts run on without a seam.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from ...errors import InputError, OptionError
+from ...files.paths import MODELS_DIR
+from ...music.chords import ChordSymbol
+from ...music.meter import beats_per_bar
+from ...music.styles import STYLE_NAMES
+from . import grid as G
+from .model import N_VARIANTS, PartsModel
+
+DEFAULT_PARTS_MODEL_PATH = MODELS_DIR / "parts.pt"
+DEFAULT_TEMPERATURE = 0.6
+WINDOW_BARS = 32
+OVERLAP_BARS = 8
+#: Most notes a chord instrument starts on one tick.
+MAX_VOICES = {"bass": 1, "keys": 5, "guitar": 6, "pads": 4}
+
+def load_parts_model(path: str | os.PathLike | None = None) -> tuple[PartsModel, dict]:
+    """The accompaniment model and its metadata (loaded once per path)."""
+    from ..weights import load_once
+    from .model import load
+
+    return load_once(path, "HUM2BAND_PARTS_MODEL", DEFAULT_PARTS_MODEL_PATH, load, "accompaniment model",
+                     "python -m hum2band.train.parts --out models/")
+
+
+@dataclass
+class PartsScore:
+    """The band's parts in counted beats.
+
+    Attributes
+    ----------
+    parts : dict
+        part name -> array (M, 4): onset_beat, duration_beats, midi, velocity (1-127).
+    variant : int
+        The groove variant the seed picked (1-based: the index in the style's groove list for the meter).
+    onsets : np.ndarray, shape (n_bars, MAX_TICKS, ONSET_SIZE)
+        The onset grid that was played (what ``keep`` takes back for regenerating bars).
+    """
+
+    parts: dict
+    variant: int
+    onsets: np.ndarray
+
+
+def accompany(melody_notes: np.ndarray, chords: Sequence[tuple[float, float, ChordSymbol]],
+              n_bars: int, meter: Sequence[int], tonic_pc: int, mode: str, tempo_bpm: float,
+              style: str, seed: int = 0, temperature: float | None = None, variant: int | None = None,
+              keep: PartsScore | None = None, regenerate_bars: tuple[int, int] | None = None,
+              model: PartsModel | None = None) -> PartsScore:
+    """Write the parts for a melody under its chords.
+
+    Parameters
+    ----------
+    melody_notes : np.ndarray, shape (N, 3)
+        onset_beat, offset_beat, MIDI pitch; counted beats, beat 0 = first bar line.
+    chords : sequence of (start_beat, end_beat, ChordSymbol)
+    n_bars : int
+        Bars to write (the melody's bars plus any intro and ending the caller added).
+    meter : (int, int)
+    tonic_pc, mode : int, str
+        Key of the song (pitch class 0-11, "major"/"minor").
+    tempo_bpm : float
+        Counted beats per minute.
+    style : str
+        One of the twelve styles (:mod:`hum2band.music.styles`).
+    seed : int
+        Same seed, same parts (it also picks the groove variant unless ``variant`` is given).
+    temperature : float, optional
+        Onset sampling temperature; 0 is deterministic. Default :data:`DEFAULT_TEMPERATURE`.
+    keep, regenerate_bars : PartsScore, (first_bar, end_bar), optional
+        Regenerate only bars ``first_bar <= b < end_bar`` (0-based) and keep every other bar of
+        ``keep`` exactly; the model hears the kept bars before the range.
+
+    Returns
+    -------
+    PartsScore
+    """
+    from ...music.styles import check_meter, get_style
+
+    st = get_style(style)
+    meter = (int(meter[0]), int(meter[1]))
+    check_meter(st, meter)
+    n_var = len(st.grooves[meter])
+    bpb = beats_per_bar(meter)
+    if bpb > G.MAX_BEATS_PER_BAR:
+        raise OptionError(f"{meter[0]}/{meter[1]} has {bpb} beats a bar: the band plays up to "
+                          f"{G.MAX_BEATS_PER_BAR}")
+    if n_bars < 1:
+        raise InputError("nothing to accompany: the melody has no bars")
+    temperature = DEFAULT_TEMPERATURE if temperature is None else float(temperature)
+    if temperature < 0:
+        raise OptionError(f"temperature must be 0 or more, not {temperature}")
+    if model is None:
+        model, _ = load_parts_model()
+    rng = np.random.default_rng(int(seed))
+    if variant is None:
+        variant = 1 + int(rng.integers(n_var)) if keep is None else keep.variant
+    variant = int(np.clip(variant, 1, min(n_var, N_VARIANTS - 1)))
+
+    mel = G.melody_grid(np.asarray(melody_notes, dtype=float).reshape(-1, 3), n_bars, bpb)
+    ch = G.chord_grid(chords, n_bars, bpb)
+    feats = G.tick_features(mel, ch, tonic_pc % 12, bpb)
+    pos = G.bar_positions(n_bars, mel)
+    mask = G.tick_mask(n_bars, bpb)
+    n_ticks = G.bar_ticks(bpb)
+    mel_flat = mel.pitch[:, :n_ticks].reshape(-1)
+    root_flat = ch.root_pc[:, :n_ticks].reshape(-1)
+
+    onsets = np.zeros((n_bars, G.MAX_TICKS, G.ONSET_SIZE), dtype=np.float32)
+    velocity = np.zeros((n_bars, G.MAX_TICKS, G.ONSET_SIZE), dtype=np.float32)
+    log2_dur = np.zeros((n_bars, G.MAX_TICKS, G.ONSET_SIZE), dtype=np.float32)
+    fixed = np.zeros(n_bars, dtype=bool)
+    if keep is not None and regenerate_bars is not None:
+        a, z = regenerate_bars
+        if keep.onsets.shape[0] != n_bars:
+            raise OptionError(f"the earlier arrangement has {keep.onsets.shape[0]} bars, this one "
+                              f"{n_bars}: regenerate bars of the same take")
+        fixed[:] = True
+        fixed[max(a, 0):min(z, n_bars)] = False
+        onsets[fixed] = keep.onsets[fixed]
+
+    cond_ids = dict(style=STYLE_NAMES.index(st.name), variant=variant, meter=G.meter_index(meter),
+                    tempo=G.tempo_band(tempo_bpm), mode=int(mode == "minor"))
+    starts = list(range(0, max(n_bars - OVERLAP_BARS, 1), WINDOW_BARS - OVERLAP_BARS))
+    with torch.no_grad():
+        for w0 in starts:
+            w1 = min(w0 + WINDOW_BARS, n_bars)
+            n = w1 - w0
+            t = lambda x, dt=torch.float32: torch.as_tensor(x, dtype=dt).unsqueeze(0)  # noqa: E731
+            c = {k: torch.tensor([v]) for k, v in cond_ids.items()}
+            cond = model.conditions(c["style"], c["variant"], c["meter"], c["tempo"], c["mode"])
+            bar_mask = torch.ones(1, n, dtype=torch.bool)
+            mem, tick_proj = model.encode(t(feats[w0:w1]), t(pos[w0:w1], torch.long), cond, bar_mask)
+            first_new = w0 if w0 == 0 else w0 + OVERLAP_BARS
+            # embeddings of "the bar before" for every bar of the window, filled as bars are written
+            y = torch.zeros(1, n, model.cfg.d_model)
+            y[0, 0] = model.start if w0 == 0 else model.prev_in(t(onsets[w0 - 1]).reshape(1, -1))[0]
+            for b in range(w0 + 1, first_new):
+                y[0, b - w0] = model.prev_in(t(onsets[b - 1]).reshape(1, -1))[0]
+            for b in range(first_new, w1):
+                k = b - w0 + 1
+                if b > w0:
+                    y[0, k - 1] = model.prev_in(t(onsets[b - 1]).reshape(1, -1))[0]
+                if fixed[b]:
+                    continue
+                out = model.decode_embedded(mem[:, :k], tick_proj[:, :k], y[:, :k],
+                                            t(pos[w0:b + 1], torch.long), cond, bar_mask[:, :k],
+                                            last_only=True)[0, -1].numpy()
+                on, vel, dur = _decide(out, b, mask[b], temperature, rng, mel_flat, root_flat, n_ticks)
+                onsets[b], velocity[b], log2_dur[b] = on, vel, dur
+    # bars kept from the earlier arrangement take their notes from it
+    parts = _to_notes(onsets, velocity, log2_dur, ch, n_ticks, bpb, fixed, keep)
+    return PartsScore(parts, variant, onsets)
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.clip(x, -30, 30)))
+
+
+def _decide(out: np.ndarray, bar: int, tick_mask: np.ndarray, temperature: float,
+            rng: np.random.Generator, mel_flat: np.ndarray, root_flat: np.ndarray, n_ticks: int):
+    """Onsets, velocities and durations of one bar from the model's output (48, OUT_SIZE)."""
+    logits = out[:, G.ONSET_COLUMNS]
+    if temperature <= 1e-6:
+        fire = logits > 0
+    else:
+        p = _sigmoid(logits / temperature)
+        fire = rng.random(p.shape) < p
+    fire &= tick_mask[:, None]
+    vel = np.clip(out[:, G.VELOCITY_COLUMN[G.ONSET_COLUMNS]], 0.05, 1.0)
+    dcols = G.DURATION_COLUMN[G.ONSET_COLUMNS]
+    dur = np.where(dcols >= 0, out[:, np.maximum(dcols, 0)], 0.0)
+    for part in G.PITCHED_PARTS:
+        lo = G.N_DRUM + G.N_REL * G.PITCHED_PARTS.index(part)
+        block = slice(lo, lo + G.N_REL)
+        for tick in np.nonzero(fire[:, block].any(axis=1))[0]:
+            song_tick = bar * n_ticks + int(tick)
+            root = int(root_flat[song_tick]) if root_flat[song_tick] >= 0 else 0
+            cand = np.nonzero(fire[tick, block])[0]
+            d_ticks = np.maximum(1, np.round(2.0 ** dur[tick, lo + cand])).astype(int)
+            ok = [not G.clashes_with_melody(root + G.REGISTER_FLOOR[part] + int(r), song_tick,
+                                            song_tick + int(d), mel_flat)
+                  for r, d in zip(cand, d_ticks)]
+            cand = cand[np.asarray(ok, dtype=bool)]
+            limit = MAX_VOICES[part]
+            if len(cand) > limit:
+                cand = cand[np.argsort(-logits[tick, lo + cand])[:limit]]
+            fire[tick, block] = False
+            fire[tick, lo + cand] = True
+    return fire.astype(np.float32), vel.astype(np.float32), dur.astype(np.float32)
+
+
+def _to_notes(onsets, velocity, log2_dur, ch: G.ChordGrid, n_ticks: int, bpb: int,
+              fixed: np.ndarray, keep: PartsScore | None) -> dict:
+    """Note lists (onset_beat, duration_beats, midi, velocity) per part from the played grids."""
+    n_bars = onsets.shape[0]
+    total = n_bars * n_ticks
+    root_flat = ch.root_pc[:, :n_ticks].reshape(-1)
+    change = np.nonzero(ch.starts[:, :n_ticks].reshape(-1))[0]
+    out: dict[str, list] = {p: [] for p in G.PARTS}
+    for b in range(n_bars):
+        if fixed[b] and keep is not None:
+            lo, hi = b * bpb, (b + 1) * bpb
+            for name, notes in keep.parts.items():
+                arr = np.asarray(notes, dtype=float).reshape(-1, 4)
+                sel = arr[(arr[:, 0] >= lo - 1e-9) & (arr[:, 0] < hi - 1e-9)]
+                out.setdefault(name, []).extend(sel.tolist())
+            continue
+        ticks, cols = np.nonzero(onsets[b, :n_ticks] > 0.5)
+        for tick, col in zip(ticks, cols):
+            song_tick = b * n_ticks + int(tick)
+            beat = song_tick / G.TICKS_PER_BEAT
+            v = int(np.clip(round(float(velocity[b, tick, col]) * 127), 1, 127))
+            if col < G.N_DRUM:
+                out["drums"].append([beat, 0.25, G.DRUM_CLASSES[col][1], v])
+                continue
+            part = G.PITCHED_PARTS[(col - G.N_DRUM) // G.N_REL]
+            rel = (col - G.N_DRUM) % G.N_REL
+            root = int(root_flat[song_tick]) if root_flat[song_tick] >= 0 else 0
+            midi = root + G.REGISTER_FLOOR[part] + rel
+            d_ticks = int(np.clip(round(2.0 ** float(log2_dur[b, tick, col])), 1, 8 * G.TICKS_PER_BEAT))
+            nxt = change[change > song_tick]
+            end = min(song_tick + d_ticks, int(nxt[0]) if len(nxt) else total, total)
+            out[part].append([beat, max(end - song_tick, 1) / G.TICKS_PER_BEAT, midi, v])
+    parts = {}
+    for name, notes in out.items():
+        arr = np.asarray(sorted(notes), dtype=float).reshape(-1, 4)
+        if name == "bass" and len(arr):
+            # one note at a time: a note ends where the next one starts
+            ends = np.minimum(arr[:, 0] + arr[:, 1], np.append(arr[1:, 0], np.inf))
+            arr[:, 1] = np.maximum(ends - arr[:, 0], 1.0 / G.TICKS_PER_BEAT)
+        parts[name] = arr
+    return parts

@@ -1,0 +1,370 @@
+"""Note segmentation: a frame-wise pitch track in, sung notes out.
+
+Real singing is not a piano: notes start with a scoop or a glide, wobble with vibrato, repeat on
+the same pitch with only a consonant between them, and the tracker now and then jumps an octave.
+The segmenter works in four steps over a :class:`~hum2band.listen.pitch.PitchTrack`:
+
+1. **Voicing** -- a frame is sung when the tracker is confident and the frame is loud enough
+   relative to the take's own noise floor (a phone memo's hiss sets that floor).
+2. **Octave repair** -- isolated frames an octave away from their neighbourhood are folded back.
+3. **Splitting** -- each voiced stretch is cut where the pitch settles on a new semitone for long
+   enough (so vibrato does not split a note, and a short glide into the next pitch stays with it),
+   and where the loudness of the upper harmonics dips and rises again (a syllable onset:
+   repeated notes on one pitch, or a consonant between notes sung on one breath).
+4. **Clean-up** -- fragments too short to be notes are merged into a neighbour or dropped, and each
+   note's pitch is the median of its contour without the release at its end.
+
+All thresholds live in :class:`SegmenterSettings`; they were chosen on half of the SSVD
+development takes and checked on the other half (``benchmarks/transcription.py``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..music.melody import Note
+from .pitch import PitchTrack
+
+
+@dataclass(frozen=True)
+class SegmenterSettings:
+    """Segmenter thresholds. The defaults were searched (one setting at a time, on COnPOff plus
+    half COnP) on the even-numbered SSVD development takes and checked on the odd-numbered ones;
+    ``bridge_gap_s`` and ``min_note_s`` keep their earlier values (0.03 s, 0.10 s), because the
+    searched ones (0, 0.14 s) lost tempo and key on two of the 120 synthesized takes of
+    ``benchmarks/rhythm_key.py`` for 0.015 COnPOff."""
+
+    #: A frame is voiced when the tracker's confidence is at least this.
+    min_periodicity: float = 0.5
+    #: ... and it is at least this many dB above the noise floor of the take.
+    min_snr_db: float = 12.0
+    #: ... and no more than this many dB below the take's loud frames.
+    max_below_peak_db: float = 40.0
+    #: Unvoiced gaps shorter than this inside a note are bridged, s.
+    bridge_gap_s: float = 0.03
+    #: A new note starts when the pitch sits this many semitones away from the current one ...
+    change_semitones: float = 1.1
+    #: ... for at least this long, s.
+    change_hold_s: float = 0.09
+    #: A dip this deep in the syllable loudness (``PitchTrack.bright_db``, else ``rms_db``; dB,
+    #: against the smaller of the peaks around it) splits a note.
+    dip_db: float = 4.0
+    #: Peaks around a dip are searched this far to each side, s.
+    dip_window_s: float = 0.08
+    #: Notes shorter than this are merged into a neighbour or dropped, s.
+    min_note_s: float = 0.10
+    #: Median filter over the pitch contour, frames.
+    smooth_frames: int = 3
+    #: A note is heard from where its loudness comes within this many dB of the note's peak
+    #: (a voiced consonant such as the "m" of "mi" is pitched but not yet the note), dB.
+    onset_rise_db: float = 9.0
+    #: ... looked for within this long after the first voiced frame, s.
+    onset_search_s: float = 0.05
+    #: A note ends where its loudness has fallen this many dB below its peak, dB.
+    offset_fall_db: float = 14.0
+    #: A note that follows another without a break is heard this long after the cut (the
+    #: pitch has left the old note but the new one is not yet established), s.
+    joined_onset_delay_s: float = 0.02
+    #: Frames at a note's end further than this from its pitch are a fall off it, semitones.
+    tail_off_semitones: float = 1.0
+    #: A note sung straight into the next ends at the quietest frame within this long before
+    #: the next note, s.
+    joined_offset_search_s: float = 0.08
+    #: A piece cut off by the pitch that is shorter than this and ends at least
+    #: ``scoop_approach_semitones`` closer to the next piece's pitch than it starts is a scoop
+    #: into that note, not a note of its own, s.
+    scoop_max_s: float = 0.2
+    scoop_approach_semitones: float = 0.3
+
+
+def segment_notes(track: PitchTrack, settings: SegmenterSettings | None = None) -> list[Note]:
+    """Cut a pitch track into notes.
+
+    Parameters
+    ----------
+    track : PitchTrack
+    settings : SegmenterSettings, optional
+
+    Returns
+    -------
+    list of Note
+        In time order, not overlapping; ``midi`` is left at ``round(midi_pitch)`` until the tuning
+        stage snaps it; ``velocity`` from each note's loudness relative to the take.
+    """
+    s = settings or SegmenterSettings()
+    hop = track.hop_s
+    voiced = voicing(track, s)
+    pitch = repair_octaves(track.midi_pitch, voiced)
+    smooth = _smooth(pitch, voiced, s.smooth_frames)
+
+    # Syllables show best in the high-emphasised loudness (see pitch.frame_bright_db).
+    syllable_db = track.bright_db if track.bright_db is not None else track.rms_db
+    notes: list[tuple[int, int]] = []
+    for a, b in _runs(voiced):
+        for c, d in _merge_scoops(_split_by_pitch(smooth, a, b, s, hop), smooth, s, hop):
+            notes.extend(_split_by_dips(syllable_db, c, d, s, hop))
+    notes = _clean_up(notes, smooth, s, hop)
+    notes = _refine_onsets(notes, track.rms_db, s, hop)
+
+    out = []
+    peak_db = np.max(track.rms_db[voiced]) if voiced.any() else 0.0
+    for a, b in notes:
+        midi_pitch = _note_pitch(smooth[a:b])
+        # A fall or slide off the end of the note is not part of it.
+        keep = b
+        while keep - 1 > a + (b - a) // 2 and abs(smooth[keep - 1] - midi_pitch) > s.tail_off_semitones:
+            keep -= 1
+        b = keep
+        loud = float(np.percentile(track.rms_db[a:b], 90))
+        velocity = int(np.clip(round(100 + 2.0 * (loud - peak_db)), 20, 127))
+        onset = float(track.times_s[a])
+        offset = float(track.times_s[b - 1] + hop)
+        out.append(Note(onset, offset, midi_pitch, int(round(midi_pitch)), velocity))
+    return out
+
+
+def interval_pitches(track: PitchTrack, intervals_s: np.ndarray,
+                     settings: SegmenterSettings | None = None) -> np.ndarray:
+    """The sung pitch over given note intervals, measured as :func:`segment_notes` measures it.
+
+    For notes placed by someone else (an annotation, an edit in a score editor): the pitch the
+    segmenter would give each if it had cut the note there.
+
+    Parameters
+    ----------
+    track : PitchTrack
+    intervals_s : np.ndarray, shape (n_notes, 2)
+        Onset and offset of each note, s.
+    settings : SegmenterSettings, optional
+
+    Returns
+    -------
+    np.ndarray, shape (n_notes,)
+        Fractional MIDI pitch; ``nan`` for an interval without a sung frame.
+    """
+    s = settings or SegmenterSettings()
+    voiced = voicing(track, s)
+    smooth = _smooth(repair_octaves(track.midi_pitch, voiced), voiced, s.smooth_frames)
+    out = np.full(len(intervals_s), np.nan)
+    for i, (on_s, off_s) in enumerate(np.asarray(intervals_s, float).reshape(-1, 2)):
+        a = int(np.clip(round(on_s / track.hop_s), 0, len(track)))
+        b = int(np.clip(round(off_s / track.hop_s), a, len(track)))
+        if voiced[a:b].any():
+            out[i] = _note_pitch(smooth[a:b])
+    return out
+
+
+# ---- steps ------------------------------------------------------------------------------------
+
+def voicing(track: PitchTrack, s: SegmenterSettings) -> np.ndarray:
+    """Boolean mask of sung frames, shape (n_frames,)."""
+    rms = track.rms_db
+    floor = np.percentile(rms, 5)
+    peak = np.percentile(rms, 99)
+    # A take sung from start to end has no quiet frames to show the noise floor: then ask for
+    # less headroom over the quietest frames (but never less than 40% of the take's range).
+    snr = min(s.min_snr_db, 0.4 * (peak - floor))
+    loud = (rms >= floor + snr) & (rms >= peak - s.max_below_peak_db)
+    voiced = (track.periodicity >= s.min_periodicity) & np.isfinite(track.midi_pitch) & loud
+    # Bridge tiny gaps (a dropped frame), but not real syllable breaks.
+    gap = int(round(s.bridge_gap_s / track.hop_s))
+    for a, b in _runs(~voiced):
+        if 0 < a and b < len(voiced) and b - a <= gap:
+            voiced[a:b] = True
+    return voiced
+
+
+def repair_octaves(midi_pitch: np.ndarray, voiced: np.ndarray, window: int = 25) -> np.ndarray:
+    """Fold frames that sit about an octave from their neighbourhood's median back by 12."""
+    p = np.where(voiced, midi_pitch, np.nan)
+    out = p.copy()
+    for a, b in _runs(voiced):
+        seg = p[a:b]
+        ref = _running_nanmedian(seg, window)
+        d = seg - ref
+        up = np.abs(d - 12) < 1.5
+        down = np.abs(d + 12) < 1.5
+        out[a:b] = np.where(up, seg - 12, np.where(down, seg + 12, seg))
+    return out
+
+
+def _split_by_pitch(smooth: np.ndarray, a: int, b: int, s: SegmenterSettings, hop: float):
+    """Cut [a, b) where the pitch settles on a new value for ``change_hold_s``."""
+    hold = max(1, int(round(s.change_hold_s / hop)))
+    cuts = [a]
+    start = a
+    i = a + hold
+    while i < b:
+        ref = np.median(smooth[start:i][-max(hold * 3, 1):]) if i - start >= hold else smooth[start]
+        ahead = smooth[i:i + hold]
+        if len(ahead) == hold and np.all(np.abs(ahead - ref) > s.change_semitones) \
+                and np.ptp(ahead) < 2 * s.change_semitones:
+            # The glide belongs to the note it leaves: on SSVD, giving it to the new note put
+            # onsets early (annotators mark the onset where the new pitch sounds).
+            cuts.append(i)
+            start = i
+            i += hold
+            continue
+        i += 1
+    cuts.append(b)
+    return [(c, d) for c, d in zip(cuts, cuts[1:]) if d > c]
+
+
+def _merge_scoops(pieces, smooth: np.ndarray, s: SegmenterSettings, hop: float):
+    """Join each short piece that glides towards the pitch of the piece right after it to that
+    piece: a scoop up (or down) into a note belongs to the note (on the even SSVD takes, cutting
+    it off as a note of its own cost 0.9 points of COn and 0.5 of COnPOff)."""
+    max_len = int(round(s.scoop_max_s / hop))
+    out = list(pieces)
+    i = 0
+    while i + 1 < len(out):
+        (a, b), (c, d) = out[i], out[i + 1]
+        if b == c and b - a < max_len:
+            target = np.median(smooth[c:d])
+            if abs(smooth[a] - target) - abs(smooth[b - 1] - target) > s.scoop_approach_semitones:
+                out[i] = (a, d)
+                del out[i + 1]
+                continue
+        i += 1
+    return out
+
+
+def _split_by_dips(rms_db: np.ndarray, a: int, b: int, s: SegmenterSettings, hop: float):
+    """Cut [a, b) at loudness dips: a syllable onset on the same pitch."""
+    w = max(2, int(round(s.dip_window_s / hop)))
+    min_len = max(1, int(round(s.min_note_s / hop)))
+    seg = rms_db[a:b]
+    cuts = [a]
+    n = len(seg)
+    if n < 2 * min_len:
+        return [(a, b)]
+    sm = np.convolve(seg, np.ones(3) / 3, mode="same")
+    i = min_len
+    while i < n - min_len:
+        if sm[i] <= sm[i - 1] and sm[i] <= sm[i + 1]:
+            left = sm[max(0, i - w):i].max()
+            right = sm[i + 1:min(n, i + 1 + w)].max()
+            if min(left, right) - sm[i] >= s.dip_db:
+                # The new note starts where the loudness rises out of the dip.
+                j = i
+                while j + 1 < n and sm[j + 1] - sm[i] < 0.5 * (right - sm[i]) and j - i < w:
+                    j += 1
+                cut = a + i + max(0, (j - i) // 2)
+                if cut - cuts[-1] >= min_len:
+                    cuts.append(cut)
+                i += min_len
+                continue
+        i += 1
+    cuts.append(b)
+    return [(c, d) for c, d in zip(cuts, cuts[1:]) if d > c]
+
+
+def _clean_up(notes, smooth, s: SegmenterSettings, hop: float):
+    """Merge short fragments into an adjoining note at a similar pitch; drop the rest."""
+    min_len = max(1, int(round(s.min_note_s / hop)))
+    out: list[list[int]] = []
+    for a, b in notes:
+        if b - a >= min_len:
+            out.append([a, b])
+            continue
+        # A short fragment touching the previous note: a glide tail or a wobble. Merge.
+        if out and out[-1][1] == a and abs(np.median(smooth[a:b]) - np.median(smooth[out[-1][0]:out[-1][1]])) < 1.5:
+            out[-1][1] = b
+    # Any other fragment shorter than min_len (a scoop into the next note, a blip) is dropped.
+    return [(a, b) for a, b in out]
+
+
+def _refine_onsets(notes, rms_db: np.ndarray, s: SegmenterSettings, hop: float):
+    """Move each onset to where the note's loudness has risen to within ``onset_rise_db`` of its
+    peak (at most ``onset_search_s`` later, and never past the note's middle)."""
+    search = max(1, int(round(s.onset_search_s / hop)))
+    tail = max(1, int(round(s.joined_offset_search_s / hop)))
+    delay = int(round(s.joined_onset_delay_s / hop))
+    out = []
+    for n, (a, b) in enumerate(notes):
+        peak = rms_db[a:b].max()
+        limit = min(a + search, a + (b - a) // 2)
+        j = a
+        while j < limit and rms_db[j] < peak - s.onset_rise_db:
+            j += 1
+        if n > 0 and notes[n - 1][1] == a:
+            j = min(j + delay, limit)
+        k = b
+        while k - 1 > j + (b - j) // 2 and rms_db[k - 1] < peak - s.offset_fall_db:
+            k -= 1
+        joined = n + 1 < len(notes) and notes[n + 1][0] == b
+        if joined and k == b:
+            # Sung straight into the next note: this one is heard to end at the quietest moment
+            # just before the next begins (measured on SSVD: ending it at the next onset put
+            # a quarter of such offsets late).
+            lo = max(j + (b - j) // 2, b - tail)
+            if b - lo > 1:
+                k = max(lo + int(np.argmin(rms_db[lo:b])), j + 1)
+        out.append((j, k))
+    return out
+
+
+def _note_pitch(contour: np.ndarray) -> float:
+    """A note's sung pitch from its smoothed contour, fractional MIDI."""
+    return float(np.median(_steady_part(contour)))
+
+
+def _steady_part(seg: np.ndarray) -> np.ndarray:
+    """A note without its last 15%: the release and the glide into the next note, which
+    :func:`_split_by_pitch` leaves on the note being left. The start is kept: the onset has already
+    been moved past a voiced consonant (:func:`_refine_onsets`), and on the even SSVD takes
+    also dropping the first 20% lost 1.2 points of COnP (0.697 -> 0.685)."""
+    n = len(seg)
+    if n < 5:
+        return seg
+    return seg[:int(np.ceil(n * 0.85))]
+
+
+# ---- helpers ----------------------------------------------------------------------------------
+
+def _runs(mask: np.ndarray):
+    """[(start, stop), ...] of the True runs of a boolean array."""
+    m = np.concatenate([[False], np.asarray(mask, bool), [False]])
+    d = np.diff(m.astype(np.int8))
+    return list(zip(np.flatnonzero(d == 1), np.flatnonzero(d == -1)))
+
+
+def _fill_nan(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, float)
+    ok = np.isfinite(x)
+    if not ok.any():
+        return x
+    idx = np.arange(len(x))
+    return np.interp(idx, idx[ok], x[ok])
+
+
+def _smooth(pitch: np.ndarray, voiced: np.ndarray, k: int) -> np.ndarray:
+    filled = _fill_nan(np.where(voiced, pitch, np.nan))
+    if k > 1 and np.isfinite(filled).any():
+        filled = median_filter_nearest(filled, k)
+    return filled
+
+
+def median_filter_nearest(x: np.ndarray, k: int) -> np.ndarray:
+    """Running median over ``k`` samples with the edge samples repeated beyond the ends (what
+    ``scipy.ndimage.median_filter(x, size=k, mode="nearest")`` computes; numpy only, so the
+    transcription stage does not pay scipy.ndimage's import)."""
+    x = np.asarray(x, dtype=float)
+    left = k // 2
+    right = k - 1 - left
+    padded = np.pad(x, (left, right), mode="edge")
+    windows = np.lib.stride_tricks.sliding_window_view(padded, k)
+    # the element of rank k // 2: the median for odd k, the upper median for even k (as scipy)
+    return np.partition(windows, k // 2, axis=1)[:, k // 2]
+
+
+def _running_nanmedian(x: np.ndarray, window: int) -> np.ndarray:
+    n = len(x)
+    if n <= window:
+        return np.full(n, np.nanmedian(x))
+    pad = window // 2
+    xp = np.pad(x, pad, mode="edge")
+    view = np.lib.stride_tricks.sliding_window_view(xp, window)[:n]
+    return np.nanmedian(view, axis=1)

@@ -1,0 +1,919 @@
+"""The singer's beat: tempo, beats, downbeats and meter from the notes of a sung take.
+
+A sung take has no click: the singer drifts, slows down at phrase ends and breathes, and the
+transcribed onsets are 20-50 ms off, with some notes split, merged or missing. The estimate works
+from the note onsets (and, optionally, an audio onset-strength curve) in four steps.
+
+1. **Pulse candidates.** A salience-weighted histogram of the distances between all pairs of
+   onsets (longer notes and notes after a breath weigh more) gives the most regular periods
+   between 0.12 and 1.3 s; the two strongest are kept, plus half the faster one (sixteenths under
+   syncopated melodies) when the histogram supports it.
+2. **Pulse tracking.** For each candidate, dynamic programming over the onsets -- in the spirit of
+   Ellis (2007), but over the sparse note onsets instead of an envelope -- finds the chain of
+   pulses that hits the most salient onsets while every step stays close to the chain's own
+   running period (so it follows drift and rubato) and not too far from the candidate period.
+   Pulses fall on onsets or at equal steps between them; a light smoothing removes onset jitter.
+3. **Metrical hypotheses.** On each track, every choice of beat = g pulses (g in 1/2, 1, 3/2, 2,
+   3, 4) and meter (4/4, 3/4, 6/8) defines a sixteenth-note grid that bends with the pulses. Its
+   bar phase is chosen first, among all grid shifts, by a phase score: the likelihood of which
+   grid points carry onsets under the meter's onset-probability template per bar position; note
+   lengths by position (long notes on strong beats); where phrases start (downbeat, or a pickup of
+   a beat or an eighth -- the first note above all) and end; tonic-triad notes and leaps on the
+   downbeat; the last note; and how well each bar's notes fit one diatonic chord of the key
+   (harmonic rhythm). The hypothesis is then scored by that onset likelihood (templates are a
+   mixture of styles: dense and sparse folk tunes, syncopated pop), the onsets' timing
+   likelihood, the onsets no grid point explains, a tempo prior per meter, melodic repetition at
+   1, 2 and 4 bars (the share of onset pairs that far apart that are the same note: it tells a 4/4
+   reel from the same eighth notes grouped as 6/8), and whether downbeat and beat notes are held
+   longer than the rest.
+4. **Result.** The best hypothesis gives the beats (its grid's beat points, which follow the
+   singer), the downbeats and the meter; the tempo is the median beat rate over the sung part.
+   The confidences are posterior probabilities (softmax of the hypothesis scores) of the chosen
+   meter and of the chosen tempo.
+
+The templates were counted, and the weights of both scores fitted by conditional logistic
+regression (the correct hypothesis / bar phase among all), on degraded sung renditions of the
+development half (even song ids) of ``benchmarks/rhythm_key.py`` -- Nottingham folk tunes and
+POP909 songs; see its ``--fit-templates`` and ``--fit-rhythm`` options. 6/8 is counted in two
+dotted-quarter beats per bar. 2/4 is never chosen (a melody alone cannot tell it from 4/4) but is
+honoured as an override. Overrides: ``tempo_bpm`` makes the beat itself the tracked pulse (the
+beats still follow the singer's drift), ``meter`` restricts the hypotheses to that meter.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from ..music.melody import Note
+from ..music.meter import Rhythm, beats_per_bar
+
+#: Onsets closer than this (s) are one event.
+ONSET_MERGE_S = 0.05
+#: A silence (s) longer than this separates phrases.
+PHRASE_GAP_S = 0.25
+#: Lag range (s) and resolution (bins per octave) of the onset-pair histogram.
+LAG_MIN_S, LAG_MAX_S = 0.1, 1.6
+LAG_BINS_PER_OCTAVE = 48
+#: Pulse candidates are looked for in this range of periods (s).
+PULSE_MIN_S, PULSE_MAX_S = 0.12, 1.3
+#: A pulse at half the fastest candidate is tracked too when its onset-pair histogram reaches this
+#: share of the strongest periodicity.
+FINE_PULSE_MIN_ACF = 0.3
+#: Pulse tracker: weight of the squared log ratio of a step to the chain's running period, and
+#: to the period it was started with; how fast the running period adapts; longest jump (pulses).
+TIGHTNESS = 10.0
+ANCHOR = 4.0
+PERIOD_ADAPT = 0.15
+MAX_GAP_PULSES = 6.0
+#: Width (s, 1 sd) over which tracked pulse times are smoothed.
+PULSE_SMOOTH_S = 0.5
+#: Meters the estimator chooses among.
+METERS = ((4, 4), (3, 4), (6, 8))
+#: Beat-per-pulse ratios tried on each tracked pulse.
+BEAT_PER_PULSE = (0.5, 1.0, 1.5, 2.0, 3.0, 4.0)
+#: Hypotheses kept for the bar-phase stage (the best by their score before it).
+MAX_PHASED_HYPOTHESES = 8
+#: Counted-beat tempo range (bpm) of the hypotheses (an override may lie outside).
+MIN_BPM, MAX_BPM = 36.0, 220.0
+#: Two tempi within this ratio are the same tempo (for the tempo confidence).
+SAME_TEMPO = 0.04
+
+# ---- metrical templates --------------------------------------------------------------------------
+#: Grid points per counted beat: sixteenths (4 per quarter, 6 per dotted quarter).
+SUBDIVISIONS = {(4, 4): 4, (3, 4): 4, (6, 8): 6, (2, 4): 4}
+#: Probability that a sixteenth-note grid point carries a note onset, per position in the bar
+#: (position 0 = downbeat). Counted on degraded sung renditions of the development half of the
+#: benchmark (benchmarks/rhythm_key.py --fit-templates: Nottingham reels, hornpipes, waltzes,
+#: jigs and POP909 songs, even song ids only).
+ONSET_PROB = {
+    (4, 4): (
+        np.array([0.93, 0.12, 0.61, 0.09, 0.88, 0.09, 0.78, 0.09,    # folk, dense
+                  0.94, 0.07, 0.53, 0.10, 0.90, 0.07, 0.71, 0.09]),
+        np.array([0.94, 0.07, 0.08, 0.00, 0.54, 0.04, 0.18, 0.02,    # folk, sparse
+                  0.84, 0.06, 0.08, 0.02, 0.78, 0.04, 0.18, 0.02]),
+        np.array([0.74, 0.10, 0.45, 0.18, 0.54, 0.07, 0.55, 0.18,    # pop
+                  0.63, 0.11, 0.41, 0.18, 0.52, 0.11, 0.49, 0.18]),
+    ),
+    (3, 4): (
+        np.array([0.90, 0.09, 0.05, 0.02, 0.58, 0.02,    # folk, dense
+                  0.32, 0.05, 0.89, 0.08, 0.41, 0.08]),
+        np.array([0.92, 0.05, 0.05, 0.03, 0.26, 0.04,    # folk, sparse
+                  0.20, 0.03, 0.77, 0.06, 0.06, 0.03]),
+    ),
+    (6, 8): (
+        np.array([0.91, 0.06, 0.73, 0.05, 0.80, 0.05,    # folk, dense
+                  0.85, 0.06, 0.67, 0.04, 0.90, 0.07]),
+        np.array([0.93, 0.06, 0.29, 0.03, 0.72, 0.04,    # folk, sparse
+                  0.87, 0.06, 0.32, 0.04, 0.83, 0.07]),
+    ),
+    (2, 4): (
+        np.array([0.94, 0.10, 0.57, 0.10, 0.89, 0.08, 0.74, 0.09]),    # folk, dense
+        np.array([0.89, 0.07, 0.08, 0.01, 0.66, 0.04, 0.18, 0.02]),    # folk, sparse
+        np.array([0.69, 0.11, 0.43, 0.18, 0.53, 0.09, 0.52, 0.18]),    # pop
+    ),
+}
+#: Mean log2 of a note's length (relative to the take's mean) by the bar position it starts on:
+#: long notes start on strong positions. Same source as ONSET_PROB.
+HOLD_PROFILE = {
+    (4, 4): np.array([0.39, 0.01, -0.11, -0.27, 0.03, -0.29, -0.25, -0.38,
+                      0.22, -0.11, -0.12, -0.31, -0.04, -0.40, -0.19, -0.25]),
+    (3, 4): np.array([0.49, -0.01, -0.06, -0.46, 0.08, -0.09,
+                      -0.72, -0.72, -0.10, -0.35, -0.56, -0.58]),
+    (6, 8): np.array([0.32, -0.12, -0.07, -0.56, -0.13, -0.58,
+                      0.27, -0.14, -0.13, -0.72, -0.20, -0.96]),
+    (2, 4): np.array([0.30, -0.05, -0.11, -0.29, -0.01, -0.34, -0.22, -0.32]),
+}
+
+
+#: Longest grid step (s): hypotheses with slow beats get grid levels below the sixteenth, each
+#: point with onset probability FINER_ONSET_PROB.
+MAX_STEP_S = 0.16
+FINER_ONSET_PROB = 0.04
+#: Rate (onsets/s) of onsets that no grid point explains (glide fragments, split notes, triplets).
+BACKGROUND_RATE = 0.05
+#: Onset timing error (s, 1 sd) around a grid point, and its part proportional to the pulse period.
+TIMING_SD_S, TIMING_SD_REL = 0.035, 0.05
+
+
+@dataclass
+class Onsets:
+    """Note onsets of a take with the accents that shape the meter.
+
+    Attributes
+    ----------
+    time_s : np.ndarray, shape (n,)
+    salience : np.ndarray, shape (n,)
+        Accent weight, mean 1.
+    hold_s : np.ndarray, shape (n,)
+        Time to the next onset (the last: its duration), seconds.
+    gap_before_s : np.ndarray, shape (n,)
+        Silence before the note, seconds (first: inf).
+    pitch : np.ndarray, shape (n,)
+        Fractional MIDI pitch.
+    end_s : float
+        Offset of the last note.
+    """
+
+    time_s: np.ndarray
+    salience: np.ndarray
+    hold_s: np.ndarray
+    gap_before_s: np.ndarray
+    pitch: np.ndarray
+    end_s: float
+
+
+def onsets_from_notes(notes: Sequence[Note], onset_strength=None) -> Onsets:
+    """The distinct note onsets of a take and their accents.
+
+    Parameters
+    ----------
+    notes : sequence of Note
+        Any order; notes with non-finite times or pitch are ignored.
+    onset_strength : tuple of np.ndarray, optional
+        ``(times_s, strength)``, both shape (n_frames,): an onset-strength curve of the audio
+        (e.g. spectral flux). Where given, an onset's salience is scaled by the curve's value at
+        the onset relative to its mean over all onsets (loudly attacked notes weigh more).
+
+    Returns
+    -------
+    Onsets
+        Onsets closer than :data:`ONSET_MERGE_S` are merged into the first. Salience grows with
+        the square root of how long a note is held (relative to the median) and by 0.5 after a
+        silence of more than :data:`PHRASE_GAP_S`; it is scaled to mean 1.
+    """
+    notes = [n for n in notes if np.isfinite(n.onset_s) and np.isfinite(n.offset_s)
+             and np.isfinite(n.midi_pitch)]
+    notes = sorted(notes, key=lambda n: n.onset_s)
+    on = np.array([n.onset_s for n in notes], dtype=float)
+    off = np.array([max(n.offset_s, n.onset_s) for n in notes], dtype=float)
+    pitch = np.array([n.midi_pitch for n in notes], dtype=float)
+    if len(on) == 0:
+        empty = np.zeros(0)
+        return Onsets(empty, empty, empty, empty, empty, 0.0)
+    keep = np.ones(len(on), dtype=bool)
+    last = -np.inf
+    for i in range(len(on)):
+        if on[i] - last < ONSET_MERGE_S:
+            keep[i] = False
+        else:
+            last = on[i]
+    idx = np.flatnonzero(keep)
+    group_end = np.append(idx[1:], len(on))
+    off_g = np.array([off[a:b].max() for a, b in zip(idx, group_end)])
+    on, pitch = on[idx], pitch[idx]
+    nxt = np.append(on[1:], off_g[-1])
+    hold = np.maximum(nxt - on, 0.02)
+    gap = np.concatenate([[np.inf], on[1:] - np.maximum.accumulate(off_g)[:-1]])
+    med = float(np.median(hold))
+    sal = np.sqrt(np.clip(hold / med, 0.25, 4.0)) + 0.5 * (gap > PHRASE_GAP_S)
+    if onset_strength is not None:
+        t_s, strength = (np.asarray(x, dtype=float) for x in onset_strength)
+        if len(t_s) > 1 and len(t_s) == len(strength):
+            at = np.maximum(np.interp(on, t_s, strength), 0.0)
+            if at.mean() > 0:
+                sal = sal * (0.5 + 0.5 * at / at.mean())
+    sal = sal / max(float(np.mean(sal)), 1e-9)
+    return Onsets(on, sal, hold, gap, pitch, float(off_g.max()))
+
+
+# ---- periodicity ---------------------------------------------------------------------------------
+def lag_grid() -> np.ndarray:
+    """Log-spaced lags (s) from LAG_MIN_S to LAG_MAX_S, LAG_BINS_PER_OCTAVE per octave."""
+    n = int(np.floor(np.log2(LAG_MAX_S / LAG_MIN_S) * LAG_BINS_PER_OCTAVE)) + 1
+    return LAG_MIN_S * 2.0 ** (np.arange(n) / LAG_BINS_PER_OCTAVE)
+
+
+def lag_histogram(ons: Onsets, jitter_s: float = 0.03, rel_sd: float = 0.03) -> np.ndarray:
+    """Salience-weighted histogram of all onset-pair distances on :func:`lag_grid`."""
+    grid = lag_grid()
+    t, w = ons.time_s, ons.salience
+    n = len(t)
+    if n < 2:
+        return np.zeros_like(grid)
+    res = 0.005
+    nb = int(LAG_MAX_S / res) + 2
+    hist = np.zeros(nb)
+    for k in range(1, n):
+        d = t[k:] - t[:-k]
+        ok = d < LAG_MAX_S
+        if not ok.any():
+            break
+        hist += np.bincount(np.round(d[ok] / res).astype(int), weights=(w[k:] * w[:-k])[ok],
+                            minlength=nb)[:nb]
+    centers = np.arange(nb) * res
+    span = max(ons.time_s[-1] - ons.time_s[0], 1e-3)
+    hist *= span / np.maximum(span - centers, 0.25 * span)
+    sd = np.sqrt(2 * jitter_s ** 2 + (rel_sd * grid) ** 2)
+    kern = np.exp(-0.5 * ((centers[None, :] - grid[:, None]) / sd[:, None]) ** 2)
+    kern /= kern.sum(axis=1, keepdims=True)
+    return kern @ hist
+
+
+def pulse_candidates(ons: Onsets, n: int = 2, lo_s: float = PULSE_MIN_S,
+                     hi_s: float = PULSE_MAX_S) -> list[float]:
+    """Pulse periods (s) to track: the ``n`` strongest peaks of the onset-pair histogram within
+    [lo_s, hi_s] (weighted by a broad preference for about 0.45 s), strongest first, plus half
+    the fastest of them when the histogram has a peak there too. Falls back to the median
+    inter-onset interval when the histogram has no peak."""
+    grid = lag_grid()
+    acf = lag_histogram(ons)
+    prior = np.exp(-0.5 * (np.log2(grid / 0.45) / 1.0) ** 2)
+    v = acf * prior
+    v[(grid < lo_s) | (grid > hi_s)] = 0.0
+    peaks = np.flatnonzero((v[1:-1] > v[:-2]) & (v[1:-1] >= v[2:])) + 1
+    peaks = peaks[np.argsort(v[peaks])[::-1]]
+    out: list[float] = []
+    for p in peaks:
+        per = float(grid[p])
+        if all(abs(np.log2(per / q)) > 0.1 for q in out):
+            out.append(per)
+        if len(out) >= n:
+            break
+    if not out:
+        if len(ons.time_s) < 2:
+            return []
+        return [float(np.clip(np.median(np.diff(ons.time_s)), lo_s, hi_s))]
+    # a finer pulse too (sixteenths under syncopated melodies), when the ACF shows one
+    fine = 0.5 * min(out)
+    if fine >= lo_s:
+        i = int(np.argmin(np.abs(grid - fine)))
+        lo_i, hi_i = max(i - 3, 0), min(i + 4, len(v))
+        j = lo_i + int(np.argmax(acf[lo_i:hi_i]))
+        if acf[j] >= FINE_PULSE_MIN_ACF * acf[(grid >= lo_s) & (grid <= hi_s)].max():
+            out.append(float(grid[j]))
+    return out
+
+
+# ---- pulse tracking ------------------------------------------------------------------------------
+def dp_pulse(ons: Onsets, period_s: float) -> np.ndarray:
+    """Pulse times (s) through the onsets by dynamic programming, following tempo drift.
+
+    A pulse falls on an onset or, between two onsets it connects, at equal steps. The best chain
+    maximises the salience of the onsets it hits minus, for every step, ``TIGHTNESS`` times the
+    squared log ratio of the step to the chain's own running period (so it follows drift and
+    rubato) plus ``ANCHOR`` times the squared log ratio to ``period_s`` (so it keeps its level).
+    In the spirit of Ellis (2007), but over the sparse note onsets instead of envelope frames.
+    """
+    t, sal = ons.time_s, ons.salience
+    n = len(t)
+    score = np.zeros(n)
+    back = -np.ones(n, dtype=int)
+    steps = np.zeros(n, dtype=int)
+    per = np.full(n, period_s)
+    log_p0 = np.log(period_s)
+    min_step = 0.5 * period_s
+    window = MAX_GAP_PULSES * period_s
+    lo_idx = np.searchsorted(t, t - window)
+    hi_idx = np.searchsorted(t, t - min_step, side="right")  # predecessors: [lo, hi)
+    can_start = t <= t[0] + 2.0 * period_s
+    log_per = np.full(n, log_p0)
+    for j in range(1, n):
+        lo, hi = lo_idx[j], hi_idx[j]
+        if hi <= 0:
+            score[j] = sal[j]
+            continue
+        if lo >= hi:
+            lo = hi - 1  # a long rest: jump from the last onset before it
+        d = t[j] - t[lo:hi]
+        k = np.maximum(np.round(d / per[lo:hi]), 1.0)
+        ls = np.log(d / k)
+        pen = k * (TIGHTNESS * (ls - log_per[lo:hi]) ** 2 + ANCHOR * (ls - log_p0) ** 2)
+        val = score[lo:hi] - pen
+        b = int(np.argmax(val))
+        if can_start[j] and val[b] < 0:
+            score[j] = sal[j]
+            continue
+        i = lo + b
+        score[j] = sal[j] + val[b]
+        back[j] = i
+        steps[j] = int(k[b])
+        per[j] = (1.0 - PERIOD_ADAPT) * per[i] + PERIOD_ADAPT * d[b] / k[b]
+        log_per[j] = np.log(per[j])
+    tail = np.flatnonzero(t >= t[-1] - 1.5 * period_s)
+    j = int(tail[np.argmax(score[tail])])
+    chain = [j]
+    while back[chain[-1]] >= 0:
+        chain.append(back[chain[-1]])
+    chain = chain[::-1]
+    out = [t[chain[0]]]
+    for a, b in zip(chain[:-1], chain[1:]):
+        k = steps[b]
+        out.extend(t[a] + (t[b] - t[a]) * np.arange(1, k + 1) / k)
+    return np.asarray(out)
+
+
+def track_pulse(ons: Onsets, period_s: float) -> np.ndarray:
+    """Pulse times (s) at about ``period_s`` that follow the singer, covering all onsets."""
+    t = dp_pulse(ons, period_s)
+    t = smooth_pulses(t, PULSE_SMOOTH_S)
+    p0 = float(np.median(np.diff(t))) if len(t) > 1 else period_s
+    lo, hi = ons.time_s[0] - 1.5 * p0, ons.end_s + 1.5 * p0
+    t = t[(t >= lo) & (t <= hi)]
+    if len(t) < 2:
+        t = np.arange(lo, hi, period_s)
+    p_first = float(np.median(np.diff(t[:5])))
+    n_before = int(np.floor((t[0] - lo) / p_first))
+    p_last = float(np.median(np.diff(t[-5:])))
+    n_after = int(np.floor((hi - t[-1]) / p_last))
+    return np.concatenate([t[0] - p_first * np.arange(n_before, 0, -1), t,
+                           t[-1] + p_last * np.arange(1, n_after + 1)])
+
+
+def smooth_pulses(t: np.ndarray, width_s: float) -> np.ndarray:
+    """Gaussian moving average of pulse times over about ``width_s`` (1 sd): removes the jitter
+    a tracker picks up from individual onsets and keeps the tempo curve (linear trends exactly)."""
+    if len(t) < 5:
+        return t
+    p = float(np.median(np.diff(t)))
+    sd = max(width_s / p, 0.5)
+    r = int(np.ceil(2.5 * sd))
+    k = np.arange(-r, r + 1)
+    w = np.exp(-0.5 * (k / sd) ** 2)
+    w /= w.sum()
+    # extend linearly at both ends so the average is unbiased there
+    n_fit = min(len(t), 4)
+    p_head = (t[n_fit - 1] - t[0]) / (n_fit - 1)
+    p_tail = (t[-1] - t[-n_fit]) / (n_fit - 1)
+    head = t[0] + p_head * np.arange(-r, 0)
+    tail = t[-1] + p_tail * np.arange(1, r + 1)
+    ext = np.concatenate([head, t, tail])
+    return np.convolve(ext, w, mode="valid")
+
+
+# ---- metrical hypotheses -------------------------------------------------------------------------
+@dataclass
+class Track:
+    """A tracked pulse and what every hypothesis on it shares.
+
+    Attributes
+    ----------
+    pulses_s : np.ndarray, shape (k,)
+        Pulse times, seconds.
+    onset_u : np.ndarray, shape (n,)
+        Onsets in pulse units (pulse index, fractional): drift and rubato removed.
+    pair_du : np.ndarray, shape (n_pairs,)
+        Distances in pulse units of onset pairs up to a few bars apart, sorted.
+    pair_match_cum : np.ndarray, shape (n_pairs + 1,)
+        Running count, in that order, of pairs whose notes match (same pitch, similar length):
+        melodic repetition.
+    """
+
+    pulses_s: np.ndarray
+    onset_u: np.ndarray
+    pair_du: np.ndarray
+    pair_match_cum: np.ndarray
+
+    @property
+    def period_s(self) -> float:
+        return float(np.median(np.diff(self.pulses_s)))
+
+
+@dataclass
+class Hypothesis:
+    """Beat = ``beat_per_pulse`` pulses of a track, a meter, and the bar phase."""
+
+    meter: tuple
+    beat_per_pulse: float
+    steps_per_beat: int
+    shift: int  # grid point j has bar position (j + shift) % (steps_per_beat * beats_per_bar)
+    features: np.ndarray
+    track: Track
+    score: float = 0.0
+    phase_features: np.ndarray | None = None
+    phase_model: str = ""
+    pending: tuple | None = None  # what choose_phase needs
+
+    @property
+    def tempo_bpm(self) -> float:
+        return 60.0 / (self.beat_per_pulse * self.track.period_s)
+
+
+#: Names of the hypothesis features, in order (see :func:`hypotheses_on_track`).
+FEATURE_NAMES = (
+    "onset_ll", "timing_ll", "background", "is_3/4", "is_6/8",
+    "z_4/4", "z2_4/4", "z_3/4", "z2_3/4", "z_6/8", "z2_6/8",
+    "repeat_1bar", "repeat_2bar", "repeat_4bar", "hold_downbeat", "hold_beat",
+)
+
+
+def make_track(ons: Onsets, pulses_s: np.ndarray, max_lag_pulses: float) -> Track:
+    """Put the onsets on a pulse track (pulse units) and collect the onset pairs up to
+    ``max_lag_pulses`` apart for the repetition cue."""
+    k = np.arange(len(pulses_s), dtype=float)
+    u = np.interp(ons.time_s, pulses_s, k)
+    end_u = float(np.interp(ons.end_s, pulses_s, k))
+    hold_u = np.maximum(np.diff(np.append(u, end_u)), 1e-3)
+    pitch = np.round(ons.pitch)
+    du_list, match_list = [], []
+    n = len(u)
+    for lag in range(1, n):
+        du = u[lag:] - u[:-lag]
+        ok = du <= max_lag_pulses
+        if not ok.any():
+            break
+        same = (pitch[lag:] == pitch[:-lag]) & (np.abs(np.log2(hold_u[lag:] / hold_u[:-lag])) < 0.4)
+        du_list.append(du[ok])
+        match_list.append(same[ok])
+    pair_du = np.concatenate(du_list) if du_list else np.zeros(0)
+    pair_match = np.concatenate(match_list).astype(float) if match_list else np.zeros(0)
+    order = np.argsort(pair_du)
+    return Track(pulses_s, u, pair_du[order], np.concatenate([[0.0], np.cumsum(pair_match[order])]))
+
+
+def _repetition(track: Track, lags_u: Sequence[float], tol_u: float) -> np.ndarray:
+    """Share of onset pairs about ``lag`` apart whose notes match, minus the share at any lag."""
+    du, cum = track.pair_du, track.pair_match_cum
+    if len(du) == 0:
+        return np.zeros(len(lags_u))
+    base = cum[-1] / len(du)
+    lags = np.asarray(lags_u, dtype=float)
+    lo = np.searchsorted(du, lags - tol_u)
+    hi = np.searchsorted(du, lags + tol_u)
+    n = hi - lo
+    share = (cum[hi] - cum[lo]) / np.maximum(n, 1)
+    return np.where(n >= 3, share - base, 0.0)
+
+
+def _onset_grid(ons: Onsets, track: Track, step_u: float):
+    """Assign onsets to the nearest grid point (every ``step_u`` pulses).
+
+    Returns the first grid index, number of grid points, filled mask per point, summed timing
+    log-likelihood of the filled points, number of onsets left to the background, and the grid
+    index of every onset (-1 when background).
+    """
+    k = np.arange(len(track.pulses_s), dtype=float)
+    u = track.onset_u
+    j = np.round(u / step_u).astype(int)
+    ju = j * step_u
+    period = np.interp(ju, k[:-1] + 0.5, np.diff(track.pulses_s))
+    dev = ons.time_s - np.interp(ju, k, track.pulses_s)
+    sd = np.sqrt(TIMING_SD_S ** 2 + (TIMING_SD_REL * period) ** 2)
+    ll_t = -0.5 * (dev / sd) ** 2 - np.log(np.sqrt(2 * np.pi) * sd)
+    j0 = int(j.min())
+    n_pts = int(j.max()) - j0 + 1
+    best = np.full(n_pts, -np.inf)
+    np.maximum.at(best, j - j0, ll_t)
+    filled = best > np.log(BACKGROUND_RATE)
+    owner = np.where((ll_t >= best[j - j0]) & filled[j - j0], j, -1)
+    n_bg = len(u) - int(filled.sum())
+    return j0, n_pts, filled, float(best[filled].sum()), n_bg, owner
+
+
+#: Names of the per-shift (bar phase) features, in order (see :func:`hypotheses_on_track`).
+PHASE_FEATURE_NAMES = (
+    "onset_ll", "hold_downbeat", "hold_beat", "start_downbeat", "phrase_end_downbeat",
+    "phrase_end_beat", "triad_downbeat", "leap_downbeat", "last_note_downbeat", "bar_chord_fit",
+    "half_bar_chord_fit", "hold_profile", "start_last_beat", "start_last_eighth", "start_other_beat",
+    "long_downbeat", "long_mid_bar", "first_downbeat", "first_last_beat", "first_last_eighth",
+    "first_other_beat",
+)
+#: Weights of :data:`PHASE_FEATURE_NAMES` in a bar phase's score, per meter and, for 4/4, per
+#: style (see :func:`phase_model`): syncopated pop melodies place their beats differently.
+PHASE_WEIGHTS = {
+    "4/4 folk": np.array([
+        2.587, 0.478, 2.281, 1.530, 0.569, 0.139, 0.408, -1.239, 0.790, 0.810, 0.398, 0.628, 0.092,
+        0.706, -0.957, 1.346, 1.960, -0.460, 1.376, -0.631, -0.917
+    ]),
+    "4/4 pop": np.array([
+        2.543, 0.554, 0.647, 1.766, 0.844, 1.857, -0.955, -0.270, 1.191, -0.105, 0.354, 1.262,
+        0.513, 0.165, -0.207, 2.053, 0.384, 0.045, -1.393, -0.151, -2.571
+    ]),
+    "3/4": np.array([
+        1.786, 1.441, 0.150, -0.341, 0.793, 0.218, 0.435, 0.164, 0.644, 0.098, 0.098, 0.354, 0.751,
+        -0.006, -0.344, 2.144, 0.000, -0.572, 0.924, 0.107, -0.294
+    ]),
+    "6/8": np.array([
+        3.168, 1.428, 3.566, 0.439, 1.061, -0.598, 1.015, 0.118, 0.136, 1.593, 0.720, 0.808, -0.043,
+        0.188, 0.000, 0.214, -0.489, 0.265, -0.520, 2.253, 0.000
+    ]),
+}
+
+@dataclass
+class NoteCues:
+    """Per-onset cues for the bar phase, shape (n,) each."""
+
+    log_hold: np.ndarray      # log2 of the time to the next onset (s)
+    phrase_start: np.ndarray  # 1 after a silence
+    phrase_end: np.ndarray    # 1 before a silence, and the last note
+    triad: np.ndarray         # 1 when the pitch class is in the tonic triad of the key
+    leap: np.ndarray          # |interval| from the previous note, semitones (capped at 7)
+    pitch_class: np.ndarray   # 0-11 (absolute)
+    chords: np.ndarray        # the key's diatonic triads as pitch-class indicator rows, (7, 12)
+
+
+def note_cues(ons: Onsets, tonic_pc: int, minor: bool) -> NoteCues:
+    """Per-onset cues for the bar phase, given the key (tonic pitch class 0-11, minor or not)."""
+    n = len(ons.time_s)
+    gap_after = np.append(ons.gap_before_s[1:], np.inf)
+    pc = np.mod(np.round(ons.pitch).astype(int) - tonic_pc, 12)
+    triad = np.isin(pc, (0, 3 if minor else 4, 7)).astype(float)
+    leap = np.minimum(np.abs(np.diff(ons.pitch, prepend=ons.pitch[:1] if n else ons.pitch)), 7.0)
+    return NoteCues(np.log2(np.maximum(ons.hold_s, 0.02)), (ons.gap_before_s > PHRASE_GAP_S) * 1.0,
+                    (gap_after > PHRASE_GAP_S) * 1.0, triad, leap,
+                    np.mod(np.round(ons.pitch).astype(int), 12), diatonic_triads(tonic_pc, minor))
+
+
+#: Bar phases (the best by the other phase cues) for which the chord fit is computed.
+CHORD_FIT_SHIFTS = 6
+#: Diatonic triads as (root, third, fifth) in semitones above the tonic: I ii iii IV V vi in major;
+#: i III iv v V VI VII in minor.
+MAJOR_KEY_TRIADS = ((0, 4, 7), (2, 5, 9), (4, 7, 11), (5, 9, 0), (7, 11, 2), (9, 0, 4))
+MINOR_KEY_TRIADS = ((0, 3, 7), (3, 7, 10), (5, 8, 0), (7, 10, 2), (7, 11, 2), (8, 0, 3), (10, 2, 5))
+
+
+def diatonic_triads(tonic_pc: int, minor: bool) -> np.ndarray:
+    """The key's diatonic triads as pitch-class indicator rows, shape (n_triads, 12)."""
+    triads = MINOR_KEY_TRIADS if minor else MAJOR_KEY_TRIADS
+    t = np.zeros((len(triads), 12))
+    for i, tri in enumerate(triads):
+        t[i, [(tonic_pc + x) % 12 for x in tri]] = 1.0
+    return t
+
+
+def _chord_fit_by_shift(pos: np.ndarray, pc: np.ndarray, weight: np.ndarray, shifts: np.ndarray,
+                        seg_len: int, chords: np.ndarray) -> np.ndarray:
+    """For each shift, the mean over segments (bars) of the largest share of note weight one
+    chord covers. ``pos``: grid index of each note (>= 0). Returns shape (len(shifts),)."""
+    n_sh = len(shifts)
+    if len(pos) == 0 or n_sh == 0:
+        return np.zeros(n_sh)
+    seg = (pos[None, :] + np.asarray(shifts)[:, None]) // seg_len
+    n_seg = int(seg.max()) + 1
+    row = np.arange(n_sh)[:, None]
+    idx = ((row * n_seg + seg) * 12 + pc[None, :]).ravel()
+    hist = np.bincount(idx, weights=np.broadcast_to(weight, seg.shape).ravel(),
+                       minlength=n_sh * n_seg * 12).reshape(n_sh, n_seg, 12)
+    tot = hist.sum(axis=2)
+    fit = (hist @ chords.T).max(axis=2) / np.maximum(tot, 1e-9)
+    wts = np.sqrt(tot)
+    return (fit * wts).sum(axis=1) / np.maximum(wts.sum(axis=1), 1e-9)
+
+
+def phase_model(meter, style: int) -> str:
+    """Key of :data:`PHASE_WEIGHTS` for a meter and the index of its best-fitting onset style."""
+    m = tuple(meter)
+    if m in ((4, 4), (2, 4)):
+        return "4/4 pop" if style == len(ONSET_PROB[m]) - 1 else "4/4 folk"
+    return f"{m[0]}/{m[1]}"
+
+
+def _phase_features(cues: NoteCues, owner: np.ndarray, q_len: int, d: int, ll_shift: np.ndarray,
+                    n_on: int, beat_s: float, meter, extra: int, weights: np.ndarray) -> np.ndarray:
+    """Per-shift phase features, shape (q_len, len(PHASE_FEATURE_NAMES)).
+
+    ``owner``: grid index of each onset's grid point (-1: background); shift ``s`` puts grid
+    point ``j`` at bar position ``(j + s) % q_len``.
+    """
+    own = owner >= 0
+    f = np.zeros((q_len, len(PHASE_FEATURE_NAMES)))
+    f[:, 0] = ll_shift / n_on
+    if not own.any():
+        return f
+    p0 = np.mod(owner[own], q_len)
+    rel_hold = cues.log_hold[own] - np.log2(beat_s)
+
+    def per_pos(x):
+        return np.bincount(p0, weights=x, minlength=q_len)
+
+    cnt = per_pos(np.ones(len(p0)))
+    shifts = np.arange(q_len)
+    down = (-shifts) % q_len  # unshifted position that is the downbeat under each shift
+    beat_mask = ((np.arange(q_len)[None, :] + shifts[:, None]) % d) == 0  # (shift, p)
+
+    def mean_at_down(x):
+        sx = per_pos(x)
+        return np.where(cnt[down] > 0, sx[down] / np.maximum(cnt[down], 1), np.mean(x) if len(x) else 0)
+
+    def mean_at_beats(x):
+        sx = per_pos(x)
+        c = beat_mask @ cnt
+        return np.where(c > 0, (beat_mask @ sx) / np.maximum(c, 1), np.mean(x) if len(x) else 0)
+
+    def share_at_down(x):
+        sx = per_pos(x)
+        return sx[down] / max(float(x.sum()), 1.0)
+
+    f[:, 1] = mean_at_down(rel_hold) - rel_hold.mean() if len(p0) else 0.0
+    f[:, 2] = mean_at_beats(rel_hold) - rel_hold.mean() if len(p0) else 0.0
+    f[:, 4] = share_at_down(cues.phrase_end[own])
+    pe = cues.phrase_end[own]
+    f[:, 5] = (beat_mask @ per_pos(pe)) / max(float(pe.sum()), 1.0)
+    tri = cues.triad[own]
+    f[:, 6] = mean_at_down(tri) - (tri.mean() if len(tri) else 0.0)
+    lp = cues.leap[own]
+    f[:, 7] = (mean_at_down(lp) - (lp.mean() if len(lp) else 0.0)) / 7.0
+    if own[-1]:
+        f[:, 8] = (down == np.mod(owner[-1], q_len)).astype(float)
+    # note lengths against the meter's profile of lengths by position
+    prof16 = HOLD_PROFILE[tuple(meter)]
+    prof = np.full(q_len, float(prof16.min()))
+    prof[:: 2 ** extra] = prof16
+    centred = rel_hold - rel_hold.mean() if len(rel_hold) else rel_hold
+    hs = per_pos(centred)  # (p,)
+    pos_idx = (np.arange(q_len)[None, :] + shifts[:, None]) % q_len  # (shift, p) -> bar position
+    f[:, 11] = (prof[pos_idx] @ hs) / max(len(p0), 1)
+    # phrases (the first note, and every note after a breath) start on the downbeat or with a
+    # short pickup: where do they start under each shift?
+    starts = own & ((cues.phrase_start > 0) | (np.arange(len(owner)) == 0))
+    if starts.any():
+        ps = np.bincount(np.mod(owner[starts], q_len), minlength=q_len).astype(float)
+        ps /= ps.sum()
+        sub = d // 2 if SUBDIVISIONS[tuple(meter)] == 4 else d // 3  # steps per eighth
+        cat = np.full(q_len, -1)
+        cat[np.arange(0, q_len, d)] = 3          # another beat
+        cat[q_len - sub] = 2                     # the last eighth of the bar
+        cat[q_len - d] = 1                       # the last beat of the bar
+        cat[0] = 0                               # the downbeat
+        pos_cat = cat[pos_idx]                   # (shift, p)
+        for c, col in ((0, 3), (1, 12), (2, 13), (3, 14)):
+            f[:, col] = ((pos_cat == c) * ps[None, :]).sum(axis=1)
+        if own[0]:  # the first note on its own: the take starts a phrase
+            first_cat = pos_cat[:, int(np.mod(owner[0], q_len))]
+            for c, col in ((0, 17), (1, 18), (2, 19), (3, 20)):
+                f[:, col] = first_cat == c
+    # the longest notes (held 1.5 beats or more): on the downbeat, or in the middle of the bar?
+    long_note = rel_hold >= np.log2(1.5)
+    if long_note.any():
+        lc = np.bincount(p0[long_note], minlength=q_len).astype(float) / long_note.sum()
+        f[:, 15] = lc[down]
+        bpb = q_len // d
+        if bpb % 2 == 0:
+            f[:, 16] = lc[(down + q_len // 2) % q_len]
+    # harmonic rhythm: with the right bar lines each bar's notes fit one chord better. Only for
+    # the most likely shifts (the rest get the lowest value found), to save time.
+    top = np.argsort(f @ weights)[-CHORD_FIT_SHIFTS:]
+    pcs = cues.pitch_class[own]
+    w = np.minimum(2.0 ** rel_hold, 2.0)
+    o = owner[own] - int(owner[own].min()) + int(owner[own].min()) % q_len
+    half = q_len // 2 if (q_len // d) % 2 == 0 else q_len
+    for col, seg_len in ((9, q_len), (10, half)):
+        fit = _chord_fit_by_shift(o, pcs, w, top, seg_len, cues.chords)
+        f[:, col] = fit.min()
+        f[top, col] = fit
+    return f
+
+
+def hypotheses_on_track(ons: Onsets, track: Track, meters, ratios, cues: NoteCues,
+                        bpm_range: tuple[float, float] = (MIN_BPM, MAX_BPM)) -> list[Hypothesis]:
+    """Every (beat per pulse, meter) hypothesis on a track with its features
+    (:data:`FEATURE_NAMES`), before its bar phase is chosen (see :func:`choose_phase`)."""
+    out = []
+    n_on = max(len(ons.time_s), 1)
+    for g in ratios:
+        beat_s = g * track.period_s
+        bpm = 60.0 / beat_s
+        if not (bpm_range[0] <= bpm <= bpm_range[1]):
+            continue
+        for m in meters:
+            d0 = SUBDIVISIONS[m]
+            if abs(g - round(g)) > 1e-6 and d0 != 6:
+                continue  # 1.5 pulses per beat only makes sense for a compound beat
+            # finer levels until a grid step is short enough, so every hypothesis has about
+            # the same number of grid points per second
+            extra = max(0, int(np.ceil(np.log2(beat_s / d0 / MAX_STEP_S))))
+            d = d0 * 2 ** extra
+            bpb = beats_per_bar(m)
+            q_len = d * bpb
+            j0, n_pts, filled, ll_timing, n_bg, owner = _onset_grid(ons, track, g / d)
+            pos = (np.arange(n_pts) + j0) % q_len
+            f_cnt = np.bincount(pos[filled], minlength=q_len).astype(float)
+            e_cnt = np.bincount(pos[~filled], minlength=q_len).astype(float)
+            idx = (np.arange(q_len)[:, None] + np.arange(q_len)[None, :]) % q_len  # (q, shift)
+            per_style = []
+            for pi16 in ONSET_PROB[m]:
+                pi = np.full(q_len, FINER_ONSET_PROB)
+                pi[:: 2 ** extra] = pi16
+                pi = np.clip(pi, 0.01, 0.99)
+                per_style.append(f_cnt @ np.log(pi)[idx] + e_cnt @ np.log1p(-pi)[idx])
+            per_style = np.array(per_style)
+            top = per_style.max(axis=0)
+            ll_s = top + np.log(np.mean(np.exp(per_style - top), axis=0))
+            model = phase_model(m, int(np.argmax(per_style.max(axis=1))))
+            shift = int(np.argmax(ll_s))
+            bar_u = g * bpb
+            rep = _repetition(track, (bar_u, 2 * bar_u, 4 * bar_u), tol_u=0.25 * g / d0)
+            z = np.log2(bpm / 100.0)
+            mi = {(4, 4): 0, (3, 4): 1, (6, 8): 2}.get(m, 0)
+            tempo_f = np.zeros(6)
+            tempo_f[2 * mi], tempo_f[2 * mi + 1] = z, z * z
+            f = np.concatenate([
+                [ll_s[shift] / n_on, ll_timing / n_on, n_bg / n_on, float(mi == 1), float(mi == 2)],
+                tempo_f, rep, [0.0, 0.0]])
+            h = Hypothesis(m, g, d, shift, f, track, phase_model=model)
+            h.pending = (owner, q_len, ll_s, beat_s, extra)
+            out.append(h)
+    return out
+
+
+def choose_phase(h: Hypothesis, ons: Onsets, cues: NoteCues) -> None:
+    """Compute a hypothesis' phase features for all shifts, choose its bar phase and complete its
+    features (onset likelihood and note lengths at that phase)."""
+    owner, q_len, ll_s, beat_s, extra = h.pending
+    n_on = max(len(ons.time_s), 1)
+    w = PHASE_WEIGHTS[h.phase_model]
+    pf = _phase_features(cues, owner, q_len, h.steps_per_beat, ll_s, n_on, beat_s, h.meter,
+                         extra, w)
+    h.shift = int(np.argmax(pf @ w))
+    h.features[0] = pf[h.shift, 0]
+    h.features[-2:] = pf[h.shift, 1:3]
+    h.phase_features = pf
+    h.pending = None
+
+
+def _grid_times(h: Hypothesis) -> tuple[np.ndarray, np.ndarray]:
+    """Beat and downbeat times (s) of a hypothesis: its grid over the pulses, from a beat at or
+    before the first note to the end of the track."""
+    d = h.steps_per_beat
+    bpb = beats_per_bar(h.meter)
+    pulses = h.track.pulses_s
+    k_last = len(pulses) - 1
+    step = h.beat_per_pulse / d
+    u_first = min(0.0, float(np.floor(h.track.onset_u[0])) - h.beat_per_pulse)
+    j = np.arange(int(np.ceil(u_first / step - 1e-9)), int(np.floor(k_last / step + 1e-9)) + 1)
+    u = j * step
+    t = np.interp(u, np.arange(len(pulses), dtype=float), pulses)
+    before = u < 0  # extrapolate at the first pulse period
+    t[before] = pulses[0] + u[before] * (pulses[1] - pulses[0])
+    pos = np.mod(j + h.shift, d * bpb)
+    return t[pos % d == 0], t[pos == 0]
+
+
+def rhythm_hypotheses(notes: Sequence[Note], duration_s: float, tempo_bpm: float | None = None,
+                      meters=METERS, onset_strength=None) -> tuple[Onsets, list[Hypothesis]]:
+    """All metrical hypotheses for a take, with their features, unscored (see the module doc).
+
+    Returns the onsets and the hypotheses; no hypotheses when there are fewer than 3 onsets.
+    """
+    ons = onsets_from_notes(notes, onset_strength)
+    if len(ons.time_s) < 3:
+        return ons, []
+    from ..music.keyfinding import estimate_key
+
+    key = estimate_key(notes)
+    cues = note_cues(ons, key.tonic_pitch_class, key.mode == "minor")
+    if tempo_bpm is not None:
+        periods, ratios, bpm_range = [60.0 / float(tempo_bpm)], (1.0,), (0.0, np.inf)
+    else:
+        periods, ratios, bpm_range = pulse_candidates(ons), BEAT_PER_PULSE, (MIN_BPM, MAX_BPM)
+    hyps = []
+    for p in periods:
+        pulses = track_pulse(ons, p)
+        track = make_track(ons, pulses, max(ratios) * 4 * 4 + 1)
+        hyps += hypotheses_on_track(ons, track, meters, ratios, cues, bpm_range)
+    # the bar phase (the costly part) only for the hypotheses that score best without it
+    hyps.sort(key=lambda h: float(FEATURE_WEIGHTS @ h.features), reverse=True)
+    hyps = hyps[:MAX_PHASED_HYPOTHESES]
+    for h in hyps:
+        choose_phase(h, ons, cues)
+    return ons, hyps
+
+
+# ---- public --------------------------------------------------------------------------------------
+#: Weights of :data:`FEATURE_NAMES` in a hypothesis' score (per onset).
+FEATURE_WEIGHTS = np.array([
+    6.557, 3.147, -0.196, -0.375, 1.309, -0.178, -4.604, 2.123, -3.144, -0.449, -3.040, 1.636,
+    1.133, 3.593, 1.429, 0.597
+])
+
+
+def estimate_rhythm(notes: Sequence[Note], duration_s: float, tempo_bpm: float | None = None,
+                    meter: tuple[int, int] | None = None, onset_strength=None) -> Rhythm:
+    """Tempo, beats, downbeats and meter of a sung take that follow the singer.
+
+    Parameters
+    ----------
+    notes : sequence of Note
+        The transcribed notes (onsets, offsets and pitches are used).
+    duration_s : float
+        Length of the take, s.
+    tempo_bpm : float, optional
+        Override: the tempo in counted beats per minute (dotted quarters in 6/8). The beats
+        then start from this tempo and follow the singer's drift.
+    meter : tuple of int, optional
+        Override: (4, 4), (3, 4), (6, 8) or (2, 4). The tempo and the bar phase are still
+        estimated for it.
+    onset_strength : tuple of np.ndarray, optional
+        ``(times_s, strength)`` onset-strength curve of the audio, to weigh the onsets (see
+        :func:`onsets_from_notes`).
+
+    Returns
+    -------
+    Rhythm
+        ``beats_s`` cover the sung part (from the beat at or before the first note to the end of
+        the last); ``downbeats_s`` is a subset; ``tempo_bpm`` the median beat rate over the sung
+        part; ``meter_confidence`` and ``tempo_confidence`` are posterior probabilities. With
+        fewer than 3 distinct onsets: a steady grid at ``tempo_bpm`` (default 100 bpm) from the
+        first note, confidences 0.
+    """
+    meters = (tuple(int(x) for x in meter),) if meter is not None else METERS
+    ons, hyps = rhythm_hypotheses(notes, duration_s, tempo_bpm, meters, onset_strength)
+    if not hyps:
+        return _steady_rhythm(ons, duration_s, tempo_bpm, meters[0])
+    scores = np.array([float(FEATURE_WEIGHTS @ h.features) for h in hyps])
+    for h, sc in zip(hyps, scores):
+        h.score = float(sc)
+    post = np.exp(scores - scores.max())
+    post /= post.sum()
+    best = hyps[int(np.argmax(scores))]
+    beats, downbeats = _grid_times(best)
+    # The grid may reach back before the recording starts: keep only times inside the take.
+    beats = beats[(beats >= 0.0) & (beats <= duration_s)]
+    downbeats = downbeats[(downbeats >= 0.0) & (downbeats <= duration_s)]
+    sung = beats[(beats >= ons.time_s[0] - 0.1) & (beats <= ons.end_s + 0.1)]
+    ibi = np.diff(sung if len(sung) > 2 else beats)
+    tempo = 60.0 / float(np.median(ibi)) if len(ibi) else best.tempo_bpm
+    meter_conf = float(sum(p for h, p in zip(hyps, post) if h.meter == best.meter))
+    tempo_conf = float(sum(p for h, p in zip(hyps, post)
+                           if abs(h.tempo_bpm / best.tempo_bpm - 1.0) <= SAME_TEMPO))
+    return Rhythm(beats, downbeats, best.meter, float(tempo), min(meter_conf, 1.0),
+                  min(tempo_conf, 1.0))
+
+
+def _steady_rhythm(ons: Onsets, duration_s: float, tempo_bpm: float | None, meter) -> Rhythm:
+    """A steady grid from the first note when there is too little to follow."""
+    bpm = float(tempo_bpm) if tempo_bpm else 100.0
+    start = float(ons.time_s[0]) if len(ons.time_s) else 0.0
+    end = max(float(duration_s), ons.end_s, start + 60.0 / bpm)
+    beats = np.arange(start, end, 60.0 / bpm)
+    return Rhythm(beats, beats[:: beats_per_bar(meter)], tuple(meter), bpm, 0.0, 0.0)
+
+
+@dataclass
+class GridStatistics:
+    """Statistics of a take's onsets on its known sixteenth-note grid (for fitting templates).
+
+    Attributes are per bar position (shape (steps per bar,)) unless noted.
+    """
+
+    filled: np.ndarray      # grid points that carry an onset
+    total: np.ndarray       # all grid points
+    hold_sum: np.ndarray    # sum of log2(hold / beat) of the onsets there, centred per take
+    n_background: int       # onsets no grid point explains
+
+
+def grid_statistics(notes: Sequence[Note], beats_s: np.ndarray, downbeats_s: np.ndarray,
+                    meter) -> GridStatistics:
+    """Onset statistics of a take on its known beats and downbeats, for fitting
+    :data:`ONSET_PROB` and :data:`HOLD_PROFILE`."""
+    ons = onsets_from_notes(notes)
+    m = tuple(meter)
+    d = SUBDIVISIONS[m]
+    q = d * beats_per_bar(m)
+    beats_s = np.asarray(beats_s, dtype=float)
+    track = make_track(ons, beats_s, 0.0)
+    j0, n_pts, filled, _, n_bg, owner = _onset_grid(ons, track, 1.0 / d)
+    k_down = np.round(np.interp(np.asarray(downbeats_s, dtype=float), beats_s,
+                                np.arange(len(beats_s)))).astype(int)
+    first_down = int(k_down[0]) if len(k_down) else 0
+    pos = ((np.arange(n_pts) + j0) - first_down * d) % q
+    own = owner >= 0
+    on_pos = (owner[own] - first_down * d) % q
+    beat_s = float(np.median(np.diff(beats_s)))
+    rel = np.log2(np.maximum(ons.hold_s[own], 0.02) / beat_s)
+    rel = rel - rel.mean()
+    return GridStatistics(np.bincount(pos[filled], minlength=q).astype(float),
+                          np.bincount(pos, minlength=q).astype(float),
+                          np.bincount(on_pos, weights=rel, minlength=q), int(n_bg))
