@@ -19,7 +19,6 @@ from hum2band.music.meter import Rhythm
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
-music21 = pytest.importorskip("music21")
 from music21 import converter, harmony  # noqa: E402
 
 

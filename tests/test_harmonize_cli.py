@@ -9,13 +9,10 @@ import mir_eval
 import pytest
 
 from hum2band.app import cli
-from hum2band.compose.harmony.harmonize import DEFAULT_MODEL_PATH
 from hum2band.listen.transcription import transcribe
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
-pytestmark = pytest.mark.skipif(not Path(DEFAULT_MODEL_PATH).is_file(),
-                                reason="models/harmony.pt is not shipped in this checkout")
 
 
 @pytest.fixture(scope="module")

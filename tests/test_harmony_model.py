@@ -263,7 +263,6 @@ def test_harmonize_files_with_a_saved_model(tmp_path, tiny_model):
         harmonize_files([tmp_path / "missing.mid"], tmp_path / "out", model_path=tmp_path / "m.pt")
 
 
-@pytest.mark.skipif(not DEFAULT_MODEL_PATH.is_file(), reason="models/harmony.pt not trained yet")
 def test_shipped_weights_generate():
     model = load_model(DEFAULT_MODEL_PATH)
     assert DEFAULT_MODEL_PATH.stat().st_size < 50_000_000

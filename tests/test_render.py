@@ -224,7 +224,8 @@ def test_find_soundfont(tmp_path, monkeypatch):
 
 
 # ---- rendering ----------------------------------------------------------------------------------
-render = pytest.importorskip("hum2band.perform.render")
+from hum2band.perform import render  # noqa: E402  (a broken renderer must fail, not skip)
+
 _NO_FLUIDSYNTH = render.fluidsynth_unavailable_reason()
 needs_fluidsynth = pytest.mark.skipif(_NO_FLUIDSYNTH is not None,
                                       reason=f"libfluidsynth cannot be loaded: {_NO_FLUIDSYNTH}")

@@ -21,8 +21,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-starlette = pytest.importorskip("starlette")
-uvicorn = pytest.importorskip("uvicorn")
+import uvicorn  # noqa: E402
 from starlette.testclient import TestClient  # noqa: E402
 
 from hum2band.files.audio import decode, write_wav  # noqa: E402
