@@ -9,6 +9,7 @@ lost: if arranging fails, the take is kept beside the output folder and the erro
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import traceback
@@ -93,12 +94,43 @@ def run_devices(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int
 
 
 def _kept_take_path(out: Path) -> Path:
-    """A free name beside ``out`` for the take until it moves in: ``DIR-take.wav``."""
-    path, i = out.parent / f"{out.name}-take.wav", 1
-    while path.exists():
+    """A free place beside ``out`` for the take until it moves in: ``DIR-take/take.wav``.
+
+    The file is named ``take.wav`` already, as it will be in ``DIR``, so what the arrangement
+    records of it (the lead sheet's title, the piano roll's) names the file that ends up there.
+    """
+    folder, i = out.parent / f"{out.name}-take", 1
+    while folder.exists():
         i += 1
-        path = out.parent / f"{out.name}-take-{i}.wav"
-    return path
+        folder = out.parent / f"{out.name}-take-{i}"
+    return folder / "take.wav"
+
+
+def _repoint(value, old: str, new: str):
+    """``value`` (JSON data) with every string equal to ``old`` replaced by ``new``."""
+    if isinstance(value, dict):
+        return {k: _repoint(v, old, new) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_repoint(v, old, new) for v in value]
+    return new if value == old else value
+
+
+def _move_take_in(take_path: Path, out: Path) -> Path:
+    """Move the take into ``out/take.wav`` and point ``arrangement.json`` at it (``input``,
+    ``vocal``, the melody's source): every path the outputs name exists afterwards."""
+    final = out / "take.wav"
+    os.replace(take_path, final)
+    try:
+        take_path.parent.rmdir()
+    except OSError:
+        pass
+    arrangement = out / "arrangement.json"
+    if arrangement.is_file():
+        d = _repoint(json.loads(arrangement.read_text()), str(take_path), str(final))
+        tmp = arrangement.with_name(f".arrangement.json.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(d, indent=1) + "\n")
+        os.replace(tmp, arrangement)
+    return final
 
 
 def run_record(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
@@ -145,14 +177,14 @@ def run_record(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
             if meter_line is not None:
                 meter_line.write(f"latency: {m.latency_s * 1000:.1f} ms round trip (the system "
                                  f"reports {m.reported_latency_s * 1000:.1f} ms)\n")
-        # The arrangement replaces DIR as a whole, so the take waits beside it (DIR-take.wav)
+        # The arrangement replaces DIR as a whole, so the take waits beside it (DIR-take/take.wav)
         # and moves in once the arrangement is written; if arranging fails it stays there.
         take_path = out / "take.wav" if args.take_only else _kept_take_path(out)
         take = R.record_take(
             take_path, seconds=args.seconds, device=args.device, sample_rate_hz=args.rate,
             bpm=args.tempo, count_in_beats=count_in, click=args.click, meter_beats=meter_beats,
             level_meter=meter_line, latency_s=latency_s, output_device=args.output_device,
-            max_seconds=float(args.max_minutes) * 60.0,
+            max_seconds=float(args.max_minutes) * 60.0, shown_path=out / "take.wav",
         )
     except Hum2BandError as err:
         return fail(err)
@@ -170,16 +202,9 @@ def run_record(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
 
         summary = arrange_to_folder(take_path, out, options_from_args(args), force=args.force,
                                     progress=prog)
-        final = out / "take.wav"
-        os.replace(take_path, final)
-        arrangement = out / "arrangement.json"
-        if arrangement.is_file():  # point the arrangement at the take's new place
-            d = json.loads(arrangement.read_text())
-            if d.get("vocal") == str(take_path):
-                d["vocal"] = str(final)
-                tmp = arrangement.with_name(f".arrangement.json.{os.getpid()}.tmp")
-                tmp.write_text(json.dumps(d, indent=1) + "\n")
-                os.replace(tmp, arrangement)
+        final = _move_take_in(take_path, out)
+        take = dataclasses.replace(take, path=str(final))
+        summary = _repoint(summary, str(take_path), str(final))
     except Exception as err:  # noqa: BLE001 - one line, and say where the take is
         prog.abandon()
         kept = take_path if take_path.exists() else None

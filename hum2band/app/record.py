@@ -46,6 +46,7 @@ the first call that needs a device, and a missing library becomes a one-line
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import math
@@ -269,11 +270,74 @@ def _quiet_alsa() -> None:
         _ALSA_HANDLER = False
 
 
+def _debugging() -> bool:
+    return os.environ.get("HUM2BAND_DEBUG", "") not in ("", "0")
+
+
+def _fileno(stream) -> int | None:
+    try:
+        return int(stream.fileno())
+    except (AttributeError, ValueError, OSError, TypeError):
+        return None
+
+
+@contextlib.contextmanager
+def portaudio_quiet(stream: TextIO | None = None):
+    """Keep PortAudio's own lines off the terminal while it runs.
+
+    PortAudio's ALSA host API prints diagnostics such as ``Expression 'err' failed in
+    'src/hostapi/alsa/pa_linux_alsa.c'`` straight to file descriptor 2, from its own threads as
+    well, which no Python-level redirection can catch. Inside this context fd 2 points at
+    ``/dev/null`` (``HUM2BAND_DEBUG=1`` keeps it); our own lines still reach the terminal.
+
+    Parameters
+    ----------
+    stream : TextIO, optional
+        Where the caller writes its own lines (the level meter). If it writes to fd 2, the
+        context yields a stream on a copy of the real fd 2 to write to instead.
+
+    Yields
+    ------
+    TextIO or None
+        ``stream``, or its stand-in on the real fd 2.
+    """
+    if _debugging() or not sys.platform.startswith(("linux", "darwin")):
+        yield stream
+        return
+    try:
+        sys.stderr.flush()
+    except (AttributeError, ValueError, OSError):
+        pass
+    try:
+        saved = os.dup(2)
+        null = os.open(os.devnull, os.O_WRONLY)
+    except OSError:  # no fd 2 at all: nothing to keep quiet
+        yield stream
+        return
+    substitute = None
+    try:
+        os.dup2(null, 2)
+        if stream is not None and _fileno(stream) == 2:
+            substitute = os.fdopen(os.dup(saved), "w", buffering=1, encoding="utf-8",
+                                   errors="replace")
+        yield substitute if substitute is not None else stream
+    finally:
+        if substitute is not None:
+            try:
+                substitute.flush()
+            finally:
+                substitute.close()
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(null)
+
+
 def sounddevice_module():
     """Import ``sounddevice`` (loading PortAudio); raises :class:`AudioDeviceError` if missing."""
     _quiet_alsa()
     try:
-        import sounddevice
+        with portaudio_quiet():
+            import sounddevice
     except ImportError as error:
         raise AudioDeviceError(
             "recording needs the Python package 'sounddevice' "
@@ -291,13 +355,15 @@ def refresh_devices() -> None:
     """Make PortAudio look for devices again (after plugging in a microphone, or changing the
     audio server); the device list is otherwise fixed when PortAudio is first loaded."""
     sd = sounddevice_module()
-    sd._terminate()
-    sd._initialize()
+    with portaudio_quiet():
+        sd._terminate()
+        sd._initialize()
 
 
 def _query(sd):
     try:
-        return list(sd.query_devices()), list(sd.query_hostapis())
+        with portaudio_quiet():
+            return list(sd.query_devices()), list(sd.query_hostapis())
     except sd.PortAudioError as error:
         raise AudioDeviceError(f"the audio system does not answer ({_one_line(error)}): "
                                "check your sound settings") from error
@@ -660,12 +726,23 @@ class _Meter:
 
 
 class _Capture:
-    """State shared between the PortAudio callback (its thread) and the recording loop."""
+    """State shared between the PortAudio callback (its thread) and the recording loop.
+
+    ``frame`` counts frames on the take's one time line. A capture that replaces a stream which
+    died (``resume``: the old capture's last ``(monotonic_s, frame)``) starts at the frame the
+    old one reached and, on its first callback, first puts in as many frames of silence as
+    went by on the clock meanwhile, so the clicks it plays and the input it records stay where
+    they would have been: a restart never moves the singer against the grid.
+    """
 
     def __init__(self, sample_rate_hz: int, plan: TakePlan, tempo_bpm: float | None,
-                 count_in_beats: int, meter_beats: int, click: bool) -> None:
+                 count_in_beats: int, meter_beats: int, click: bool, start_frame: int = 0,
+                 resume: tuple[float, int] | None = None) -> None:
         self.chunks: queue.SimpleQueue = queue.SimpleQueue()
-        self.frame = 0
+        self.rate = int(sample_rate_hz)
+        self.frame = int(start_frame)
+        self.resume = resume
+        self.clock: tuple[float, int] | None = None  # (monotonic_s, frame) after the last block
         self.problems: list[tuple[int, str]] = []
         self.plan = plan
         self.clicks = plan.first_click_frame is not None
@@ -680,18 +757,36 @@ class _Capture:
         if status and (status.input_overflow or status.input_underflow):
             self.problems.append((self.frame, str(status)))
 
+    def _catch_up(self, frames: int, channels: int, now_s: float) -> None:
+        """Silence for the time the stream was down (first callback after a restart only)."""
+        if self.resume is None:
+            return
+        then_s, then_frame = self.resume
+        self.resume = None
+        gap = int(round((now_s - then_s) * self.rate)) - frames - (self.frame - then_frame)
+        if gap > 0:
+            self.chunks.put(np.zeros((gap, channels), dtype=np.float32))
+            self.problems.append((self.frame, "restart"))
+            self.frame += gap
+
     def input_callback(self, indata, frames, time_info, status) -> None:
+        now_s = time.monotonic()
+        self._catch_up(frames, indata.shape[1], now_s)
         self._note(status, frames)
         self.chunks.put(indata.copy())
         self.frame += frames
+        self.clock = (now_s, self.frame)
 
     def duplex_callback(self, indata, outdata, frames, time_info, status) -> None:
+        now_s = time.monotonic()
+        self._catch_up(frames, indata.shape[1], now_s)
         self._note(status, frames)
         self.chunks.put(indata.copy())
         track = render_clicks(self.frame, frames, self.plan.first_click_frame, self.beat_frames,
                               self.n_beats, self.count_in_beats, self.meter_beats, self.sounds)
         outdata[:] = track[:, None]
         self.frame += frames
+        self.clock = (now_s, self.frame)
 
 
 def _check_options(seconds, bpm, count_in_beats, click, meter_beats, latency_s, sample_rate_hz,
@@ -765,7 +860,8 @@ def record_take(path: str | os.PathLike, seconds: float | None = None,
                 stop_event: threading.Event | None = None, latency_s: float | None = None,
                 output_device: int | str | None = None,
                 started_event: threading.Event | None = None,
-                max_seconds: float = DEFAULT_MAX_SECONDS, stdin=None) -> RecordedTake:
+                max_seconds: float = DEFAULT_MAX_SECONDS, stdin=None,
+                shown_path: str | os.PathLike | None = None) -> RecordedTake:
     """Record one take from a microphone and save it as a mono 16-bit WAV file.
 
     Parameters
@@ -807,6 +903,9 @@ def record_take(path: str | os.PathLike, seconds: float | None = None,
         Stop anyway after this many seconds after bar 1.
     stdin : file, optional
         Where Enter is read from (default: ``sys.stdin``).
+    shown_path : str or os.PathLike, optional
+        The path the closing "recorded ... to PATH" line names (default: ``path``), for a caller
+        that moves the take to its final place afterwards.
 
     Returns
     -------
@@ -818,9 +917,11 @@ def record_take(path: str | os.PathLike, seconds: float | None = None,
         A bad option, nothing that could stop the recording, or a take that cannot be written.
     AudioDeviceError
         No microphone (or none matching ``device``), no output for the click, PortAudio missing,
-        or a device that fails or stays silent before bar 1 three times in a row (a stream that
-        fails before bar 1 is reopened and the count-in starts again; one that fails after bar 1
-        ends the take, with ``stopped_by="device_error"``).
+        or a device that fails or stays silent before bar 1 three times in a row. A stream that
+        fails before bar 1 is reopened quietly on the same time line: the count-in carries on
+        where it was, the time it was down is silence in the take, and bar 1 stays where the
+        singer heard it (the gap counts as a dropout if it falls inside the take). One that
+        fails after bar 1 ends the take, with ``stopped_by="device_error"``.
     TakeLengthError
         Recording stopped before bar 1.
     KeyboardInterrupt
@@ -837,6 +938,16 @@ def record_take(path: str | os.PathLike, seconds: float | None = None,
     target = Path(path)
     if target.is_dir():
         raise OptionError(f"'{target}' is a folder: give a file name for the take, like take.wav")
+    with portaudio_quiet(level_meter) as level_meter:
+        return _record(target, seconds, device, sample_rate_hz, bpm, count_in_beats, click,
+                       meter_beats, level_meter, stop_event, latency_s, output_device,
+                       started_event, max_seconds, enter, shown_path or target)
+
+
+def _record(target: Path, seconds, device, sample_rate_hz, bpm, count_in_beats, click,
+            meter_beats, level_meter, stop_event, latency_s, output_device, started_event,
+            max_seconds, enter, shown_path) -> RecordedTake:
+    """:func:`record_take` once its options are checked (PortAudio kept quiet around it)."""
     sd = sounddevice_module()
     in_dev = find_input_device(device)
     _check_writable(target)  # creates the folder: only once there is a microphone
@@ -854,9 +965,8 @@ def record_take(path: str | os.PathLike, seconds: float | None = None,
               + (f", count-in {count_in_beats} at {bpm:g} bpm" if count_in_beats else ""))
     settings = _Settings(rate, bpm, count_in_beats, click, meter_beats, clicks, seconds,
                          max_seconds, latency_s)
+    session = _Session(sd, in_dev, out_dev, settings, meter, enter, stop_event, started_event)
     for attempt in range(1 + START_RETRIES):
-        session = _Session(sd, in_dev, out_dev, settings, meter, enter, stop_event,
-                           started_event)
         try:
             session.run()
             break
@@ -865,10 +975,12 @@ def record_take(path: str | os.PathLike, seconds: float | None = None,
                 session.stopped_by = "device_error"  # keep what was sung before it stopped
                 break
             if attempt == START_RETRIES:
-                raise AudioDeviceError(f"'{in_dev.name}' {died}: check it is connected and "
-                                       "not used by another program, then try again") from None
-            meter.say(f"the sound card stopped before bar 1 ({died}): starting again")
-    return session.save(target)
+                raise AudioDeviceError(f"'{in_dev.name}' {died} {attempt + 1} times before bar "
+                                       "1: check it is connected and not used by another "
+                                       "program, then try again") from None
+            # quietly: the new stream carries on the same time line (see _Capture)
+            session.reopen(sd, in_dev, out_dev)
+    return session.save(target, shown_path)
 
 
 #: Times a stream that fails before bar 1 is opened again (the count-in starts over).
@@ -904,8 +1016,10 @@ class _Session:
         self.enter, self.stop_event, self.started_event = enter, stop_event, started_event
         # The callback only reads the click schedule (first click frame, beat length), which
         # does not depend on the latency; the take's start and bar 1 do, planned below.
-        self.capture = _Capture(s.rate, plan_take(s.rate, s.bpm, s.count_in_beats, 0.0, s.clicks),
-                                s.bpm, s.count_in_beats, s.meter_beats, s.click)
+        self.schedule = plan_take(s.rate, s.bpm, s.count_in_beats, 0.0, s.clicks)
+        self.capture = _Capture(s.rate, self.schedule, s.bpm, s.count_in_beats, s.meter_beats,
+                                s.click)
+        self.problems: list[tuple[int, str]] = []
         self.stream = _open_stream(sd, in_dev, out_dev, s.rate, self.capture)
         if not s.clicks:
             self.latency_s, self.source = 0.0, "none"
@@ -936,6 +1050,31 @@ class _Session:
         if heard is not None:
             self.latency_s, self.source = heard, "heard"
             self._plan()
+
+    def reopen(self, sd, in_dev: InputDevice, out_dev: dict | None) -> None:
+        """Open a new stream after the old one died, on the same time line.
+
+        What the old stream delivered is kept; the new capture starts at the frame the old one
+        reached and pads the time the device was down with silence, so the count-in and click
+        go on where they were and bar 1 stays where the singer heard it. The latency and the
+        plan are kept as they were. If the old stream never delivered a sample, nothing was
+        heard yet and the time line simply starts again.
+        """
+        old = self.capture
+        while True:
+            try:
+                block = old.chunks.get_nowait()
+            except queue.Empty:
+                break
+            self.chunks.append(block)
+            self.received += len(block)
+        self.problems.extend(old.problems)
+        s = self.s
+        resume = old.clock if self.received else None
+        self.capture = _Capture(s.rate, self.schedule, s.bpm, s.count_in_beats, s.meter_beats,
+                                s.click, start_frame=self.received, resume=resume)
+        self.stream = _open_stream(sd, in_dev, out_dev, s.rate, self.capture)
+        self.stopped_by = None
 
     def run(self) -> None:
         """Record until a stop condition; raises :class:`_StreamDied` if the stream fails."""
@@ -1001,7 +1140,7 @@ class _Session:
             raise _StreamDied("stopped sending sound")
         return None
 
-    def save(self, target: Path) -> RecordedTake:
+    def save(self, target: Path, shown_path) -> RecordedTake:
         """Write the take (from the first click as heard, or the start) and describe it."""
         s, plan = self.s, self.plan
         if self.listen is not None:  # stopped early: use the clicks that did come in
@@ -1017,7 +1156,8 @@ class _Session:
         from ..files.audio import write_wav
 
         write_wav(target, mono, s.rate)
-        dropouts = sum(1 for f, _ in self.capture.problems if f >= plan.take_start_frame)
+        problems = self.problems + self.capture.problems
+        dropouts = sum(1 for f, _ in problems if f >= plan.take_start_frame)
         take = RecordedTake(
             path=str(target), duration_s=len(mono) / s.rate, sample_rate_hz=s.rate,
             device=self.in_dev.name, tempo_bpm=None if s.bpm is None else float(s.bpm),
@@ -1026,7 +1166,7 @@ class _Session:
             count_in_beats=s.count_in_beats, meter_beats=s.meter_beats, dropouts=dropouts,
             stopped_by=self.stopped_by,
         )
-        self.meter.say(f"recorded {take.duration_s:.1f} s to {target} (peak {peak:.1f} dBFS)")
+        self.meter.say(f"recorded {take.duration_s:.1f} s to {shown_path} (peak {peak:.1f} dBFS)")
         return take
 
 
@@ -1170,6 +1310,13 @@ def measure_latency(device: int | str | None = None, output_device: int | str | 
         No devices, or the clicks were not heard clearly (fewer than half of them, or fewer
         than two, agree within 2 ms).
     """
+    with portaudio_quiet():
+        return _measure_latency(device, output_device, sample_rate_hz, clicks, interval_s,
+                                max_latency_s)
+
+
+def _measure_latency(device, output_device, sample_rate_hz, clicks, interval_s,
+                     max_latency_s) -> LatencyMeasurement:
     sd = sounddevice_module()
     in_dev = find_input_device(device)
     out_dev = _output_device(sd, output_device)
