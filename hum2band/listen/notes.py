@@ -158,11 +158,28 @@ def interval_pitches(track: PitchTrack, intervals_s: np.ndarray,
 
 # ---- steps ------------------------------------------------------------------------------------
 
+#: Frames this far below the take's loudest frame are digital silence (padding, a muted count-in,
+#: a codec's zeros), not the room: the noise floor is measured without them, dB.
+DIGITAL_SILENCE_BELOW_PEAK_DB = 80.0
+
+
+def level_reference_db(rms_db: np.ndarray) -> tuple[float, float]:
+    """The take's noise floor and loud level, dB: the 5th and 99th percentiles of the frame
+    loudness (shape (n_frames,)), over the frames that are not digital silence.
+
+    Silence put around a take (zeros) and the take's gain change neither relative to the take.
+    """
+    rms = np.asarray(rms_db, dtype=float)
+    sound = rms[rms > np.max(rms) - DIGITAL_SILENCE_BELOW_PEAK_DB] if len(rms) else rms
+    if len(sound) == 0:
+        return 0.0, 0.0
+    return float(np.percentile(sound, 5)), float(np.percentile(sound, 99))
+
+
 def voicing(track: PitchTrack, s: SegmenterSettings) -> np.ndarray:
     """Boolean mask of sung frames, shape (n_frames,)."""
     rms = track.rms_db
-    floor = np.percentile(rms, 5)
-    peak = np.percentile(rms, 99)
+    floor, peak = level_reference_db(rms)
     # A take sung from start to end has no quiet frames to show the noise floor: then ask for
     # less headroom over the quietest frames (but never less than 40% of the take's range).
     snr = min(s.min_snr_db, 0.4 * (peak - floor))
