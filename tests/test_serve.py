@@ -167,6 +167,9 @@ def test_config_lists_the_catalogue_styles(served):
     config = client.get("/api/config").json()
     assert config["styles"] == styles() and config["default_style"] in config["styles"]
     assert "4/4" in config["meters"] and config["max_upload_bytes"] == 50_000_000
+    # only meters some style plays are offered
+    played = {m for info in config["style_info"].values() for m in info["meters"]}
+    assert set(config["meters"]) <= played
     from hum2band.music.styles import get_style
 
     assert config["style_info"]["waltz"]["meters"] == [f"{n}/{d}" for n, d in
@@ -324,6 +327,82 @@ def test_full_queue_says_busy_try_again(served):
     assert app.state.queue.counts["refused_busy"] == 1
 
 
+def test_disk_budget_deletes_the_oldest_results_never_an_active_one(served):
+    release = threading.Event()
+    calls = []
+
+    def held_after_two(*args, **kwargs):
+        calls.append(1)
+        if len(calls) > 2:
+            release.wait(10)
+        small_arrange(*args, **kwargs)
+
+    app, client = served(arrange=held_after_two, max_disk_bytes=1, workers=1)
+    first = upload(client, wav_bytes(2.0)).json()["id"]
+    assert wait_for(client, first)["state"] == "done"
+    # a budget of one byte keeps only the newest result: it pushes the older one out
+    second = upload(client, wav_bytes(2.0)).json()["id"]
+    assert wait_for(client, second)["state"] in ("done",)
+    assert client.get(f"/api/jobs/{first}").status_code == 404
+    assert not (app.state.queue.root / first).exists()
+    running = upload(client, wav_bytes(2.0)).json()["id"]
+    waiting = upload(client, wav_bytes(2.0)).json()["id"]
+    app.state.queue.sweep()
+    for job_id in (running, waiting):  # over budget, yet an active take is never deleted
+        assert client.get(f"/api/jobs/{job_id}").json()["state"] in ("queued", "running")
+        assert (app.state.queue.root / job_id).exists()
+    release.set()
+    assert wait_for(client, waiting, timeout_s=30)["state"] == "done"
+    assert app.state.queue.counts["over_budget"] >= 2
+    health = client.get("/api/health").json()
+    assert health["counts"]["over_budget"] >= 2 and "disk_mb" in health
+
+
+def test_waited_time_and_place_in_line(served):
+    release = threading.Event()
+
+    def held_arrange(*args, **kwargs):
+        release.wait(10)
+        small_arrange(*args, **kwargs)
+
+    app, client = served(arrange=held_arrange, max_active=4)
+    ids = [upload(client, wav_bytes(1.5)).json()["id"] for _ in range(3)]
+    places = [client.get(f"/api/jobs/{i}").json()["queue_position"] for i in ids]
+    assert places == [0, 1, 2]
+    time.sleep(0.3)
+    release.set()
+    status = wait_for(client, ids[-1])
+    # the time the user waited in all: from the upload to the result, line included
+    assert status["waited_s"] >= 0.3 and status["waited_s"] >= status["elapsed_s"]
+
+
+def test_arrange_again_uses_the_kept_upload(served):
+    app, client = served()
+    first = upload(client, TWINKLE.read_bytes(), filename="twinkle.wav", style="pop").json()["id"]
+    status = wait_for(client, first)
+    assert status["state"] == "done" and "first_downbeat_s" in status
+    kept = app.state.queue.get(first).input_path
+    assert kept.is_file()  # kept while the job is, for arranging again
+    again = client.post(f"/api/jobs/{first}/again",
+                        params={"style": "rock", "tempo_bpm": "92.5", "first_downbeat_s": "0.75"})
+    assert again.status_code == 202, again.text
+    second = again.json()["id"]
+    assert second != first and len(second) >= 22
+    done = wait_for(client, second)
+    assert done["state"] == "done" and done["name"] == "twinkle.wav"
+    job = app.state.queue.get(second)
+    sent = json.loads((job.out_dir / "arrangement.json").read_text())["options"]
+    assert sent["style"] == "rock" and sent["tempo_bpm"] == 92.5
+    assert sent["first_downbeat_s"] == 0.75
+    assert job.input_path.read_bytes() == kept.read_bytes()
+    # a bad option, an unknown job, a cross-origin page: one-line refusals
+    bad = client.post(f"/api/jobs/{first}/again", params={"tempo_bpm": "900"})
+    assert bad.status_code == 400 and is_one_line(bad.json()["error"])
+    assert client.post("/api/jobs/" + "x" * 22 + "/again").status_code == 404
+    foreign = client.post(f"/api/jobs/{first}/again", headers={"origin": "http://evil.example"})
+    assert foreign.status_code == 403
+
+
 def test_finished_jobs_expire_and_their_files_are_deleted(served):
     app, client = served(ttl_s=0.5)
     response = upload(client, wav_bytes(2.0))
@@ -469,9 +548,8 @@ def test_downloads_cannot_leave_the_job_folder(live_server):
         time.sleep(0.05)
     job = app.state.queue.get(job_id)
     assert job.state == "done"
-    assert not job.upload_dir.exists()  # the upload is deleted once the take is arranged
+    assert job.input_path.is_file()  # the upload is kept (for arranging again), never served
     # secrets next to and above the downloadable files
-    job.upload_dir.mkdir()
     (job.upload_dir / "secret.txt").write_bytes(SECRET)
     (job.folder / "secret.txt").write_bytes(SECRET)
     (app.state.queue.root / "secret.txt").write_bytes(SECRET)

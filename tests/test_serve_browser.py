@@ -100,6 +100,15 @@ def browser_round_trip(arrange, tmp_path: Path, record_s: float = 6.0,
                 page.on("pageerror", lambda e: console.append(f"pageerror: {e}"))
                 page.goto(base + "/")
                 page.wait_for_function("() => document.querySelectorAll('#style option').length > 0")
+                # a text file named .m4a is refused in the page at once, before any upload
+                notes = tmp_path / "notes.m4a"
+                notes.write_text("shopping: milk, eggs, a new microphone\n")
+                page.set_input_files("#file", str(notes))
+                page.wait_for_selector("#error:not([hidden])", timeout=5_000)
+                checked["text_file_error"] = page.text_content("#error")
+                checked["text_file_take_hidden"] = page.is_hidden("#take-ready")
+                checked["meters"] = page.evaluate(
+                    "() => Array.from(document.querySelectorAll('#meter option')).map(o => o.value)")
                 page.fill("#tempo", str(tempo_bpm))
                 page.select_option("#meter", "4/4")
                 page.click("#record")
@@ -124,6 +133,7 @@ def browser_round_trip(arrange, tmp_path: Path, record_s: float = 6.0,
                     "() => (window.hum2band.player && window.hum2band.player.ready) || "
                     "!document.getElementById('error').hidden", timeout=timeout_s * 1000)
                 checked["elapsed_s"] = time.monotonic() - t0
+                checked["stage_text"] = page.text_content("#stage")
                 error = page.text_content("#error")
                 assert page.is_hidden("#error"), f"the page shows an error: {error}\n" + \
                     "\n".join(console)
@@ -136,7 +146,7 @@ def browser_round_trip(arrange, tmp_path: Path, record_s: float = 6.0,
                     image: document.getElementById('pianoroll').naturalWidth}; }""")
                 checked["player"] = player
                 job = app.state.queue.get(page.evaluate("hum2band.job.id"))
-                # the upload itself is deleted once arranged; the vocal stem is the take
+                # the vocal stem is the take
                 take_audio = decode(job.out_dir / "stems" / "vocal.wav", sample_rate_hz=16000,
                                     max_duration_s=None)
                 checked["take_rms"] = float(np.sqrt(np.mean(take_audio.samples ** 2)))
@@ -172,6 +182,22 @@ def browser_round_trip(arrange, tmp_path: Path, record_s: float = 6.0,
                     }
                     return out; }""")
                 checked["links"] = links
+
+                # move bar 1 a beat later and arrange again, without uploading the take again
+                first_id = page.evaluate("hum2band.job.id")
+                before = page.evaluate("hum2band.again.downbeatS")
+                page.click("#again-panel button.shift[data-beats='1']")
+                page.click("#again")
+                page.wait_for_function(
+                    f"() => (window.hum2band.job && window.hum2band.job.id !== '{first_id}' && "
+                    "window.hum2band.player && window.hum2band.player.ready) || "
+                    "!document.getElementById('error').hidden", timeout=timeout_s * 1000)
+                assert page.is_hidden("#error"), page.text_content("#error")
+                second = app.state.queue.get(page.evaluate("hum2band.job.id"))
+                again = json.loads((second.out_dir / "arrangement.json").read_text())
+                checked["again"] = {"before_s": before, "tempo_bpm": again["tempo_bpm"],
+                                    "downbeats_s": [d - again.get("offset_s", 0.0)
+                                                    for d in again.get("downbeats", [])]}
                 checked["console"] = console
             finally:
                 browser.close()
@@ -183,6 +209,13 @@ def browser_round_trip(arrange, tmp_path: Path, record_s: float = 6.0,
 
 
 def assert_round_trip(checked: dict, follows_count_in: bool = True) -> None:
+    assert "text file" in checked["text_file_error"] and checked["text_file_take_hidden"]
+    assert "2/4" not in checked["meters"]  # no style plays it
+    assert checked["stage_text"].startswith("done in "), checked["stage_text"]
+    # arranged again from the kept upload with bar 1 a beat later, at the tempo it had
+    again = checked["again"]
+    beat_s = 60.0 / again["tempo_bpm"]
+    assert min(abs(d - (again["before_s"] + beat_s)) for d in again["downbeats_s"]) < 0.01, again
     # the fake microphone was recorded (the take is not silence)
     assert checked["take_rms"] > 0.01, checked["take_rms"]
     if follows_count_in:

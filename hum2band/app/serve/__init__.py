@@ -41,11 +41,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--keep-minutes", type=float, default=60.0, metavar="MIN",
                         help="finished takes and their files are deleted after this many minutes "
                              "(default 60)")
-    parser.add_argument("--max-active", type=int, default=4, metavar="N",
-                        help="takes waiting or being arranged at once; more are told to try "
-                             "again (default 4)")
+    parser.add_argument("--max-active", type=int, default=16, metavar="N",
+                        help="takes waiting or being arranged at once; the page shows each its "
+                             "place in the line; more are told to try again, which the page "
+                             "does by itself (default 16)")
     parser.add_argument("--workers", type=int, default=1, metavar="N",
                         help="takes arranged side by side (default 1)")
+    parser.add_argument("--max-disk-mb", type=float, default=2000.0, metavar="MB",
+                        help="disk space finished takes may use together; past it the oldest "
+                             "results are deleted first, never a take still being arranged "
+                             "(default 2000)")
     parser.add_argument("--jobs-dir", metavar="DIR",
                         help="folder for the takes' files (default: a temporary folder, deleted "
                              "when the server stops)")
@@ -64,7 +69,7 @@ def settings_from_args(args: argparse.Namespace):
 
     for flag, value in (("--max-upload-mb", args.max_upload_mb), ("--max-minutes", args.max_minutes),
                         ("--keep-minutes", args.keep_minutes), ("--max-active", args.max_active),
-                        ("--workers", args.workers)):
+                        ("--workers", args.workers), ("--max-disk-mb", args.max_disk_mb)):
         if not value > 0:
             raise OptionError(f"{flag} {value:g} must be more than 0")
     if not 1 <= args.port <= 65535:
@@ -72,7 +77,8 @@ def settings_from_args(args: argparse.Namespace):
     return ServeSettings(max_upload_bytes=int(args.max_upload_mb * 1e6),
                          max_duration_s=float(args.max_minutes) * 60.0,
                          ttl_s=float(args.keep_minutes) * 60.0, max_active=int(args.max_active),
-                         workers=int(args.workers), jobs_dir=args.jobs_dir)
+                         workers=int(args.workers), jobs_dir=args.jobs_dir,
+                         max_disk_bytes=int(args.max_disk_mb * 1e6))
 
 
 def serve(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, settings=None,

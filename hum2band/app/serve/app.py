@@ -9,8 +9,12 @@ HTTP API (all JSON errors are ``{"error": "<one line for the user>"}``):
                                            202 ``{"id", "status_url"}``; 400 not audio / bad
                                            option, 413 too big or too long, 503 busy (with
                                            ``Retry-After``)
-``GET /api/jobs/{id}``                     state, stage, progress; when done the chords, the
-                                           parts and the download URLs
+``POST /api/jobs/{id}/again?style=&...``  arrange a done job's kept upload again with these
+                                           options (no upload); 202 ``{"id", "status_url"}``,
+                                           404 when the take is gone, 503 busy
+``GET /api/jobs/{id}``                     state, stage, progress, place in the line
+                                           (``queue_position``), ``waited_s``; when done the
+                                           chords, the parts and the download URLs
 ``GET /api/jobs/{id}/files/{name}``        one of :data:`DOWNLOADS` (fixed names only)
 ``GET /api/jobs/{id}/stems/{name}.wav``    one stem, by a name the job's stems folder lists
 ``GET /api/health``                        queue counts and the server's memory
@@ -105,6 +109,8 @@ class ServeSettings:
         Takes arranged side by side.
     max_kept : int
         Finished jobs kept at most.
+    max_disk_bytes : int or None
+        Disk space the finished jobs may take together (the oldest go first; None: no limit).
     job_timeout_s : float
         A take that takes longer to arrange is stopped.
     jobs_dir : str or None
@@ -121,9 +127,10 @@ class ServeSettings:
     max_duration_s: float = 300.0
     min_duration_s: float = 1.0
     ttl_s: float = 3600.0
-    max_active: int = 4
+    max_active: int = 16
     workers: int = 1
     max_kept: int = 50
+    max_disk_bytes: int | None = 2_000_000_000
     job_timeout_s: float = 1200.0
     jobs_dir: str | None = None
     isolation: str = "process"
@@ -362,7 +369,7 @@ def create_app(settings: ServeSettings | None = None, arrange: Callable[..., Any
     style_info = _style_info(styles)
     jobs = JobQueue(arrange, settings.jobs_dir, max_active=settings.max_active,
                     workers=settings.workers, ttl_s=settings.ttl_s, max_kept=settings.max_kept,
-                    job_timeout_s=settings.job_timeout_s, isolation=settings.isolation,
+                    max_disk_bytes=settings.max_disk_bytes, job_timeout_s=settings.job_timeout_s, isolation=settings.isolation,
                     start_method=settings.start_method, preload=settings.preload)
 
     async def index(request: Request) -> Response:
@@ -375,7 +382,8 @@ def create_app(settings: ServeSettings | None = None, arrange: Callable[..., Any
 
         return JSONResponse({
             "styles": styles, "default_style": default_style, "style_info": style_info,
-            "meters": [f"{n}/{d}" for n, d in SUPPORTED_METERS],
+            "meters": [m for m in (f"{n}/{d}" for n, d in SUPPORTED_METERS)
+                       if not style_info or any(m in i["meters"] for i in style_info.values())],
             "tempo_range_bpm": list(TEMPO_RANGE_BPM),
             "max_upload_bytes": settings.max_upload_bytes,
             "max_duration_s": settings.max_duration_s,
@@ -431,6 +439,27 @@ def create_app(settings: ServeSettings | None = None, arrange: Callable[..., Any
                           "try again", 500)
         return JSONResponse({"id": job.id, "status_url": f"/api/jobs/{job.id}"}, status_code=202)
 
+    async def again(request: Request) -> Response:
+        if not _same_origin(request):
+            return _error("uploads are accepted only from this server's own page", 403)
+        job = _job_or_404(request)
+        if job is None or job.state != DONE:
+            return _error(_gone, 404)
+        try:
+            values = parse_options(request.query_params, styles, settings.max_duration_s)
+            values.setdefault("style", default_style)
+            values["max_minutes"] = settings.max_duration_s / 60.0
+            options = make_options(**values)
+        except Hum2BandError as error:
+            return _error(str(error), 400)
+        try:
+            new = await run_in_threadpool(jobs.again, job, options)
+        except QueueFull as busy:
+            return _error(f"busy, try again: {busy}", 503, {"retry-after": str(busy.retry_after_s)})
+        except ValueError:
+            return _error(_gone, 404)
+        return JSONResponse({"id": new.id, "status_url": f"/api/jobs/{new.id}"}, status_code=202)
+
     def _job_or_404(request: Request):
         return jobs.get(request.path_params["job_id"])
 
@@ -445,6 +474,7 @@ def create_app(settings: ServeSettings | None = None, arrange: Callable[..., Any
             "id": job.id, "name": job.display_name, "state": job.state, "stage": job.stage,
             "fraction": round(_overall(stages, job.stage, job.fraction), 4),
             "stage_fraction": round(job.fraction, 4), "queue_position": jobs.position(job),
+            "waited_s": round(job.waited_s, 2),
         }
         if job.state == FAILED:
             body["error"] = job.message
@@ -490,6 +520,7 @@ def create_app(settings: ServeSettings | None = None, arrange: Callable[..., Any
     async def health(request: Request) -> Response:
         return JSONResponse({"ok": True, "active": jobs.active_count(),
                              "max_active": settings.max_active, "counts": dict(jobs.counts),
+                             "disk_mb": round(jobs.disk_bytes() / 1e6, 1),
                              **_memory_mb()}, headers={"cache-control": "no-store"})
 
     @contextlib.asynccontextmanager
@@ -505,6 +536,7 @@ def create_app(settings: ServeSettings | None = None, arrange: Callable[..., Any
         Route("/api/health", health),
         Route("/api/jobs", create_job, methods=["POST"]),
         Route("/api/jobs/{job_id}", job_status),
+        Route("/api/jobs/{job_id}/again", again, methods=["POST"]),
         Route("/api/jobs/{job_id}/files/{name}", download),
         Route("/api/jobs/{job_id}/stems/{name}", download_stem),
         Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
@@ -577,6 +609,14 @@ def _result_summary(job) -> dict[str, Any]:
     for key in ("tempo_bpm", "meter", "key", "style", "duration_s"):
         if key in data:
             summary[key] = data[key]
+    # Bar 1 in the take's own seconds (arrangement.json's downbeats are on the mix's time line,
+    # which starts offset_s earlier when there is an intro): the page moves it and arranges again.
+    try:
+        offset_s = float(data.get("offset_s") or 0.0)
+        takes = [float(d) - offset_s for d in data.get("downbeats", [])]
+        summary["first_downbeat_s"] = round(min((d for d in takes if d >= 0.0), default=0.0), 4)
+    except (TypeError, ValueError):
+        pass
     meter, key = summary.get("meter"), summary.get("key")
     if isinstance(meter, (list, tuple)) and len(meter) == 2:
         summary["meter"] = f"{meter[0]}/{meter[1]}"

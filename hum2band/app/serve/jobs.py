@@ -16,11 +16,13 @@ Choices
   arranger, so a crash, a runaway job (``job_timeout_s``) or a memory spike in one take cannot
   take the server down, and the server's own memory stays small. ``isolation="thread"`` runs the
   arranger in the worker thread itself (for tests and debugging).
-* Disk: a job's upload is deleted as soon as the job finishes (the vocal stem keeps the take);
-  a failed job's folder goes at once.
+* Disk: a done job keeps its upload (so it can be arranged again with other options without
+  uploading it again, :meth:`JobQueue.again`); a failed job's folder goes at once.
 * Expiry: a finished job (done or failed) is forgotten ``ttl_s`` seconds after it finished and
-  its folder is deleted; at most ``max_kept`` finished jobs are kept (oldest go first). A
-  sweeper thread checks every ``sweep_s`` seconds; :meth:`JobQueue.get` also sweeps.
+  its folder is deleted; at most ``max_kept`` finished jobs are kept, and their folders together
+  take at most ``max_disk_bytes`` (the oldest results go first; a job that is uploading,
+  waiting or running is never deleted, nor the newest result, which its user has yet to see). A sweeper thread checks every ``sweep_s`` seconds;
+  :meth:`JobQueue.get` and every finished job also sweep.
 * Messages: an arranger error (:class:`~hum2band.errors.Hum2BandError`) becomes the job's
   one-line ``message``; any other exception, or a child that dies, is reported as an internal
   error in one line and logged with its traceback. Server paths in messages are replaced by the
@@ -97,7 +99,13 @@ class Job:
     internal : bool
         The failure is our bug rather than the take's.
     created_s, started_s, finished_s : float
-        ``time.time()`` stamps (0 until reached).
+        ``time.time()`` stamps (0 until reached); ``created_s`` is when its upload began.
+    input_path : Path or None
+        The checked upload, kept while the job is (see the module notes).
+    options : object
+        What the arranger is given.
+    size_bytes : int
+        Disk space of the job's folder, measured when it finished.
     """
 
     id: str
@@ -113,14 +121,32 @@ class Job:
     finished_s: float = 0.0
     input_path: Path | None = None
     options: Any = None
+    size_bytes: int = 0
 
     @property
     def upload_dir(self) -> Path:
         return self.folder / "upload"
 
     @property
+    def waited_s(self) -> float:
+        """Seconds from the start of the upload to the end (so far, while not finished)."""
+        return (self.finished_s or time.time()) - self.created_s
+
+    @property
     def out_dir(self) -> Path:
         return self.folder / "out"
+
+
+def folder_bytes(folder: Path) -> int:
+    """Disk space of the files under ``folder`` (0 if it is gone)."""
+    total = 0
+    for base, _, names in os.walk(folder):
+        for name in names:
+            try:
+                total += os.lstat(os.path.join(base, name)).st_size
+            except OSError:
+                pass
+    return total
 
 
 def one_line(text: str) -> str:
@@ -180,6 +206,9 @@ class JobQueue:
         Seconds a finished job (and its files) is kept.
     max_kept : int
         Finished jobs kept at most; the oldest are deleted first.
+    max_disk_bytes : int or None
+        Disk space the finished jobs' folders may take together; past it the oldest go first
+        (None: no budget).
     job_timeout_s : float
         A job running longer is stopped and failed (process isolation only).
     isolation : {"process", "thread"}
@@ -194,7 +223,8 @@ class JobQueue:
 
     def __init__(self, arrange: ArrangeFn, root: str | os.PathLike | None = None, *,
                  max_active: int = 4, workers: int = 1, ttl_s: float = 3600.0,
-                 max_kept: int = 50, job_timeout_s: float = 1200.0,
+                 max_kept: int = 50, max_disk_bytes: int | None = None,
+                 job_timeout_s: float = 1200.0,
                  isolation: str = "process", start_method: str = "forkserver",
                  preload: tuple[str, ...] = (), sweep_s: float | None = None):
         if isolation not in ("process", "thread"):
@@ -208,6 +238,7 @@ class JobQueue:
         self.max_active = int(max_active)
         self.ttl_s = float(ttl_s)
         self.max_kept = int(max_kept)
+        self.max_disk_bytes = None if max_disk_bytes is None else int(max_disk_bytes)
         self.job_timeout_s = float(job_timeout_s)
         self.isolation = isolation
         self.workers = int(workers)
@@ -217,7 +248,8 @@ class JobQueue:
         self._pending: queue_module.Queue = queue_module.Queue()
         self._closing = threading.Event()
         self._children: dict[str, Any] = {}
-        self.counts = {"accepted": 0, "refused_busy": 0, "done": 0, "failed": 0, "expired": 0}
+        self.counts = {"accepted": 0, "refused_busy": 0, "done": 0, "failed": 0, "expired": 0,
+                       "over_budget": 0}
         self._mp = None
         if isolation == "process":
             self._mp = multiprocessing.get_context(start_method)
@@ -271,6 +303,35 @@ class JobQueue:
             self.counts["accepted"] += 1
         self._pending.put(job)
 
+    def again(self, job: Job, options: Any) -> Job:
+        """A new job for the upload of a done ``job``, arranged with other ``options``.
+
+        The upload is linked (or copied) into the new job's own folder, so either can expire
+        first.
+
+        Raises
+        ------
+        QueueFull
+            ``max_active`` jobs are already uploading, waiting or running.
+        ValueError
+            ``job`` is not done, or its upload is gone.
+        """
+        source = job.input_path
+        if job.state != DONE or source is None or not source.is_file():
+            raise ValueError("that take is no longer kept: upload it again")
+        new = self.reserve(job.display_name)
+        try:
+            target = new.upload_dir / source.name
+            try:
+                os.link(source, target)
+            except OSError:
+                shutil.copyfile(source, target)
+            self.start(new, target, options)
+        except BaseException:
+            self.discard(new)
+            raise
+        return new
+
     def discard(self, job: Job) -> None:
         """Forget a reserved job whose upload was refused, and delete its folder."""
         with self._lock:
@@ -305,7 +366,8 @@ class JobQueue:
 
     # ---- expiry -------------------------------------------------------------------------------
     def sweep(self, now_s: float | None = None) -> list[str]:
-        """Forget finished jobs past their time (or beyond ``max_kept``); returns their ids."""
+        """Forget finished jobs past their time, beyond ``max_kept`` or over the disk budget
+        (oldest first, never an active one); returns their ids."""
         now_s = time.time() if now_s is None else now_s
         with self._lock:
             finished = sorted((j for j in self._jobs.values() if j.state in FINISHED_STATES),
@@ -313,12 +375,27 @@ class JobQueue:
             n_over = max(len(finished) - self.max_kept, 0)
             gone = [j for i, j in enumerate(finished)
                     if i < n_over or now_s - j.finished_s >= self.ttl_s]
+            kept = [j for j in finished if j not in gone]
+            n_budget = 0
+            if self.max_disk_bytes is not None:
+                used = sum(j.size_bytes for j in kept)
+                while len(kept) > 1 and used > self.max_disk_bytes:  # the newest stays
+                    oldest = kept.pop(0)
+                    used -= oldest.size_bytes
+                    gone.append(oldest)
+                    n_budget += 1
             for job in gone:
                 del self._jobs[job.id]
-            self.counts["expired"] += len(gone)
+            self.counts["expired"] += len(gone) - n_budget
+            self.counts["over_budget"] += n_budget
         for job in gone:
             shutil.rmtree(job.folder, ignore_errors=True)
         return [job.id for job in gone]
+
+    def disk_bytes(self) -> int:
+        """Disk space the finished jobs take, as measured when each finished."""
+        with self._lock:
+            return sum(j.size_bytes for j in self._jobs.values() if j.state in FINISHED_STATES)
 
     def _sweep_loop(self) -> None:
         while not self._closing.wait(self.sweep_s):
@@ -419,17 +496,21 @@ class JobQueue:
                          internal=True)
 
     def _finish(self, job: Job, message: str, internal: bool = False) -> None:
-        """Mark ``job`` done (no message) or failed; the upload is deleted either way (the
-        vocal stem keeps the take), and so is everything of a failed job."""
+        """Mark ``job`` done (no message) or failed; everything of a failed job is deleted, a
+        done one keeps its upload for :meth:`again`. Then sweep (the disk budget)."""
+        if message:
+            shutil.rmtree(job.folder, ignore_errors=True)
+        size_bytes = 0 if message else folder_bytes(job.folder)
         with self._lock:
             job.state = FAILED if message else DONE
             job.message = message
             job.internal = internal
             job.finished_s = time.time()
+            job.size_bytes = size_bytes
             if not message:
                 job.stage, job.fraction = "done", 1.0
             self.counts["failed" if message else "done"] += 1
-        shutil.rmtree(job.folder if message else job.upload_dir, ignore_errors=True)
+        self.sweep()
 
     # ---- shutdown -----------------------------------------------------------------------------
     def close(self) -> None:

@@ -4,10 +4,12 @@
 // State the end-to-end test reads is kept on window.hum2band:
 //   take      {blob, name, tempoBpm, firstDownbeatS} of the take to send
 //   job       the last status the server sent
+//   waited    seconds from "Make my band" to the result, as the user waited them in all
 //   player    {ctx, mixBuffer, stems: [{name, file, url, buffer, gain, muted, soloed}], ...}
+//   again     {tempoBpm, downbeatS} for arranging the same take again (bar 1 moved, tempo tapped)
 
 const $ = (id) => document.getElementById(id);
-const state = { config: null, take: null, job: null, player: null };
+const state = { config: null, take: null, job: null, player: null, waited: null, again: null };
 window.hum2band = state;
 
 const DEFAULT_COUNT_IN_BPM = 90;
@@ -91,15 +93,33 @@ function setTake(take) {
   if (!take) return;
   const preview = $("take-preview");
   if (preview.src) URL.revokeObjectURL(preview.src);
-  preview.src = URL.createObjectURL(take.blob);
+  preview.removeAttribute("src");
+  preview.hidden = take.playable === false;
+  if (take.playable !== false) preview.src = URL.createObjectURL(take.blob);
   const kb = (take.blob.size / 1024).toFixed(0);
   let info = `${take.name} (${kb} KB)`;
   if (take.durationS) info += `, ${take.durationS.toFixed(1)} s`;
   if (take.tempoBpm) info += `; counted in at ${take.tempoBpm} bpm`;
+  if (take.playable === false) {
+    info += ": this browser cannot play it, so there is no preview; the server decides " +
+      "whether it is audio it can read when you send it";
+  }
   $("take-info").textContent = info;
 }
 
-function chooseFile(file) {
+// True when the first bytes are all printable text (a text file renamed .m4a, say).
+function looksLikeText(bytes) {
+  if (!bytes.length) return false;
+  for (const b of bytes) {
+    if (!(b === 9 || b === 10 || b === 13 || (b >= 32 && b < 127))) return false;
+  }
+  return true;
+}
+
+// Check in the page what the browser can decode, before anything is sent: an empty or text
+// file is refused at once; a file this browser cannot decode (AMR, say) may still be audio the
+// server reads, so it is kept, without the dead preview player, and the page says so.
+async function chooseFile(file) {
   if (!file) return;
   showError("");
   const limit = state.config ? state.config.max_upload_bytes : Infinity;
@@ -108,7 +128,29 @@ function chooseFile(file) {
       "trim the take or export it compressed (m4a, mp3, ogg)");
     return;
   }
-  setTake({ blob: file, name: file.name });
+  if (file.size === 0) {
+    setTake(null);
+    showError(`${file.name} is empty (0 bytes): choose a recording`);
+    return;
+  }
+  const head = new Uint8Array(await file.slice(0, 512).arrayBuffer());
+  if (looksLikeText(head)) {
+    setTake(null);
+    showError(`${file.name} is a text file, not a recording: choose an audio file`);
+    return;
+  }
+  let durationS;
+  let playable = false;
+  if (file.size <= 60e6) {
+    try {
+      const buffer = await audioContext().decodeAudioData(await file.arrayBuffer());
+      durationS = buffer.duration;
+      playable = true;
+    } catch (error) {
+      playable = false;
+    }
+  }
+  setTake({ blob: file, name: file.name, durationS, playable });
 }
 
 function setUpDropZone() {
@@ -278,36 +320,75 @@ function jobQuery() {
   return params.toString();
 }
 
-async function submitTake() {
-  if (!state.take) return;
+// Send a request that makes a job; while the server's line is full (503), wait in line in the
+// page and send it again by itself after the Retry-After it gives. Returns the 202 body, or
+// null when it failed (the error is shown) or the user stopped waiting.
+async function sendInLine(makeRequest) {
+  const ticket = {};
+  state.waiting = ticket;
+  $("cancel-wait").hidden = true;
+  for (let tries = 0; ; tries++) {
+    let response;
+    try {
+      response = await makeRequest();
+    } catch (error) {
+      failJob(`the upload did not reach the server (${error.message}): is hum2band serve running?`);
+      return null;
+    }
+    const body = await response.json().catch(() => ({}));
+    if (response.ok) {
+      $("cancel-wait").hidden = true;
+      return body;
+    }
+    if (response.status !== 503) {
+      failJob(body.error || `the server refused the take (HTTP ${response.status})`);
+      return null;
+    }
+    const waitS = Math.min(Math.max(Number(response.headers.get("retry-after")) || 5, 2), 30);
+    $("cancel-wait").hidden = false;
+    for (let left = waitS; left > 0; left--) {
+      if (state.waiting !== ticket) return null;
+      $("stage").textContent = `in line: the band is busy with other takes; yours is sent ` +
+        `by itself in ${left} s (waiting ${fmtWait()})`;
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+    }
+    if (state.waiting !== ticket) return null;
+    $("stage").textContent = "sending…";
+  }
+}
+
+function fmtWait() {
+  return `${((performance.now() - state.submittedMs) / 1000).toFixed(0)} s`;
+}
+
+function startProgress(label) {
   showError("");
   stopPlayback();
+  state.submittedMs = performance.now();
+  state.player = null; // the old result is gone from the page until the new one is in
   $("result-section").hidden = true;
   $("submit").disabled = true;
   $("progress-section").hidden = false;
   $("progress").value = 0;
-  $("stage").textContent = "uploading…";
-  let response;
-  try {
-    response = await fetch(`/api/jobs?${jobQuery()}`, {
-      method: "POST",
-      headers: { "content-type": "application/octet-stream" },
-      body: state.take.blob,
-    });
-  } catch (error) {
-    failJob(`the upload did not reach the server (${error.message}): is hum2band serve running?`);
-    return;
-  }
-  const body = await response.json().catch(() => ({}));
-  if (!response.ok) {
-    failJob(body.error || `the server refused the take (HTTP ${response.status})`);
-    return;
-  }
-  pollJob(body.status_url);
+  $("stage").textContent = label;
+}
+
+async function submitTake() {
+  if (!state.take) return;
+  startProgress("uploading…");
+  const query = jobQuery();
+  const body = await sendInLine(() => fetch(`/api/jobs?${query}`, {
+    method: "POST",
+    headers: { "content-type": "application/octet-stream" },
+    body: state.take.blob,
+  }));
+  if (body) pollJob(body.status_url);
 }
 
 function failJob(message) {
   showError(message);
+  state.waiting = null;
+  $("cancel-wait").hidden = true;
   $("progress-section").hidden = true;
   $("submit").disabled = !state.take;
 }
@@ -343,15 +424,18 @@ async function pollJob(url) {
       return;
     }
     if (status.state === "done") {
+      // how long the user waited in all: from the click, through the upload and the line
+      state.waited = (performance.now() - state.submittedMs) / 1000;
       $("progress").value = 1;
-      $("stage").textContent = `done in ${status.elapsed_s.toFixed(0)} s`;
+      $("stage").textContent = `done in ${state.waited.toFixed(0)} s`;
       $("submit").disabled = false;
       await showResult(status);
       return;
     }
     $("progress").value = status.fraction || 0;
     $("stage").textContent = status.state === "queued" && status.queue_position > 0
-      ? `waiting: ${status.queue_position} take(s) ahead of yours`
+      ? `in line: ${status.queue_position} take(s) ahead of yours; yours starts by itself ` +
+        `(waiting ${fmtWait()})`
       : `${STAGE_LABELS[status.stage] || status.stage || status.state}…`;
     await new Promise((resolve) => setTimeout(resolve, 600));
   }
@@ -375,6 +459,10 @@ async function showResult(status) {
   if (status.key) bits.push(typeof status.key === "string" ? status.key : JSON.stringify(status.key));
   if (status.style) bits.push(status.style);
   $("summary").textContent = bits.join(" · ");
+  state.again = { tempoBpm: Number(status.tempo_bpm) || null,
+    downbeatS: Number(status.first_downbeat_s) || 0, taps: [] };
+  $("again-tempo").value = state.again.tempoBpm ? state.again.tempoBpm.toFixed(1) : "";
+  describeAgain();
 
   const chords = $("chords");
   chords.replaceChildren();
@@ -591,10 +679,82 @@ function tick() {
   if (state.player && state.player.playing) requestAnimationFrame(tick);
 }
 
+// ---- arranging the same take again: bar 1 moved, the tempo tapped -----------------------------
+function againTempo() {
+  const bpm = Number($("again-tempo").value);
+  return bpm >= 30 && bpm <= 300 ? bpm : null;
+}
+
+function describeAgain() {
+  const again = state.again;
+  if (!again) return;
+  const bpm = againTempo();
+  $("again-info").textContent = `bar 1 at ${again.downbeatS.toFixed(2)} s into your take` +
+    (bpm ? `, ${bpm.toFixed(1)} bpm` : "");
+}
+
+function shiftBar(beats) {
+  const again = state.again;
+  const bpm = againTempo();
+  if (!again || !bpm) {
+    showError("give a tempo first (type it or tap it) to move bar 1 by beats");
+    return;
+  }
+  showError("");
+  const beatS = 60 / bpm;
+  let at = again.downbeatS + beats * beatS;
+  if (at < 0) at += beatsPerBar() * beatS; // the bar before the take starts: the next one
+  again.downbeatS = at;
+  describeAgain();
+}
+
+// Tap along: the tempo is the median gap of the last eight taps; a pause of 2 s starts over.
+function tap() {
+  const again = state.again;
+  if (!again) return;
+  const now = performance.now() / 1000;
+  if (again.taps.length && now - again.taps[again.taps.length - 1] > 2) again.taps = [];
+  again.taps.push(now);
+  again.taps = again.taps.slice(-8);
+  if (again.taps.length >= 2) {
+    const gaps = again.taps.slice(1).map((t, i) => t - again.taps[i]).sort((a, b) => a - b);
+    const bpm = 60 / gaps[Math.floor(gaps.length / 2)];
+    if (bpm >= 30 && bpm <= 300) $("again-tempo").value = bpm.toFixed(1);
+  }
+  $("tap").textContent = `Tap the tempo (${again.taps.length})`;
+  describeAgain();
+}
+
+async function arrangeAgain() {
+  const job = state.job;
+  const again = state.again;
+  if (!job || !again) return;
+  const bpm = againTempo();
+  if (!bpm) {
+    showError("give a tempo between 30 and 300 bpm (type it or tap it), then arrange again");
+    return;
+  }
+  const params = new URLSearchParams(jobQuery());
+  params.delete("filename");
+  params.set("tempo_bpm", bpm.toFixed(2));
+  params.set("first_downbeat_s", again.downbeatS.toFixed(3));
+  startProgress("arranging your take again…");
+  const body = await sendInLine(() => fetch(`/api/jobs/${job.id}/again?${params}`,
+    { method: "POST" }));
+  if (body) pollJob(body.status_url);
+}
+
 // ---- wiring ----------------------------------------------------------------------------------
 $("record").addEventListener("click", startRecording);
 $("stop").addEventListener("click", stopRecording);
 $("submit").addEventListener("click", submitTake);
+$("cancel-wait").addEventListener("click", () => failJob("you stopped waiting: send it again when you like"));
+for (const button of document.querySelectorAll("#again-panel button.shift")) {
+  button.addEventListener("click", () => shiftBar(Number(button.dataset.beats)));
+}
+$("tap").addEventListener("click", tap);
+$("again-tempo").addEventListener("input", describeAgain);
+$("again").addEventListener("click", arrangeAgain);
 $("play").addEventListener("click", () => startPlayback());
 $("halt").addEventListener("click", () => { stopPlayback(); updateClock(); });
 setUpDropZone();
