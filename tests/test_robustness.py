@@ -69,3 +69,20 @@ def test_a_quieter_recording_is_the_same_take(takes, name):
     x, clean = takes[name]
     quiet = (x * 10.0 ** (-24.0 / 20.0)).astype(np.float32)
     _same_music(clean, transcribe_audio(quiet, SR, source=name), 0.0)
+
+
+def test_the_piano_roll_draws_the_voice_only():
+    from hum2band.music.melody import Note
+    from hum2band.perform.export import voice_contour
+
+    times_s = np.arange(300) * HOP_S
+    pitch = np.full(300, 62.0)
+    pitch[100:150] = 30.0             # a dive between the notes (breath, room tail)
+    pitch[60] = 74.0                  # an octave slip inside the first note
+    pitch[200:205] = 59.5             # a scoop into the second note
+    notes = [Note(0.0, 1.0, 62.0, 62, 80), Note(2.0, 3.0, 61.0, 61, 80)]
+    got = voice_contour(times_s, pitch, notes)
+    assert np.isnan(got[100:200]).all()                   # nothing between the notes
+    assert got[60] == pytest.approx(62.0)                 # folded back
+    assert got[200:205] == pytest.approx(np.full(5, 59.5))  # the scoop stays
+    assert np.nanmax(np.abs(got - np.where(times_s < 1.5, 62.0, 61.0))) <= 3.0

@@ -291,6 +291,48 @@ _PART_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2
                  "#bcbd22")
 
 
+#: The drawn pitch contour keeps to this many semitones of the note it belongs to: a scoop into
+#: the note is drawn, a tracker's octave slip or the previous note's reverberation is not.
+CONTOUR_SPAN_SEMITONES = 3.0
+
+
+def voice_contour(times_s: np.ndarray, midi_pitch: np.ndarray, notes: Sequence,
+                  periodicity: np.ndarray | None = None) -> np.ndarray:
+    """The sung-pitch contour as the piano roll draws it: the voice only.
+
+    Parameters
+    ----------
+    times_s : np.ndarray, shape (n_frames,)
+        Frame times, s.
+    midi_pitch : np.ndarray, shape (n_frames,)
+        Fractional MIDI pitch per frame, nan where none was found.
+    notes : sequence of Note
+        The melody: a frame is drawn only inside a note (``onset_s <= t < offset_s``).
+    periodicity : np.ndarray, shape (n_frames,), optional
+        The tracker's confidence; frames under 0.5 are not drawn (breath, noise).
+
+    Returns
+    -------
+    np.ndarray, shape (n_frames,)
+        The contour, with frames an octave off their note folded back to it, and nan outside the
+        notes, where unpitched, and where still more than :data:`CONTOUR_SPAN_SEMITONES` from the
+        note's pitch (between the notes a tracker reads pauses, breaths and the room's tail, and
+        draws dives to C1-G2).
+    """
+    t = np.asarray(times_s, dtype=float)
+    pitch = np.asarray(midi_pitch, dtype=float)
+    out = np.full(len(pitch), np.nan)
+    for n in notes:
+        inside = (t >= float(n.onset_s)) & (t < float(n.offset_s))
+        d = pitch[inside] - float(n.midi_pitch)
+        octaves = np.round(d / 12.0)
+        d = np.where(np.abs(d - 12.0 * octaves) < 1.5, d - 12.0 * octaves, d)  # octave slips
+        out[inside] = np.where(np.abs(d) <= CONTOUR_SPAN_SEMITONES, float(n.midi_pitch) + d, np.nan)
+    if periodicity is not None:
+        out[np.asarray(periodicity, dtype=float) < 0.5] = np.nan
+    return out
+
+
 def write_pianoroll_png(path: str | os.PathLike, melody: Melody, pitch_track=None,
                         chords: Sequence[ChordSpan] = (), parts: Sequence = (),
                         width_px: int = 1600, dpi: int = 100) -> None:
@@ -304,7 +346,7 @@ def write_pianoroll_png(path: str | os.PathLike, melody: Melody, pitch_track=Non
         lines.
     pitch_track : PitchTrack, optional
         Anything with ``times_s`` and ``midi_pitch`` (fractional MIDI, nan where unvoiced), drawn
-        as a thin line.
+        as a thin line over the melody's notes only (:func:`voice_contour`).
     chords : sequence of ChordSpan
         Labels along the top.
     parts : sequence of Part
@@ -360,10 +402,8 @@ def write_pianoroll_png(path: str | os.PathLike, melody: Melody, pitch_track=Non
                                          edgecolors="black", linewidths=1.2))
     ax.plot([], [], color="black", lw=1.2, label="melody")
     if pitch_track is not None:
-        contour = np.asarray(pitch_track.midi_pitch, dtype=float).copy()
-        periodicity = getattr(pitch_track, "periodicity", None)
-        if periodicity is not None:   # only where the voice is pitched: no breath or noise scribbles
-            contour[np.asarray(periodicity, dtype=float) < 0.5] = np.nan
+        contour = voice_contour(pitch_track.times_s, pitch_track.midi_pitch, melody.notes,
+                                getattr(pitch_track, "periodicity", None))
         ax.plot(np.asarray(pitch_track.times_s), contour, color="crimson", lw=0.8, label="sung pitch")
     ax.vlines(np.asarray(melody.rhythm.beats_s, dtype=float), drum_lo, hi, colors="0.88", lw=0.5, zorder=0)
     ax.vlines(np.asarray(melody.rhythm.downbeats_s, dtype=float), drum_lo, hi, colors="0.6", lw=0.8, zorder=0)
