@@ -96,7 +96,7 @@ _NO_CHORD = {"N", "N.C.", "NC", "N.C", "X", "n.c.", "nc", ""}
 
 def _root_pc(text: str, what: str) -> int:
     name = text.replace("♯", "#").replace("♭", "b")
-    pc = TONIC_PITCH_CLASS.get(name[:1].upper() + name[1:].upper() if len(name) > 1 else name.upper())
+    pc = TONIC_PITCH_CLASS.get(name.upper())
     if pc is None:
         raise OptionError(f"chord '{what}': '{text}' is not a note name: write chords like Am7, Bb/D or F#m7b5")
     return pc
@@ -258,6 +258,8 @@ def _nearest_quality_from_harte(text: str, whole: str) -> str:
     except Exception as exc:  # mir_eval raises InvalidChordException and ValueError
         raise OptionError(f"chord '{whole}' is not Harte syntax I can read ({exc})") from None
     tones = {i for i in range(12) if bitmap[i]} | {0}
+    if tones <= {0, 7}:  # a power chord (or a bare root) is read as major, as "C5" is
+        return "maj"
     best, best_score = "maj", -1.0
     for q, ivs in QUALITIES.items():
         s = set(ivs)

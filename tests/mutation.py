@@ -1,0 +1,153 @@
+"""Mutation testing of the modules that decide the music (``make mutation``; not part of ``make test``).
+
+mutmut (3.x) plants small bugs in one module at a time -- an operator flipped, a constant moved
+by one, a string changed -- and runs the tests that reach the mutated function. A mutant the
+tests let through ("survived") is a bug the suite would not have caught. The score is
+
+    killed / (mutants - equivalent)
+
+where an equivalent mutant changes no behaviour a caller can see (listed with its reason in
+:data:`EQUIVALENT`, and in docs/mutation.md).
+
+Each module is mutated in its own copy of the project under ``build/mutation/<module>/`` (the
+working tree is never touched), with the test files that exercise it. Usage::
+
+    .venv/bin/python tests/mutation.py                  # every module below
+    .venv/bin/python tests/mutation.py chords tempo_map  # some of them
+    .venv/bin/python tests/mutation.py --show chords    # the surviving mutants' diffs
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BUILD = ROOT / "build" / "mutation"
+
+#: Short name -> (module file, the test files that exercise it).
+MODULES = {
+    "chords": ("hum2band/music/chords.py", ["tests/test_chords.py", "tests/test_music_properties.py"]),
+    "tempo_map": ("hum2band/music/tempo_map.py",
+                  ["tests/test_tempo_map.py", "tests/test_music_properties.py", "tests/test_render.py"]),
+    "harmony_grid": ("hum2band/compose/harmony/grid.py",
+                     ["tests/test_harmony_grid.py", "tests/test_harmony_model.py"]),
+    "parts_grid": ("hum2band/compose/parts/grid.py", ["tests/test_parts_model.py", "tests/test_accompany.py"]),
+    "keyfinding": ("hum2band/music/keyfinding.py", ["tests/test_music_properties.py", "tests/test_rhythm_key.py"]),
+    "tuning": ("hum2band/music/tuning.py", ["tests/test_rhythm_key.py", "tests/test_music_properties.py"]),
+    "notes": ("hum2band/listen/notes.py",
+              ["tests/test_notes.py", "tests/test_music_properties.py", "tests/test_transcribe.py"]),
+    "rhythm": ("hum2band/listen/rhythm.py", ["tests/test_rhythm_key.py"]),
+}
+
+#: Mutants that change nothing a caller can observe: mutant name -> why.
+EQUIVALENT: dict[str, str] = {
+    "hum2band.music.chords.xǁChordSymbolǁ_parse_harte__mutmut_21":
+        "rest.rsplit('/') with no maxsplit vs maxsplit 1: a Harte chord has one '/', and two "
+        "raise OptionError either way",
+    "hum2band.music.chords.xǁChordSymbolǁ_parse_harte__mutmut_22":
+        "split vs rsplit of the one '/' of a Harte chord: the same halves",
+    "hum2band.music.chords.xǁChordSymbolǁ_parse_harte__mutmut_24":
+        "rsplit('/', 2) vs 1: the same for the one '/' a Harte chord has",
+}
+
+#: mutmut's exit codes per mutant.
+KILLED, SURVIVED, NO_TESTS = 1, 0, 33
+
+
+def _copy_project(dest: Path) -> None:
+    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, check=True,
+                           capture_output=True, text=True).stdout.split("\n")
+    if dest.exists():
+        shutil.rmtree(dest)
+    for rel in filter(None, files):
+        src = ROOT / rel
+        if src.is_file() and not rel.startswith(("build/", "out/")):
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / rel)
+
+
+def _config(module: str, tests: list[str]) -> str:
+    selection = "\n    ".join(t for t in tests if (ROOT / t).is_file())
+    return ("\n[mutmut]\nsource_paths=hum2band/\nonly_mutate=\n    " + module
+            + "\npytest_add_cli_args_test_selection=\n    " + selection
+            + "\nalso_copy=\n    examples/\n    models/\n    soundfonts/\n    tests/\n")
+
+
+def run_module(name: str, children: int) -> dict:
+    module, tests = MODULES[name]
+    work = BUILD / name
+    _copy_project(work)
+    with open(work / "setup.cfg", "a") as f:
+        f.write(_config(module, tests))
+    mutmut = Path(sys.executable).with_name("mutmut")
+    proc = subprocess.run([str(mutmut), "run", "--max-children", str(children)], cwd=work,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    meta = work / "mutants" / (module + ".meta")
+    if not meta.is_file():
+        raise SystemExit(f"mutation: mutmut found no mutants in {module} "
+                         f"(exit {proc.returncode}): {proc.stderr.strip()[-500:]}")
+    codes = json.loads(meta.read_text())["exit_code_by_key"]
+    return {"module": module, "codes": codes}
+
+
+def summary(name: str, result: dict) -> tuple[str, list[str]]:
+    codes = result["codes"]
+    count = Counter(codes.values())
+    equivalent = [k for k, c in codes.items() if k in EQUIVALENT and c != KILLED]
+    killed = count[KILLED]
+    scored = len(codes) - len(equivalent)
+    survivors = sorted(k for k, c in codes.items() if c != KILLED and k not in EQUIVALENT)
+    score = killed / scored if scored else 1.0
+    line = (f"{name:<13} {result['module']:<36} {len(codes):>5} {killed:>6} {len(equivalent):>5} "
+            f"{count[SURVIVED]:>8} {count[NO_TESTS]:>8} {score:>6.1%}")
+    return line, survivors
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("modules", nargs="*", metavar="MODULE",
+                    help=f"some of: {', '.join(MODULES)} (default: all)")
+    ap.add_argument("--children", type=int, default=max(1, (os.cpu_count() or 2) - 1),
+                    help="mutants tested at once (default: cores - 1)")
+    ap.add_argument("--show", action="store_true", help="print the diff of every surviving mutant")
+    args = ap.parse_args(argv)
+    unknown = [m for m in args.modules if m not in MODULES]
+    if unknown:
+        ap.error(f"unknown module {', '.join(unknown)}: choose from {', '.join(MODULES)}")
+    names = args.modules or list(MODULES)
+    print(f"{'module':<13} {'file':<36} {'total':>5} {'killed':>6} {'equiv':>5} "
+          f"{'survived':>8} {'no tests':>8} {'score':>6}", flush=True)
+    worst = 1.0
+    totals = Counter()
+    for name in names:
+        result = run_module(name, args.children)
+        line, survivors = summary(name, result)
+        print(line, flush=True)
+        codes = result["codes"]
+        eq = sum(1 for k, c in codes.items() if k in EQUIVALENT and c != KILLED)
+        totals.update(total=len(codes), killed=sum(c == KILLED for c in codes.values()), equivalent=eq)
+        worst = min(worst, float(line.split()[-1].rstrip("%")) / 100)
+        if args.show:
+            mutmut = Path(sys.executable).with_name("mutmut")
+            for key in survivors:
+                diff = subprocess.run([str(mutmut), "show", key], cwd=BUILD / name,
+                                      capture_output=True, text=True).stdout
+                print(f"--- {key}\n" + "\n".join(l for l in diff.splitlines() if l[:1] in "+-"
+                                               and not l.startswith(("+++", "---"))))
+    if len(names) > 1:
+        scored = totals["total"] - totals["equivalent"]
+        print(f"{'all':<13} {'':<36} {totals['total']:>5} {totals['killed']:>6} "
+              f"{totals['equivalent']:>5} {'':>8} {'':>8} {totals['killed'] / max(scored, 1):>6.1%}")
+    print(f"target: mutation score >= 80 % on every module; lowest here {worst:.1%}")
+    return 0 if worst >= 0.80 else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
