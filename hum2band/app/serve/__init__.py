@@ -51,6 +51,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="disk space finished takes may use together; past it the oldest "
                              "results are deleted first, never a take still being arranged "
                              "(default 2000)")
+    parser.add_argument("--queue", metavar="URL",
+                        help="arrange takes on 'hum2band worker' processes through this Redis "
+                             "job queue, like redis://localhost:6379/0 (default: in this "
+                             "server's own worker processes; see docs/queue.md)")
     parser.add_argument("--jobs-dir", metavar="DIR",
                         help="folder for the takes' files (default: a temporary folder, deleted "
                              "when the server stops)")
@@ -78,7 +82,8 @@ def settings_from_args(args: argparse.Namespace):
                          max_duration_s=float(args.max_minutes) * 60.0,
                          ttl_s=float(args.keep_minutes) * 60.0, max_active=int(args.max_active),
                          workers=int(args.workers), jobs_dir=args.jobs_dir,
-                         max_disk_bytes=int(args.max_disk_mb * 1e6))
+                         max_disk_bytes=int(args.max_disk_mb * 1e6),
+                         queue_url=getattr(args, "queue", None))
 
 
 def serve(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, settings=None,
@@ -101,6 +106,8 @@ def serve(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, settings=None,
 
     import uvicorn
 
+    from ...errors import Hum2BandError
+
     from .app import LOOPBACK_HOSTS, ServeSettings, create_app
 
     stderr = stderr or sys.stderr
@@ -122,16 +129,22 @@ def serve(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, settings=None,
             stderr.write(f"hum2band: error: the arranger cannot be loaded ({error}): reinstall "
                          "hum2band with 'make setup'\n")
             return 2
-        if settings.isolation == "process" and not settings.preload:
+        if settings.isolation == "process" and not settings.preload and not settings.queue_url:
             from .app import PIPELINE_PRELOAD
 
             settings = dataclasses.replace(settings, preload=PIPELINE_PRELOAD)
-    app = create_app(settings, arrange=arrange)
-    if settings.isolation == "process" and settings.start_method == "forkserver":
+    try:
+        app = create_app(settings, arrange=arrange)
+    except Hum2BandError as error:  # the job queue does not answer
+        stderr.write(f"hum2band: error: {error}\n")
+        return 2
+    if (settings.isolation == "process" and settings.start_method == "forkserver"
+            and not settings.queue_url):
         _warm_forkserver()
     shown = f"[{host}]" if ":" in host else host
+    where = (f"; takes go to the workers of {settings.queue_url}" if settings.queue_url else "")
     stderr.write(f"hum2band: serving on http://{shown}:{port}/ (Ctrl+C to stop); takes are kept "
-                 f"{settings.ttl_s / 60:.3g} minutes in {app.state.queue.root}\n")
+                 f"{settings.ttl_s / 60:.3g} minutes in {app.state.queue.root}{where}\n")
     config = uvicorn.Config(app, host=host, port=port, log_level=log_level, access_log=False,
                             server_header=False, timeout_graceful_shutdown=5)
     server = uvicorn.Server(config)

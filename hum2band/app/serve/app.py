@@ -54,7 +54,8 @@ from starlette.staticfiles import StaticFiles
 
 from ...errors import Hum2BandError, InputError, OptionError, TakeLengthError
 from ...files import audio as decode_module
-from .jobs import DONE, FAILED, JobQueue, QueueFull, list_stems, one_line, zip_stream
+from .jobs import (DONE, FAILED, JobQueue, QueueFull, QueueUnavailable, list_stems, one_line,
+                   zip_stream)
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +122,10 @@ class ServeSettings:
         Host names the server answers to (None: any).
     default_style : str
         Style preselected in the page.
+    queue_url : str or None
+        ``redis://HOST:PORT/N``: takes are arranged by ``hum2band worker`` processes through
+        this Redis job queue (:mod:`hum2band.app.serve.redis_jobs`) instead of the server's own
+        worker processes (None, the default).
     """
 
     max_upload_bytes: int = 50_000_000
@@ -138,6 +143,7 @@ class ServeSettings:
     default_style: str = "pop"
     start_method: str = "forkserver"
     preload: tuple[str, ...] = field(default_factory=tuple)
+    queue_url: str | None = None
 
 
 class UploadRefused(Exception):
@@ -367,10 +373,19 @@ def create_app(settings: ServeSettings | None = None, arrange: Callable[..., Any
     stages = tuple(getattr(importlib.import_module(arrange.__module__), "STAGES", ()) or ())
     default_style = settings.default_style if settings.default_style in styles else styles[0]
     style_info = _style_info(styles)
-    jobs = JobQueue(arrange, settings.jobs_dir, max_active=settings.max_active,
-                    workers=settings.workers, ttl_s=settings.ttl_s, max_kept=settings.max_kept,
-                    max_disk_bytes=settings.max_disk_bytes, job_timeout_s=settings.job_timeout_s, isolation=settings.isolation,
-                    start_method=settings.start_method, preload=settings.preload)
+    if settings.queue_url:
+        from .redis_jobs import RedisJobQueue
+
+        jobs = RedisJobQueue(settings.queue_url, settings.jobs_dir,
+                             max_active=settings.max_active, ttl_s=settings.ttl_s,
+                             max_kept=settings.max_kept, max_disk_bytes=settings.max_disk_bytes,
+                             job_timeout_s=settings.job_timeout_s)
+    else:
+        jobs = JobQueue(arrange, settings.jobs_dir, max_active=settings.max_active,
+                        workers=settings.workers, ttl_s=settings.ttl_s, max_kept=settings.max_kept,
+                        max_disk_bytes=settings.max_disk_bytes,
+                        job_timeout_s=settings.job_timeout_s, isolation=settings.isolation,
+                        start_method=settings.start_method, preload=settings.preload)
 
     async def index(request: Request) -> Response:
         return FileResponse(STATIC_DIR / "index.html", media_type="text/html",
@@ -424,7 +439,7 @@ def create_app(settings: ServeSettings | None = None, arrange: Callable[..., Any
             if n_bytes == 0:
                 raise UploadRefused("the upload is empty (0 bytes): record or choose a take first")
             final = await run_in_threadpool(check_audio, path, name, settings)
-            jobs.start(job, final, options)
+            await run_in_threadpool(jobs.start, job, final, options)
         except UploadRefused as refused:
             jobs.discard(job)
             headers = {"connection": "close"} if refused.status_code == 413 else None
@@ -432,6 +447,9 @@ def create_app(settings: ServeSettings | None = None, arrange: Callable[..., Any
         except ClientDisconnect:
             jobs.discard(job)
             return _error("the upload was cut off: try again", 400)
+        except QueueUnavailable as error:
+            jobs.discard(job)
+            return _error(str(error), 503, {"retry-after": "30"})
         except Exception as error:  # noqa: BLE001 - one bad upload never stops the server
             jobs.discard(job)
             log.exception("upload failed")
@@ -458,6 +476,8 @@ def create_app(settings: ServeSettings | None = None, arrange: Callable[..., Any
             return _error(f"busy, try again: {busy}", 503, {"retry-after": str(busy.retry_after_s)})
         except ValueError:
             return _error(_gone, 404)
+        except QueueUnavailable as error:
+            return _error(str(error), 503, {"retry-after": "30"})
         return JSONResponse({"id": new.id, "status_url": f"/api/jobs/{new.id}"}, status_code=202)
 
     def _job_or_404(request: Request):

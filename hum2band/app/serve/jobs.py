@@ -76,6 +76,10 @@ class QueueFull(Exception):
         self.retry_after_s = retry_after_s
 
 
+class QueueUnavailable(Exception):
+    """The job queue did not take the job (Redis down); ``str()`` is one line for the user."""
+
+
 @dataclass
 class Job:
     """One take on its way through the arranger.
@@ -106,6 +110,10 @@ class Job:
         What the arranger is given.
     size_bytes : int
         Disk space of the job's folder, measured when it finished.
+    retried : bool
+        Started again after its worker died (job queue only).
+    queue_position : int
+        Takes ahead of it, as the job queue last said (job queue only).
     """
 
     id: str
@@ -122,6 +130,8 @@ class Job:
     input_path: Path | None = None
     options: Any = None
     size_bytes: int = 0
+    retried: bool = False
+    queue_position: int = 0
 
     @property
     def upload_dir(self) -> Path:
