@@ -71,9 +71,10 @@ from hum2band.music.styles import all_styles  # noqa: E402
 PITCHED = ("bass", "keys", "guitar", "pads")
 
 
-def held_out_songs(data_dir, n_per_meter: int, bars: int):
-    """Test-split lead sheets in 4/4, 3/4 and 6/8, cut to ``bars`` bars, with their chords."""
-    sheets = [ls for v in load_all(data_dir).values() for ls in v if ls.split == "test"]
+def held_out_songs(data_dir, n_per_meter: int, bars: int, split: str = "test"):
+    """Lead sheets of a split (the test split for the figures, validation while developing) in
+    4/4, 3/4 and 6/8, cut to ``bars`` bars, with their chords."""
+    sheets = [ls for v in load_all(data_dir).values() for ls in v if ls.split == split]
     out = {(4, 4): [], (3, 4): [], (6, 8): []}
     rng = np.random.default_rng(0)
     order = rng.permutation(len(sheets))
@@ -354,13 +355,15 @@ def main(argv=None) -> int:
     ap.add_argument("--bars", type=int, default=32)
     ap.add_argument("--styles", default="", help="comma-separated styles (default all twelve)")
     ap.add_argument("--no-mma", action="store_true", help="skip the mma comparison")
+    ap.add_argument("--split", default="test", choices=("test", "validation"),
+                    help="validation while developing decoding rules; the figures are on test")
     a = ap.parse_args(argv)
     import torch
 
     torch.set_num_threads(1)
     model, meta = load_parts_model()
-    songs = held_out_songs(a.data, a.songs, a.bars)
-    print("held-out songs: " + ", ".join(f"{m[0]}/{m[1]} {len(v)}" for m, v in songs.items())
+    songs = held_out_songs(a.data, a.songs, a.bars, a.split)
+    print(f"{a.split}-split songs: " + ", ".join(f"{m[0]}/{m[1]} {len(v)}" for m, v in songs.items())
           + f"; up to {a.bars} bars each; model step {meta.get('step')}")
     wanted = {w.strip() for w in a.styles.split(",") if w.strip()}
     X, y, song_of = [], [], []

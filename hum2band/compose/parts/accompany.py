@@ -33,7 +33,9 @@ from ...files.paths import MODELS_DIR
 from ...music.chords import ChordSymbol
 from ...music.meter import beats_per_bar
 from ...music.styles import STYLE_NAMES
+from . import fills as F
 from . import grid as G
+from . import playing as P
 from .model import N_VARIANTS, PartsModel
 
 DEFAULT_PARTS_MODEL_PATH = MODELS_DIR / "parts.pt"
@@ -42,6 +44,11 @@ WINDOW_BARS = 32
 OVERLAP_BARS = 8
 #: Most notes a chord instrument starts on one tick.
 MAX_VOICES = {"bass": 1, "keys": 5, "guitar": 6, "pads": 4}
+#: Bars in a phrase: the drums fill in the last beat of each phrase that leads into another
+#: (two beats before every second one) and crash on the next downbeat.
+PHRASE_BARS = 8
+#: Chance of a small drum variation in the middle of each 4-bar half-phrase.
+VARY_CHANCE = 0.5
 
 def load_parts_model(path: str | os.PathLike | None = None) -> tuple[PartsModel, dict]:
     """The accompaniment model and its metadata (loaded once per path)."""
@@ -75,7 +82,7 @@ def accompany(melody_notes: np.ndarray, chords: Sequence[tuple[float, float, Cho
               n_bars: int, meter: Sequence[int], tonic_pc: int, mode: str, tempo_bpm: float,
               style: str, seed: int = 0, temperature: float | None = None, variant: int | None = None,
               keep: PartsScore | None = None, regenerate_bars: tuple[int, int] | None = None,
-              model: PartsModel | None = None) -> PartsScore:
+              model: PartsModel | None = None, phrase_bars: int = PHRASE_BARS) -> PartsScore:
     """Write the parts for a melody under its chords.
 
     Parameters
@@ -99,6 +106,8 @@ def accompany(melody_notes: np.ndarray, chords: Sequence[tuple[float, float, Cho
     keep, regenerate_bars : PartsScore, (first_bar, end_bar), optional
         Regenerate only bars ``first_bar <= b < end_bar`` (0-based) and keep every other bar of
         ``keep`` exactly; the model hears the kept bars before the range.
+    phrase_bars : int
+        Bars in a phrase (where the drums fill); 0 for no fills.
 
     Returns
     -------
@@ -132,8 +141,9 @@ def accompany(melody_notes: np.ndarray, chords: Sequence[tuple[float, float, Cho
     pos = G.bar_positions(n_bars, mel)
     mask = G.tick_mask(n_bars, bpb)
     n_ticks = G.bar_ticks(bpb)
-    mel_flat = mel.pitch[:, :n_ticks].reshape(-1)
-    root_flat = ch.root_pc[:, :n_ticks].reshape(-1)
+    player = _Player(st.name, st.feel, bpb, n_ticks, mel.pitch[:, :n_ticks].reshape(-1),
+                     ch.root_pc[:, :n_ticks].reshape(-1), ch.bass_pc[:, :n_ticks].reshape(-1),
+                     ch.starts[:, :n_ticks].reshape(-1), phrase_end_bars(n_bars, phrase_bars))
 
     onsets = np.zeros((n_bars, G.MAX_TICKS, G.ONSET_SIZE), dtype=np.float32)
     velocity = np.zeros((n_bars, G.MAX_TICKS, G.ONSET_SIZE), dtype=np.float32)
@@ -175,7 +185,8 @@ def accompany(melody_notes: np.ndarray, chords: Sequence[tuple[float, float, Cho
                 out = model.decode_embedded(mem[:, :k], tick_proj[:, :k], y[:, :k],
                                             t(pos[w0:b + 1], torch.long), cond, bar_mask[:, :k],
                                             last_only=True)[0, -1].numpy()
-                on, vel, dur = _decide(out, b, mask[b], temperature, rng, mel_flat, root_flat, n_ticks)
+                on, vel, dur = _decide(out, b, mask[b], temperature, rng, player,
+                                       onsets[b - 1] if b > 0 else None)
                 onsets[b], velocity[b], log2_dur[b] = on, vel, dur
     # bars kept from the earlier arrangement take their notes from it
     parts = _to_notes(onsets, velocity, log2_dur, ch, n_ticks, bpb, fixed, keep)
@@ -186,9 +197,41 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.clip(x, -30, 30)))
 
 
+def phrase_end_bars(n_bars: int, phrase_bars: int = PHRASE_BARS) -> np.ndarray:
+    """Bars that end a phrase and lead into another (a fill goes there), shape (n_bars,) bool."""
+    ends = np.zeros(n_bars, dtype=bool)
+    if phrase_bars > 0:
+        ends[phrase_bars - 1:n_bars - 1:phrase_bars] = True
+    return ends
+
+
+@dataclass
+class _Player:
+    """The song as the player rules see it, and what they carry from bar to bar."""
+
+    style: str
+    feel: str
+    beats_per_bar: int
+    n_ticks: int
+    mel_flat: np.ndarray
+    root_flat: np.ndarray
+    bass_flat: np.ndarray
+    change_flat: np.ndarray
+    phrase_ends: np.ndarray
+    last_bass_midi: float | None = None
+    bass_bars: int = 0
+
+    def context(self, bar: int) -> P.BarContext:
+        return P.BarContext(bar, self.n_ticks, self.root_flat, self.bass_flat, self.change_flat,
+                            self.mel_flat, self.style)
+
+
 def _decide(out: np.ndarray, bar: int, tick_mask: np.ndarray, temperature: float,
-            rng: np.random.Generator, mel_flat: np.ndarray, root_flat: np.ndarray, n_ticks: int):
-    """Onsets, velocities and durations of one bar from the model's output (48, OUT_SIZE)."""
+            rng: np.random.Generator, player: _Player, previous: np.ndarray | None):
+    """Onsets, velocities and durations of one bar from the model's output (48, OUT_SIZE).
+
+    ``previous`` is the onset grid played in the bar before (None for the first bar)."""
+    n_ticks = player.n_ticks
     logits = out[:, G.ONSET_COLUMNS]
     if temperature <= 1e-6:
         fire = logits > 0
@@ -199,24 +242,53 @@ def _decide(out: np.ndarray, bar: int, tick_mask: np.ndarray, temperature: float
     vel = np.clip(out[:, G.VELOCITY_COLUMN[G.ONSET_COLUMNS]], 0.05, 1.0)
     dcols = G.DURATION_COLUMN[G.ONSET_COLUMNS]
     dur = np.where(dcols >= 0, out[:, np.maximum(dcols, 0)], 0.0)
+    ctx = player.context(bar)
+    P.merge_doubles(fire, logits, n_ticks, previous[n_ticks - 1] > 0.5 if previous is not None else None)
     for part in G.PITCHED_PARTS:
-        lo = G.N_DRUM + G.N_REL * G.PITCHED_PARTS.index(part)
-        block = slice(lo, lo + G.N_REL)
-        for tick in np.nonzero(fire[:, block].any(axis=1))[0]:
-            song_tick = bar * n_ticks + int(tick)
-            root = int(root_flat[song_tick]) if root_flat[song_tick] >= 0 else 0
+        P.hear_melody(fire, dur, ctx, part)
+        if part != "bass":
+            P.keep_register(fire, vel, dur, ctx, part)
+        block = P.part_block(part)
+        limit = MAX_VOICES[part]
+        for tick in np.nonzero(fire[:, block].sum(axis=1) > limit)[0]:
             cand = np.nonzero(fire[tick, block])[0]
-            d_ticks = np.maximum(1, np.round(2.0 ** dur[tick, lo + cand])).astype(int)
-            ok = [not G.clashes_with_melody(root + G.REGISTER_FLOOR[part] + int(r), song_tick,
-                                            song_tick + int(d), mel_flat)
-                  for r, d in zip(cand, d_ticks)]
-            cand = cand[np.asarray(ok, dtype=bool)]
-            limit = MAX_VOICES[part]
-            if len(cand) > limit:
-                cand = cand[np.argsort(-logits[tick, lo + cand])[:limit]]
+            cand = cand[np.argsort(-logits[tick, block.start + cand])[:limit]]
             fire[tick, block] = False
-            fire[tick, lo + cand] = True
+            fire[tick, block.start + cand] = True
+    plays_bass = bool(fire[:n_ticks, P.part_block("bass")].any())
+    active = plays_bass or player.bass_bars > 0
+    player.last_bass_midi = P.bass_line(fire, vel, dur, logits, ctx, player.last_bass_midi, active)
+    P.hear_melody(fire, dur, ctx, "bass", min_ticks=1)
+    player.bass_bars = int(plays_bass)
+    drums = fire[:n_ticks, :G.N_DRUM]
+    if drums.any():
+        if bar > 0 and player.phrase_ends[bar - 1]:
+            F.crash_downbeat(fire, vel, player.style)
+        if player.phrase_ends[bar]:
+            beats = 2 if (bar + 1) % (2 * PHRASE_BARS) == 0 and player.beats_per_bar >= 4 else 1
+            F.write_fill(fire, vel, n_ticks, player.style, player.feel, player.beats_per_bar, rng, beats)
+        elif bar % 4 == 2 and rng.random() < VARY_CHANCE:
+            F.vary(fire, vel, n_ticks, player.beats_per_bar, rng)
     return fire.astype(np.float32), vel.astype(np.float32), dur.astype(np.float32)
+
+
+def _without_flams(arr: np.ndarray, locked: np.ndarray) -> np.ndarray:
+    """Drop a note that starts within one tick of the same pitch or drum (two columns can meet on
+    one pitch across a chord change); ``arr`` rows are onset-sorted, and a ``locked`` row (a
+    bar kept from an earlier arrangement) is never the one dropped."""
+    keep = np.ones(len(arr), dtype=bool)
+    for key in np.unique(arr[:, 2]) if len(arr) else ():
+        idx = np.nonzero(arr[:, 2] == key)[0]
+        prev = -1
+        for i in idx:
+            if prev >= 0 and arr[i, 0] - arr[prev, 0] < 1.5 / G.TICKS_PER_BEAT:
+                if not locked[i]:
+                    keep[i] = False
+                    continue
+                if not locked[prev]:
+                    keep[prev] = False
+            prev = i
+    return arr[keep]
 
 
 def _to_notes(onsets, velocity, log2_dur, ch: G.ChordGrid, n_ticks: int, bpb: int,
@@ -225,6 +297,7 @@ def _to_notes(onsets, velocity, log2_dur, ch: G.ChordGrid, n_ticks: int, bpb: in
     n_bars = onsets.shape[0]
     total = n_bars * n_ticks
     root_flat = ch.root_pc[:, :n_ticks].reshape(-1)
+    bass_flat = ch.bass_pc[:, :n_ticks].reshape(-1)
     change = np.nonzero(ch.starts[:, :n_ticks].reshape(-1))[0]
     out: dict[str, list] = {p: [] for p in G.PARTS}
     for b in range(n_bars):
@@ -249,11 +322,16 @@ def _to_notes(onsets, velocity, log2_dur, ch: G.ChordGrid, n_ticks: int, bpb: in
             midi = root + G.REGISTER_FLOOR[part] + rel
             d_ticks = int(np.clip(round(2.0 ** float(log2_dur[b, tick, col])), 1, 8 * G.TICKS_PER_BEAT))
             nxt = change[change > song_tick]
+            if (part == "bass" and len(nxt) and nxt[0] - song_tick <= P.ANTICIPATION_TICKS
+                    and midi % 12 == bass_flat[nxt[0]]):
+                nxt = nxt[1:]   # an anticipated bass note rings on into its chord
             end = min(song_tick + d_ticks, int(nxt[0]) if len(nxt) else total, total)
             out[part].append([beat, max(end - song_tick, 1) / G.TICKS_PER_BEAT, midi, v])
     parts = {}
     for name, notes in out.items():
         arr = np.asarray(sorted(notes), dtype=float).reshape(-1, 4)
+        bar_of = np.clip((arr[:, 0] // bpb).astype(int), 0, n_bars - 1)
+        arr = _without_flams(arr, fixed[bar_of] & (keep is not None))
         if name == "bass" and len(arr):
             # one note at a time: a note ends where the next one starts
             ends = np.minimum(arr[:, 0] + arr[:, 1], np.append(arr[1:, 0], np.inf))

@@ -1,0 +1,113 @@
+"""Drum fills into a new phrase, the crash that marks its first downbeat, and small variations.
+
+The corpus's mma grooves were rendered without their fill variants, so the parts model rarely
+writes a fill where a drummer would. The decoder asks this module for one in the last counted
+beat (or two) of a bar that ends a phrase, and for a crash on the next bar's downbeat: the fill
+replaces what the model wrote there (kick on the beat kept), in the style's feel, at a
+crescendo. Between fills, :func:`vary` lets a drummer's small changes in (an extra kick, a
+ghost snare, an open hi-hat) every few bars, away from the last beat so a variation is never
+mistaken for a fill.
+
+Shapes: ``fire`` and ``vel`` are one bar of the onset grid, (MAX_TICKS, ONSET_SIZE); velocities
+0-1. Ticks: 12 per counted beat.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import grid as G
+
+_CLASS = {name: i for i, (name, _, _) in enumerate(G.DRUM_CLASSES)}
+KICK, SNARE, SIDE_STICK = _CLASS["kick"], _CLASS["snare"], _CLASS["side stick"]
+CLOSED_HAT, OPEN_HAT, RIDE, CRASH = _CLASS["closed hi-hat"], _CLASS["open hi-hat"], _CLASS["ride"], _CLASS["crash"]
+LOW_TOM, HIGH_TOM = _CLASS["low tom"], _CLASS["high tom"]
+SHAKER, HIGH_CONGA, LOW_CONGA, TIMBALE = _CLASS["shaker"], _CLASS["high conga"], _CLASS["low conga"], _CLASS["timbale"]
+
+#: Per style: the voices a fill moves through, high to low, and its subdivision in ticks
+#: (3 = 16ths, 4 = triplets, 6 = eighths).
+FILL_VOICES = {
+    "pop": ((SNARE, HIGH_TOM, LOW_TOM), 3), "rock": ((SNARE, HIGH_TOM, LOW_TOM), 3),
+    "funk": ((SNARE, HIGH_TOM, LOW_TOM), 3), "country": ((SNARE, SNARE, LOW_TOM), 6),
+    "reggae": ((SNARE, HIGH_TOM, LOW_TOM), 3), "ballad": ((SNARE, HIGH_TOM, LOW_TOM), 6),
+    "folk": ((SNARE, LOW_TOM), 6), "swing": ((SNARE, SNARE, LOW_TOM), 4),
+    "jazz-ballad": ((SNARE, SNARE), 4), "bossa nova": ((SIDE_STICK, LOW_TOM), 6),
+    "latin": ((TIMBALE, HIGH_CONGA, LOW_CONGA), 3), "waltz": ((SNARE, LOW_TOM), 6),
+}
+#: Fills sit in the groove's own time feel: a swung or triplet style fills in triplets.
+TRIPLET_FEELS = ("swing", "shuffle", "triplet")
+#: Hits a fill replaces in the beats it takes over (timekeeping, backbeat, toms).
+_REPLACED = np.array([SNARE, SIDE_STICK, CLOSED_HAT, OPEN_HAT, RIDE, LOW_TOM, HIGH_TOM, TIMBALE,
+                      HIGH_CONGA, LOW_CONGA, _CLASS["clap"]])
+
+
+def _step_ticks(style: str, feel: str, beats_per_bar: int) -> int:
+    if beats_per_bar == 2:           # 6/8: the eighths of a dotted-quarter beat
+        return 4
+    _, step = FILL_VOICES.get(style, ((SNARE,), 3))
+    return 4 if feel in TRIPLET_FEELS and step == 3 else step
+
+
+def write_fill(fire: np.ndarray, vel: np.ndarray, n_ticks: int, style: str, feel: str,
+               beats_per_bar: int, rng: np.random.Generator, beats: int = 1) -> None:
+    """A fill in the last ``beats`` counted beats of the bar (edits ``fire`` and ``vel``).
+
+    The hits run through the style's voices from high to low (:data:`FILL_VOICES`) on its
+    subdivision, getting louder; the kick stays on the first beat of the fill. The rng picks
+    one of a few rhythms (all hits, a rest on the second, the last doubled) so fills vary.
+    """
+    voices, _ = FILL_VOICES.get(style, ((SNARE, LOW_TOM), 6))
+    step = _step_ticks(style, feel, beats_per_bar)
+    beats = max(1, min(int(beats), beats_per_bar))
+    start = n_ticks - beats * G.TICKS_PER_BEAT
+    ticks = np.arange(start, n_ticks, step)
+    kind = int(rng.integers(3))
+    if kind == 1 and len(ticks) > 2:
+        ticks = np.delete(ticks, 1)
+    elif kind == 2 and step >= 6:
+        ticks = np.union1d(ticks, [n_ticks - step // 2])
+    kick_on_beat = fire[start, KICK]
+    fire[start:n_ticks, _REPLACED] = False
+    groups = np.array_split(np.arange(len(ticks)), len(voices))
+    loud = float(np.clip(vel[:n_ticks, :G.N_DRUM][fire[:n_ticks, :G.N_DRUM]].mean(), 0.5, 0.9)) \
+        if fire[:n_ticks, :G.N_DRUM].any() else 0.75
+    for voice, idx in zip(voices, groups):
+        for i in idx:
+            t = int(ticks[i])
+            fire[t, voice] = True
+            vel[t, voice] = np.clip(loud * (0.75 + 0.35 * (i + 1) / len(ticks)), 0.3, 1.0)
+    if kick_on_beat:
+        fire[start, KICK] = True
+
+
+def crash_downbeat(fire: np.ndarray, vel: np.ndarray, style: str) -> None:
+    """Mark a new phrase: a crash (a ride bell in jazz styles) with the kick on its first tick."""
+    accent = RIDE if style in ("swing", "jazz-ballad", "bossa nova") else CRASH
+    loud = float(np.clip(vel[0, :G.N_DRUM].max(), 0.7, 1.0)) if fire[0, :G.N_DRUM].any() else 0.85
+    fire[0, accent] = True
+    vel[0, accent] = loud
+    if style not in ("jazz-ballad", "bossa nova"):
+        fire[0, KICK] = True
+        vel[0, KICK] = max(float(vel[0, KICK]), loud)
+
+
+def vary(fire: np.ndarray, vel: np.ndarray, n_ticks: int, beats_per_bar: int,
+         rng: np.random.Generator) -> None:
+    """One small change a drummer makes inside a phrase, before the bar's last beat: a kick on an
+    off-beat eighth, a ghost snare, or the hi-hat opened on an off-beat eighth."""
+    last = n_ticks - G.TICKS_PER_BEAT
+    offbeats = (np.array([4, 8]) if beats_per_bar == 2
+                else np.arange(G.TICKS_PER_BEAT // 2, last, G.TICKS_PER_BEAT))
+    if not len(offbeats):
+        return
+    t = int(rng.choice(offbeats))
+    kind = int(rng.integers(3))
+    if kind == 0:
+        fire[t, KICK], vel[t, KICK] = True, 0.7
+    elif kind == 1:
+        fire[t, SNARE], vel[t, SNARE] = True, 0.35
+    elif fire[t, CLOSED_HAT]:
+        fire[t, CLOSED_HAT] = False
+        fire[t, OPEN_HAT], vel[t, OPEN_HAT] = True, max(float(vel[t, CLOSED_HAT]), 0.6)
+    else:
+        fire[t, KICK], vel[t, KICK] = True, 0.7
