@@ -4,9 +4,12 @@
   offline (``fluid_synth_write_float``, no audio driver), with its GM program, the percussion
   channel for drums, and a pitch-bend offset that tunes it to the singer.
 * :func:`render_parts` -- every part of an :class:`~hum2band.music.arrangement.Arrangement`, all the
-  same length, pan and part gain applied.
+  same length, pan applied, each brought to its role's loudness in the style (measured on the
+  rendered stem: the catalogue's ``balance_lu``), then its part gain.
 * :func:`load_vocal` -- the original take at 44.1 kHz stereo, untouched in pitch and timing.
-* :func:`mix` -- sum stems and vocal, one global gain to reach the loudness target
+* :func:`mix` -- the take set :data:`BAND_UNDER_VOICE_LU` over the band (measured, so the band
+  sits the same distance under the voice whatever level the take was recorded at;
+  ``--vocal-level`` moves it), then sum stems and vocal, one global gain to reach the loudness target
   (pyloudnorm, ITU-R BS.1770) without any sample or 4x-oversampled peak above the ceiling; the
   returned stems carry that same gain, so they sum to the mix.
 * :func:`write_stems`, :func:`write_mix` -- float32 WAV files, written into place atomically.
@@ -35,6 +38,11 @@ TAIL_S = 2.0
 #: Default loudness of the mix (integrated, LUFS) and the peak ceiling (dBFS, 4x oversampled).
 TARGET_LUFS = -14.0
 PEAK_CEILING_DBFS = -1.0
+
+#: Loudness (LUFS) a stem at balance 0 LU is brought to before the mix gain (the mix sets the level).
+PART_REFERENCE_LUFS = -24.0
+#: How far the band sits under the voice at ``--vocal-level 0`` (LU, integrated loudness).
+BAND_UNDER_VOICE_LU = 6.0
 
 #: FluidSynth master gain; its output stays far below full scale, the mix sets the level.
 SYNTH_GAIN = 0.4
@@ -200,7 +208,12 @@ def rendered_length(arrangement: Arrangement, vocal_samples: int = 0,
 def render_parts(arrangement: Arrangement, soundfont_path: str | os.PathLike,
                  n_samples: int | None = None, sample_rate_hz: int = SAMPLE_RATE_HZ,
                  reverb: bool = True, workers: int = 1) -> dict[str, np.ndarray]:
-    """Every part of the arrangement as a stem, with its pan and part gain.
+    """Every part of the arrangement as a stem, balanced, with its pan and part gain.
+
+    Each rendered stem is measured (integrated loudness, BS.1770) and brought to
+    :data:`PART_REFERENCE_LUFS` plus its role's balance in the arrangement's style
+    (:func:`hum2band.perform.soundfonts.balance_lu`: drums carry a pop groove, pads sit under it),
+    then ``part.gain_db`` moves it from there. A silent part is left silent.
 
     Parameters
     ----------
@@ -226,10 +239,19 @@ def render_parts(arrangement: Arrangement, soundfont_path: str | os.PathLike,
             rendered = list(pool.map(one, parts))
     else:
         rendered = [one(p) for p in parts]
+    from .soundfonts import balance_lu
+
     stems: dict[str, np.ndarray] = {}
     for part, audio in zip(parts, rendered):
         gl, gr = pan_gains(part.pan)
         level = 10.0 ** (float(part.gain_db) / 20.0)
+        audio[:, 0] *= np.float32(gl)
+        audio[:, 1] *= np.float32(gr)
+        gl = gr = 1.0
+        lufs = integrated_loudness(audio, sample_rate_hz)
+        if np.isfinite(lufs):
+            target = PART_REFERENCE_LUFS + balance_lu(part.name, arrangement.style or None)
+            level *= 10.0 ** ((target - lufs) / 20.0)
         audio[:, 0] *= np.float32(gl * level)
         audio[:, 1] *= np.float32(gr * level)
         name = part.name
@@ -268,7 +290,8 @@ class Mix:
     gain_db : float
         The one gain applied to every stem (the vocal also got ``vocal_level_db`` before it).
     vocal_gain_db : float or None
-        Total gain of the vocal stem relative to the decoded take (``vocal_level_db + gain_db``);
+        Total gain of the vocal stem relative to the decoded take (the balance that sets it
+        :data:`BAND_UNDER_VOICE_LU` over the band, plus ``vocal_level_db``, plus ``gain_db``);
         None without a vocal.
     loudness_lufs : float
         Integrated loudness of :attr:`mix`.
@@ -355,6 +378,29 @@ def _fit(audio: np.ndarray, n_samples: int) -> np.ndarray:
     return x
 
 
+def voice_balance_db(stems, vocal: np.ndarray, sample_rate_hz: int = SAMPLE_RATE_HZ,
+                     band_under_voice_lu: float = BAND_UNDER_VOICE_LU) -> float:
+    """Gain (dB) that puts the take ``band_under_voice_lu`` over the sum of the stems, both
+    measured as integrated loudness; 0 when either is silent.
+
+    Parameters
+    ----------
+    stems : iterable of np.ndarray, each (n, 2)
+        The band's stems, all of the take's length ``n``.
+    vocal : np.ndarray, shape (n, 2)
+    """
+    band = None
+    for x in stems:
+        band = np.asarray(x, dtype=np.float64).copy() if band is None else band + x
+    if band is None:
+        return 0.0
+    band_lufs = integrated_loudness(band, sample_rate_hz)
+    voice_lufs = integrated_loudness(vocal, sample_rate_hz)
+    if not (np.isfinite(band_lufs) and np.isfinite(voice_lufs)):
+        return 0.0
+    return float(band_lufs + band_under_voice_lu - voice_lufs)
+
+
 def mix(stems: Mapping[str, np.ndarray], vocal: np.ndarray | None = None,
         vocal_level_db: float = 0.0, target_lufs: float = TARGET_LUFS,
         peak_ceiling_dbfs: float = PEAK_CEILING_DBFS,
@@ -368,7 +414,8 @@ def mix(stems: Mapping[str, np.ndarray], vocal: np.ndarray | None = None,
     vocal : np.ndarray, optional
         The take from :func:`load_vocal`, shape (n, 2) or (n,); None for no vocal.
     vocal_level_db : float
-        Level of the vocal relative to the band before normalisation (``--vocal-level``).
+        ``--vocal-level``: dB more (or less) voice than the default balance, where the band sits
+        :data:`BAND_UNDER_VOICE_LU` under the take (both measured as integrated loudness).
     target_lufs : float
         Integrated loudness the mix is brought to, unless the peak ceiling stops it first.
     peak_ceiling_dbfs : float
@@ -383,15 +430,15 @@ def mix(stems: Mapping[str, np.ndarray], vocal: np.ndarray | None = None,
     if "vocal" in stems and vocal is not None:
         raise ValueError("a part may not be called 'vocal' when a vocal is given")
     items = dict(stems)
-    if vocal is not None:
-        v = np.asarray(vocal, dtype=np.float32)
-        if v.ndim == 1:
-            v = np.repeat(v[:, None], 2, axis=1)
-        items["vocal"] = v * np.float32(10.0 ** (float(vocal_level_db) / 20.0))
-    if not items:
+    if not items and vocal is None:
         raise ValueError("nothing to mix")
-    n = max(x.shape[0] for x in items.values())
+    n = max([x.shape[0] for x in items.values()] + ([np.asarray(vocal).shape[0]] if vocal is not None else []))
     items = {k: _fit(x, n) for k, x in items.items()}
+    vocal_db = 0.0
+    if vocal is not None:
+        v = _fit(np.asarray(vocal, dtype=np.float32), n)
+        vocal_db = float(vocal_level_db) + voice_balance_db(items.values(), v, sample_rate_hz)
+        items["vocal"] = v * np.float32(10.0 ** (vocal_db / 20.0))
     pre = np.zeros((n, 2), dtype=np.float64)
     for x in items.values():
         pre += x
@@ -413,7 +460,7 @@ def mix(stems: Mapping[str, np.ndarray], vocal: np.ndarray | None = None,
     mixed = total.astype(np.float32)
     # Loudness scales exactly with the gain (both gates are relative or far below any music).
     return Mix(mixed, out_stems, float(gain_db),
-               float(gain_db + vocal_level_db) if vocal is not None else None,
+               float(gain_db + vocal_db) if vocal is not None else None,
                float(loudness + gain_db), float(target_lufs),
                20.0 * np.log10(max(true_peak * float(g), 1e-12)), limited, sample_rate_hz)
 

@@ -93,6 +93,22 @@ def part_defaults(part_name: str, style: str | None = None,
                         float(base.get("gain_db", 0.0)))
 
 
+def balance_lu(part_name: str, style: str | None = None, catalogue: dict | None = None) -> float:
+    """Where a part's rendered stem sits against the band's reference level, in LU (0 = the
+    reference, negative = under it): the catalogue's ``balance_lu`` for the style, else its
+    default, else 0 for a part it does not name."""
+    cat = catalogue or load_catalogue()
+    table = cat.get("balance_lu", {})
+    name = canonical_part(part_name, cat)
+    value = table.get("default", {}).get(name, 0.0)
+    if style:
+        try:
+            value = table.get(canonical_style(style), {}).get(name, value)
+        except OptionError:
+            pass
+    return float(value)
+
+
 def program_for(part_name: str, style: str | None = None) -> int:
     """General MIDI program of a part in a style (see :func:`part_defaults`)."""
     return part_defaults(part_name, style).program
