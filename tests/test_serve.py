@@ -656,3 +656,28 @@ def test_closing_deletes_every_job_folder_but_not_a_given_jobs_dir(tmp_path):
     (jobs_dir / "keep.txt").write_text("the user's")
     app.state.queue.close()
     assert sorted(p.name for p in jobs_dir.iterdir()) == ["keep.txt"]
+
+
+def test_the_load_benchmark_fails_when_a_take_fails():
+    """benchmarks/serve_load.py exits non-zero when any take failed or was lost (issue 15)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("serve_load", ROOT / "benchmarks" / "serve_load.py")
+    bench = importlib.util.module_from_spec(spec)
+    import sys
+
+    sys.modules["serve_load"] = bench  # dataclasses look their module up there
+    spec.loader.exec_module(bench)
+    done = [bench.Outcome(i, "twinkle.wav", outcome="done", total_s=10.0 + i) for i in range(4)]
+    failed = bench.Outcome(9, "twinkle.wav", outcome="failed", message="no singing")
+    lost = bench.Outcome(9, "twinkle.wav", outcome="lost")
+    assert bench.burst_ok(done, True, 200)
+    assert not bench.burst_ok(done + [failed], True, 200)
+    assert not bench.burst_ok(done + [lost], True, 200)
+    assert not bench.burst_ok(done, False, 200)
+    assert bench.RunResult("queue", 2, done, 60.0, {"retried": 1, "lost": 0}).ok()
+    assert not bench.RunResult("queue", 2, done + [failed], 60.0, {}).ok()
+    assert not bench.RunResult("queue", 2, done, 60.0, {"lost": 1}).ok()
+    line = bench.RunResult("queue", 2, done, 60.0, {"retried": 1}).line()
+    assert line.split()[:4] == ["queue", "2", "4", "4.00"] and line.split()[-5:-1] == ["4", "1", "0", "0"]
+    assert bench.percentile([1.0, 2.0, 3.0, 4.0, 5.0], 50) == 3.0
