@@ -13,7 +13,10 @@ Systems
   sources (parameters saved to ``--hmm``).
 * ``model`` -- the harmony transformer (:func:`hum2band.compose.harmony.harmonize.benchmark_harmonizer`: the
   weights of ``--model``, default ``models/harmony.pt``, greedy, each song's own style label and
-  key), when the weights exist (``--no-model`` leaves it out); ``model-sampled`` is the same model
+  key), when the weights exist (``--no-model`` leaves it out); ``model-blind`` is the same model
+  told neither key nor style (it estimates the key from the melody, as for a sung take): the like
+  for like comparison with the HMM, which knows neither, and the one the HMM margin is judged on;
+  ``model-sampled`` is the same model
   with the API's default sampling (the family of each chord as greedy, its quality and bass drawn
   at temperature 1, top-p 0.95, seed 0), which is what ``hum2band harmonize`` and ``arrange`` play.
 * any other: ``--system NAME=module:function`` where ``function(lead_sheet) -> [(start_beat,
@@ -45,7 +48,7 @@ import numpy as np  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from hum2band.train.datasets import SOURCES, load_all  # noqa: E402
+from hum2band.train.datasets import SOURCES, count_twins, load_all  # noqa: E402
 from hum2band.music.leadsheet import LeadSheet  # noqa: E402
 from hum2band.train.harmony_metrics import METRIC_NAMES, evaluate  # noqa: E402
 from hum2band.compose.hmm_harmonizer import HMMHarmonizer  # noqa: E402
@@ -139,6 +142,8 @@ def main(argv=None) -> int:
     train = [ls for sheets in data.values() for ls in sheets if ls.split == "train"]
     validation = [ls for sheets in data.values() for ls in sheets if ls.split == "validation"]
     test = {s: [ls for ls in sheets if ls.split == "test"][: a.max_songs] for s, sheets in data.items()}
+    print(f"twins (one tune in two sources or versions) sharing a split: "
+          f"{count_twins([ls for v in data.values() for ls in v])} songs")
     print(f"loaded {sum(len(v) for v in data.values())} lead sheets in {t_load:.1f} s; "
           f"HMM trained on {len(train)} train songs; test songs: "
           + ", ".join(f"{s} {len(v)}" for s, v in test.items()))
@@ -151,10 +156,16 @@ def main(argv=None) -> int:
     systems: dict[str, Harmonizer] = {"human": human, "hmm": hmm.harmonize}
     if not a.no_model and Path(a.model).is_file():
         os.environ["HUM2BAND_HARMONY_MODEL"] = str(Path(a.model).resolve())
-        from hum2band.compose.harmony.harmonize import benchmark_harmonizer, benchmark_harmonizer_sampled, load_harmony_model
+        from hum2band.compose.harmony.harmonize import (
+            benchmark_harmonizer,
+            benchmark_harmonizer_blind,
+            benchmark_harmonizer_sampled,
+            load_harmony_model,
+        )
 
         load_harmony_model()  # load once, before timing
         systems["model"] = benchmark_harmonizer
+        systems["model-blind"] = benchmark_harmonizer_blind
         systems["model-sampled"] = benchmark_harmonizer_sampled
     for spec in a.system:
         name, fn = parse_system(spec)
@@ -198,8 +209,11 @@ def target_lines(results: dict, test: dict) -> str:
             x = results[name][src][0]
         return float(np.nanmean(x[:, METRIC_NAMES.index(metric)])) if len(x) else float("nan")
 
-    margins = ", ".join(f"{s} {mean('model', s) - mean('hmm', s):+.3f}" for s in test)
-    lines = [f"targets: majmin over the HMM (>= +0.100 on every source): {margins}",
+    margins = ", ".join(f"{s} {mean('model-blind', s) - mean('hmm', s):+.3f}" for s in test)
+    told = ", ".join(f"{s} {mean('model', s) - mean('hmm', s):+.3f}" for s in test)
+    lines = [f"targets: majmin over the HMM, like for like (model-blind: no key, no style, as the HMM; "
+             f">= +0.100 on every source): {margins}",
+             f"         (model told the annotated key and style: {told})",
              f"targets: majmin overall (aim 0.55): model {mean('model', 'overall'):.3f}, "
              f"hmm {mean('hmm', 'overall'):.3f}"]
     for metric in ("pcs", "ctnctr"):

@@ -289,3 +289,72 @@ def test_real_data_if_present():
     for ls in sheets:
         assert ls.melody and ls.chords and ls.beats_per_bar == 4
         assert all(a.onset_beat <= b.onset_beat for a, b in zip(ls.melody, ls.melody[1:]))
+
+
+# ---- twins share a split ----------------------------------------------------------------------
+def _sheet(source, song_id, title=""):
+    return LeadSheet(song_id, source, [BeatNote(0.0, 1.0, 60)], [], (4, 4), None, 4, 100.0, "", title)
+
+
+@pytest.mark.parametrize("a, b", [("The Holly and the Ivy", "holly_and_the_ivy"),
+                                  ("All the Things You Are", "all_the_things_you_are"),
+                                  ("Oh! Susanna", "Oh Susanna"), ("A Fine Romance", "fine_romance"),
+                                  ("Quaker's Wife (version 2)", "Quaker's Wife"),
+                                  ("Pack Up Your Troubles", "pack-up-your-troubles"),
+                                  ("Café Rouge", "cafe rouge")])
+def test_one_tune_spelled_two_ways_has_one_title_key(a, b):
+    from hum2band.train.datasets import title_key
+
+    assert title_key(a) == title_key(b) != ""
+
+
+def test_different_tunes_keep_different_title_keys():
+    from hum2band.train.datasets import title_key
+
+    assert title_key("Blue Room") != title_key("Blue Moon")
+    assert title_key("The Rights of Man") != title_key("Rights")
+
+
+def test_twins_share_the_earliest_split_of_their_group():
+    from hum2band.train.datasets import group_twins
+
+    # Find real (source, id) pairs whose own hash falls in each split, so the rule is visible.
+    def ids_in(split, source, n):
+        out, i = [], 0
+        while len(out) < n:
+            if split_of(source, f"t{i}") == split:
+                out.append(f"t{i}")
+            i += 1
+        return out
+
+    test_id = ids_in("test", "chord-melody", 1)[0]
+    train_id = ids_in("train", "openewld", 1)[0]
+    val_id = ids_in("validation", "nottingham", 1)[0]
+    alone_id = ids_in("test", "nottingham", 2)[1]
+    sheets = [_sheet("chord-melody", test_id, "All the Things You Are"),
+              _sheet("openewld", train_id, "All The Things You Are"),
+              _sheet("nottingham", val_id, "Rights of Man"),
+              _sheet("nottingham", alone_id, "Bonnie Kate"),
+              _sheet("pop909", "001"), _sheet("pop909", "002")]
+    assert group_twins(sheets) == 2
+    assert [s.split for s in sheets[:2]] == ["train", "train"]  # the test twin was learned from
+    assert sheets[2].split == "validation" and sheets[3].split == "test"
+    assert [s.split for s in sheets[4:]] == [split_of("pop909", "001"), split_of("pop909", "002")]
+
+
+def test_a_test_song_never_has_a_twin_outside_the_test_split():
+    from hum2band.errors import InputError
+    from hum2band.train.datasets import load_all, twin_key
+
+    try:
+        data = load_all()
+    except InputError:
+        pytest.skip("../shared/data is not here")
+    by_key: dict[str, set] = {}
+    for sheets in data.values():
+        for ls in sheets:
+            by_key.setdefault(twin_key(ls), set()).add(ls.split)
+    assert all(len(splits) == 1 for splits in by_key.values())
+    # "All the Things You Are" is in chord-melody and OpenEWLD: one split for both.
+    att = [ls for v in data.values() for ls in v if twin_key(ls) == "all the things you are"]
+    assert len(att) == 2 and len({ls.split for ls in att}) == 1

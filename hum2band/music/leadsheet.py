@@ -88,6 +88,9 @@ class LeadSheet:
     tempo_bpm: float
     genre: str = ""
     title: str = ""
+    #: The split the data loader gave this song and its twins (the same tune under another name
+    #: or in another source); "" = by its own name (:func:`split_of`).
+    group_split: str = ""
 
     @property
     def end_beat(self) -> float:
@@ -100,7 +103,8 @@ class LeadSheet:
 
     @property
     def split(self) -> str:
-        return split_of(self.source, self.song_id)
+        """"train", "validation" or "test": the twins' shared split, else :func:`split_of`."""
+        return self.group_split or split_of(self.source, self.song_id)
 
     def chord_at(self, beat: float) -> ChordSymbol | None:
         """The chord sounding at ``beat`` (None in a gap)."""

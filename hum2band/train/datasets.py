@@ -24,7 +24,10 @@ Split
 -----
 :func:`split_of` assigns each song by a hash of ``"source/song_id"`` (SHA-1, first 8 hex digits as
 an integer, modulo 100): 0-79 train, 80-89 validation, 90-99 test. It depends on nothing but the
-name, so a song stays in its split when files are added or removed.
+name, so a song stays in its split when files are added or removed. Twins -- one tune in two
+sources ("All the Things You Are" in chord-melody and OpenEWLD) or two versions of a folk tune --
+then share the earliest split of the group (:func:`group_twins`), so no tune is learned from in
+one spelling and tested on in another.
 
 Cache
 -----
@@ -42,6 +45,7 @@ import pickle
 import re
 import sqlite3
 import time
+import unicodedata
 from pathlib import Path
 from typing import Callable
 
@@ -57,6 +61,7 @@ from ..music.leadsheet import (
     LeadSheet,
     monophonic,
     seconds_to_beats,
+    split_of,
 )
 from ..music.meter import beats_per_bar, quarter_notes_per_beat
 from ..music.musicxml import MusicXMLScore, read_musicxml
@@ -136,16 +141,78 @@ def load_all(data_dir=None, sources=SOURCES, cache_dir=None, refresh: bool = Fal
              split: str | None = None) -> dict[str, list[LeadSheet]]:
     """Every source that exists in the data folder, as ``{source: [LeadSheet, ...]}``.
 
-    Sources whose folder is missing are left out. ``split`` keeps only that split.
+    Sources whose folder is missing are left out. ``split`` keeps only that split. Twins (one
+    tune in two sources or two versions, see :func:`group_twins`) share a split, decided over
+    every source in the folder, whichever ones are asked for.
     """
     root = resolve_data_dir(data_dir)
-    out = {}
-    for s in sources:
-        if not (root / SOURCE_FOLDERS[s]).is_dir():
-            continue
-        sheets = load_source(s, root, cache_dir, refresh)
-        out[s] = [ls for ls in sheets if split is None or ls.split == split]
-    return out
+    found = {s: load_source(s, root, cache_dir, refresh) for s in SOURCES
+             if (root / SOURCE_FOLDERS[s]).is_dir()}
+    group_twins([ls for sheets in found.values() for ls in sheets])
+    return {s: [ls for ls in sheets if split is None or ls.split == split]
+            for s, sheets in found.items() if s in sources}
+
+
+# ---- twins share a split ---------------------------------------------------------------------
+#: Splits from the one models learn from to the one they are tested on.
+SPLIT_ORDER = ("train", "validation", "test")
+
+
+def title_key(title: str) -> str:
+    """A title folded so that one tune's spellings meet.
+
+    ``"The Holly and the Ivy"``, ``"holly_and_the_ivy"`` and ``"Holly And The Ivy (version 2)"``
+    all give ``"holly and the ivy"``: accents, case, punctuation, a parenthesis, a leading article
+    and a version number are dropped.
+    """
+    t = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode().lower()
+    t = re.sub(r"\(.*?\)", " ", t.replace("_", " ").replace("-", " "))
+    t = re.sub(r"[^a-z0-9 ]", " ", t)
+    t = re.sub(r"\b(version|ver|no|number)\s*\d+\b", " ", t)
+    t = re.sub(r"\s+", " ", t).strip()
+    return re.sub(r"^(the|a|an) ", "", t)
+
+
+def twin_key(ls: LeadSheet) -> str:
+    """What twins share: the folded title (a chord-melody file is named for its title; an
+    OpenEWLD file's folder is its title when the score has none). POP909 songs have no title
+    here: each is its own group."""
+    if ls.source == "pop909":
+        return f"pop909/{ls.song_id}"
+    title = ls.title
+    if not title and ls.source == "openewld":
+        parts = ls.song_id.split("/")
+        title = parts[2] if len(parts) > 2 else parts[-1]
+    return title_key(title or ls.song_id) or f"{ls.source}/{ls.song_id}"
+
+
+def count_twins(sheets: list[LeadSheet]) -> int:
+    """How many of ``sheets`` share their :func:`twin_key` with another (for the benchmarks)."""
+    keys: dict[str, int] = {}
+    for ls in sheets:
+        keys[twin_key(ls)] = keys.get(twin_key(ls), 0) + 1
+    return sum(n for n in keys.values() if n > 1)
+
+
+def group_twins(sheets: list[LeadSheet]) -> int:
+    """Give every group of twins one split; returns how many songs have a twin.
+
+    A group takes the earliest split of its members (train before validation before test), so
+    a tune that any model learned from never reaches a test split through its twin, and the
+    shipped models' test songs stay unseen (the test split only loses songs).
+    """
+    groups: dict[str, list[LeadSheet]] = {}
+    for ls in sheets:
+        groups.setdefault(twin_key(ls), []).append(ls)
+    twins = 0
+    for members in groups.values():
+        own = [split_of(ls.source, ls.song_id) for ls in members]
+        shared = min(own, key=SPLIT_ORDER.index)
+        for ls in members:
+            ls.group_split = shared
+        if len(members) > 1:
+            twins += len(members)
+    return twins
 
 
 # ---- shared helpers -------------------------------------------------------------------------

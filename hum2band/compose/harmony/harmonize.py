@@ -21,6 +21,7 @@ Times: beats are counted beats (:func:`hum2band.music.meter.beats_per_bar`); bar
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -451,6 +452,12 @@ def benchmark_harmonizer(lead_sheet) -> list[ChordSpan]:
     from .grid import style_of_leadsheet
 
     return harmonize(lead_sheet, style=style_of_leadsheet(lead_sheet) or None, seed=0, temperature=0.0)
+
+
+def benchmark_harmonizer_blind(lead_sheet) -> list[ChordSpan]:
+    """As :func:`benchmark_harmonizer` told neither the song's key nor its style: the key is
+    estimated from the melody, as for a sung take (like for like with the HMM, which knows neither)."""
+    return harmonize(dataclasses.replace(lead_sheet, key=None), style=None, seed=0, temperature=0.0)
 
 
 def benchmark_harmonizer_sampled(lead_sheet) -> list[ChordSpan]:
