@@ -1,0 +1,83 @@
+"""The singer's tuning: where their semitone grid sits against A440. Expectations by hand."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from hum2band.music.melody import Note
+from hum2band.music.tuning import estimate_tuning_cents, snap_notes
+
+
+def sung(pitches, durations=None):
+    durations = durations or [0.5] * len(pitches)
+    notes, t = [], 0.0
+    for p, d in zip(pitches, durations):
+        notes.append(Note(t, t + d, float(p), int(round(p)), 90))
+        t += d + 0.1
+    return notes
+
+
+def circular_gap(a, b):
+    return abs((a - b + 50.0) % 100.0 - 50.0)
+
+
+@pytest.mark.parametrize("cents", [-40.0, -17.0, 0.0, 12.0, 30.0, 45.0])
+def test_a_singer_steady_on_a_shifted_grid(cents):
+    tune = [60, 62, 64, 65, 67, 69, 71, 72]
+    assert estimate_tuning_cents(sung([p + cents / 100 for p in tune])) == pytest.approx(cents, abs=0.5)
+
+
+def test_sharp_and_flat_near_the_quarter_tone_are_neighbours():
+    # 48 cents sharp of one semitone is 52 flat of the next: notes either side of the quarter tone
+    # sit together on the circle, about 50 cents from A440 (not averaged to 0).
+    est = estimate_tuning_cents(sung([60.48, 62.52, 64.49, 65.51, 67.48, 69.52]))
+    assert circular_gap(est, 50.0) < 2.0
+    assert -50.0 <= est < 50.0
+
+
+def test_out_of_tune_notes_and_glides_do_not_pull_the_grid():
+    # Eight held notes 20 cents sharp; two held notes 40 cents flat (60 cents off the grid, out
+    # of the refinement window) and short glide fragments wherever.
+    pitches = [60.2, 62.2, 64.2, 65.2, 67.2, 69.2, 71.2, 72.2, 63.6, 66.6, 61.9, 64.55, 68.75]
+    durs = [0.8] * 8 + [0.8, 0.8] + [0.03, 0.03, 0.03]
+    assert estimate_tuning_cents(sung(pitches, durs)) == pytest.approx(20.0, abs=3.0)
+
+
+def test_long_notes_count_more_but_only_up_to_a_second():
+    # A 3 s note at +10 weighs as 1 s; three 10 ms notes at -30 weigh 30 ms each: +10 wins.
+    assert estimate_tuning_cents(sung([60.1, 62.7, 64.7, 65.7], [3.0, 0.01, 0.01, 0.01])) == \
+        pytest.approx(10.0, abs=3.0)
+    # Two 1 s notes at -30 against one 3 s note at +10 (capped to 1 s): -30 has the weight.
+    assert estimate_tuning_cents(sung([60.1, 62.7, 64.7], [3.0, 1.0, 1.0])) == pytest.approx(-30.0, abs=5.0)
+
+
+def test_nothing_usable_is_in_tune():
+    assert estimate_tuning_cents([]) == 0.0
+    bad = [Note(0.0, 0.5, float("nan"), 0, 90), Note(1.0, 1.5, 0.0, 0, 90)]
+    assert estimate_tuning_cents(bad) == 0.0
+    assert estimate_tuning_cents(bad + sung([60.25])) == pytest.approx(25.0, abs=0.5)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.integers(48, 84), min_size=3, max_size=30), st.floats(-49.0, 49.0),
+       st.integers(-12, 12))
+def test_tuning_ignores_which_notes_and_transposition(tune, cents, k):
+    a = estimate_tuning_cents(sung([p + cents / 100 for p in tune]))
+    b = estimate_tuning_cents(sung([p + k + cents / 100 for p in reversed(tune)]))
+    assert circular_gap(a, cents) < 0.5 and circular_gap(a, b) < 1e-6
+
+
+def test_snapping_names_notes_on_the_singers_grid():
+    notes = sung([61.72, 61.4, 59.55])
+    # 30 cents flat singer: 61.72 is a D (62); +45 cents: 61.4 is C# - 0.45 -> 60.95 -> 61.
+    assert [n.midi for n in snap_notes(notes, -30.0)] == [62, 62, 60]
+    assert [n.midi for n in snap_notes(notes, 45.0)] == [61, 61, 59]
+    # Copies: the inputs keep their midi, and everything but midi is unchanged.
+    snapped = snap_notes(notes, -30.0)
+    assert [n.midi for n in notes] == [62, 61, 60]
+    assert [(n.onset_s, n.offset_s, n.midi_pitch, n.velocity) for n in snapped] == \
+           [(n.onset_s, n.offset_s, n.midi_pitch, n.velocity) for n in notes]
+    assert np.all([isinstance(n.midi, int) for n in snapped])
