@@ -39,7 +39,7 @@ MODULES = {
     "harmony_grid": ("hum2band/compose/harmony/grid.py",
                      ["tests/test_harmony_grid.py", "tests/test_harmony_model.py"]),
     "parts_grid": ("hum2band/compose/parts/grid.py", ["tests/test_parts_model.py", "tests/test_accompany.py"]),
-    "keyfinding": ("hum2band/music/keyfinding.py", ["tests/test_music_properties.py", "tests/test_rhythm_key.py"]),
+    "keyfinding": ("hum2band/music/keyfinding.py", ["tests/test_keyfinding.py", "tests/test_music_properties.py"]),
     "tuning": ("hum2band/music/tuning.py", ["tests/test_tuning.py", "tests/test_music_properties.py"]),
     "notes": ("hum2band/listen/notes.py",
               ["tests/test_notes.py", "tests/test_music_properties.py", "tests/test_transcribe.py"]),
