@@ -411,6 +411,7 @@ def run_job(job_id: str, input_name: str, options: Any,
         out_dir = Path(tmp) / "out"
         try:
             arrange(str(input_path), str(out_dir), options, force=True, progress=_Progress(job))
+            _name_files_by_name(out_dir / "arrangement.json", input_path, safe_name)
             conn.set(RESULT_KEY.format(job_id), zip_folder(out_dir), ex=int(job.result_ttl or 3600))
         except JobTimeoutException:
             return JobOutcome(False, f"arranging took longer than {job.timeout / 60:.3g} minutes "
@@ -441,6 +442,25 @@ def load_arranger() -> Callable[..., Any]:
     from ..pipeline import arrange_to_folder
 
     return arrange_to_folder
+
+
+def _name_files_by_name(arrangement: Path, input_path: Path, name: str) -> None:
+    """Point ``arrangement.json`` at the take by its file name: the worker's folder it names
+    (``input``, ``vocal``, the melody's source) is gone once the result leaves the worker."""
+    import json
+
+    def repoint(value):
+        if isinstance(value, dict):
+            return {k: repoint(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [repoint(v) for v in value]
+        return name if value == str(input_path) else value
+
+    try:
+        data = json.loads(arrangement.read_text())
+    except (OSError, ValueError):
+        return
+    arrangement.write_text(json.dumps(repoint(data), indent=1) + "\n")
 
 
 def _clean(message: str, input_path: Path, out_dir: Path, tmp: str, name: str) -> str:
