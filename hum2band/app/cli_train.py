@@ -16,19 +16,22 @@ def add_train_parser(sub) -> None:
     t = sub.add_parser(
         "train", help="train the shipped models from the data sets (resumable)",
         description="Reproduce models/parts.pt (the accompaniment model: builds the mma corpus first) "
-                    "and/or models/harmony.pt (the chord model) from the data folder. Progress and loss "
+                    "and/or models/harmony.pt (the chord model) and/or models/beats.pt (the rhythm stage's "
+                    "note model) from the data folder. Progress and loss "
                     "are printed; --resume continues from the last checkpoint.")
-    t.add_argument("--model", choices=("parts", "harmony", "all"), default="all")
+    t.add_argument("--model", choices=("parts", "harmony", "beats", "all"), default="all")
     t.add_argument("--data", default=None, help="data folder (default $HUM2BAND_DATA or ../shared/data)")
     t.add_argument("--out", default="models", help="where the weights go (default: %(default)s)")
     t.add_argument("--checkpoints", default="checkpoints", help="where checkpoints go (default: %(default)s)")
     t.add_argument("--parts-minutes", type=float, default=None, help="training budget of the parts model")
     t.add_argument("--harmony-minutes", type=float, default=None, help="training budget of the chord model")
+    t.add_argument("--beats-minutes", type=float, default=None,
+                   help="training budget of the beat model (default: 50)")
     t.add_argument("--resume", action="store_true", help="continue from the checkpoints")
 
 
 def run_train(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
-    """``hum2band train``: the two training scripts with the shipped settings."""
+    """``hum2band train``: the training scripts with the shipped settings."""
     common = ["--out", args.out, "--checkpoints", args.checkpoints] + (["--data", args.data] if args.data else [])
     common += ["--resume"] if args.resume else []
     status = EXIT_OK
@@ -42,4 +45,9 @@ def run_train(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
 
         extra = ["--minutes", str(args.harmony_minutes)] if args.harmony_minutes else []
         status = harmony_train.main(common + extra) or status
+    if args.model in ("beats", "all"):
+        from ..train import beats as beats_train
+
+        extra = ["--minutes", str(args.beats_minutes)] if args.beats_minutes else []
+        status = beats_train.main(common + extra) or status
     return status

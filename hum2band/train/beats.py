@@ -1,0 +1,356 @@
+"""Train the note model of the rhythm stage (``models/beats.pt``, see :mod:`hum2band.listen.beats`).
+
+Data: every melody with real bar lines in the data folder (:func:`hum2band.train.datasets.load_all`:
+POP909 with its annotated ``beat_midi.txt`` grid, Nottingham, OpenEWLD, chord-melody) in 4/4, 3/4
+and 6/8, train split only (validation split for the best checkpoint; the test split is the
+benchmark's). Each example is an excerpt (12-48 s, starting anywhere, so pickups and takes that
+start mid-bar are seen) sung the way :mod:`hum2band.train.synth` humanizes timing -- a tempo typical
+of singing, slow drift of 2-9 %, a trend, rubato at phrase ends, a ritardando, onset jitter,
+legato or detached articulation -- and then degraded the way the transcriber degrades it: onsets
+off by 20-50 ms, repeated notes merged, long notes split (the second half labelled "off the
+grid"), short notes dropped, octave errors and glide fragments (off the grid). Examples are made
+fresh for every batch, so no two batches are alike.
+
+Labels per distinct onset: its place in the beat in twelfths (or off the grid) and its
+(meter, beat of the bar). Loss: cross-entropy of both heads.
+
+Run: ``hum2band train --model beats [--beats-minutes 50] [--resume]`` (resumable: the checkpoint
+keeps weights, optimizer, step and the time spent).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..listen import beats as B
+from ..music.keyfinding import estimate_key
+from ..music.leadsheet import LeadSheet
+from ..music.melody import Note
+from ..music.meter import beats_per_bar
+from . import synth
+from .loop import Progress, adamw, lr_at, resume, save_checkpoint
+
+#: Sung tempo ranges (counted beats per minute) per meter; POP909 keeps its own tempo +-10 %
+#: where that lies in 55-150.
+TEMPO_RANGE_BPM = {(4, 4): (65.0, 140.0), (3, 4): (75.0, 160.0), (6, 8): (44.0, 96.0)}
+#: Longest example, events.
+MAX_EVENTS = 160
+
+
+@dataclass
+class Song:
+    """A melody on counted beats (beat 0 a bar line)."""
+
+    name: str
+    meter: tuple
+    onset_beat: np.ndarray
+    offset_beat: np.ndarray
+    midi: np.ndarray
+    tempo_bpm: float | None  # the song's own sung tempo, where the source has one (POP909)
+
+
+def songs_from_sheets(sheets: list[LeadSheet]) -> list[Song]:
+    """The lead sheets in a meter the note model knows, with at least 16 notes."""
+    out = []
+    for ls in sheets:
+        m = tuple(int(x) for x in ls.meter)
+        if m not in B.METERS or len(ls.melody) < 16:
+            continue
+        on = np.array([n.onset_beat for n in ls.melody], dtype=float)
+        off = np.array([n.offset_beat for n in ls.melody], dtype=float)
+        tempo = float(ls.tempo_bpm) if ls.source == "pop909" else None
+        out.append(Song(f"{ls.source}/{ls.song_id}", m, on, np.maximum(off, on + 1e-3),
+                        np.array([n.midi for n in ls.melody], dtype=float), tempo))
+    return out
+
+
+@dataclass
+class Example:
+    """One sung and transcribed excerpt with its labels.
+
+    Attributes
+    ----------
+    features : np.ndarray, shape (n, n_features), float32
+    place : np.ndarray of int, shape (n,)
+        Place in the beat in twelfths, or :data:`hum2band.listen.beats.OFF_GRID`.
+    bar : np.ndarray of int, shape (n,)
+        Column of :data:`hum2band.listen.beats.BAR_CLASSES`.
+    onset_s : np.ndarray, shape (n,)
+        Event times (for the decoder).
+    beat : np.ndarray, shape (n,)
+        True counted beat of each event (from the excerpt's first bar line).
+    meter : tuple
+    """
+
+    features: np.ndarray
+    place: np.ndarray
+    bar: np.ndarray
+    onset_s: np.ndarray
+    beat: np.ndarray
+    meter: tuple
+
+
+def sing_excerpt(song: Song, rng: np.random.Generator):
+    """An excerpt of ``song`` sung and transcribed: (notes, true beat of each note, off-grid flag).
+
+    Returns None when the excerpt is too short.
+    """
+    bpb = beats_per_bar(song.meter)
+    n = len(song.onset_beat)
+    target_s = rng.uniform(12.0, 48.0)
+    if song.tempo_bpm and 55.0 <= song.tempo_bpm <= 150.0:
+        bpm = song.tempo_bpm * rng.uniform(0.9, 1.1)
+    else:
+        bpm = rng.uniform(*TEMPO_RANGE_BPM[song.meter])
+    beat_s = 60.0 / bpm
+    # start at a random note: on a bar line half the time, elsewhere (pickups, mid-bar) otherwise
+    starts = np.flatnonzero(np.abs(song.onset_beat / bpb - np.round(song.onset_beat / bpb)) < 1e-6)
+    if len(starts) and rng.random() < 0.5:
+        i0 = int(rng.choice(starts))
+    else:
+        i0 = int(rng.integers(0, max(n - 12, 1)))
+    b0 = song.onset_beat[i0]
+    bar0 = np.floor(b0 / bpb + 1e-9) * bpb
+    stop = b0 + target_s / beat_s
+    keep = (np.arange(n) >= i0) & (song.onset_beat < stop)
+    if keep.sum() < 8:
+        return None
+    on_b = song.onset_beat[keep] - bar0
+    off_b = np.minimum(song.offset_beat[keep], stop) - bar0
+    midi = song.midi[keep] + int(rng.integers(-6, 7))
+    score = [Note(float(a * beat_s), float(max(b, a + 0.05) * beat_s), float(p), int(p), 80)
+             for a, b, p in zip(on_b, off_b, midi)]
+    end_beat = float(off_b.max())
+    phrase_ends = np.arange(4 * bpb, end_beat, 4 * bpb) * beat_s
+    timing = synth.humanize_timing(
+        score, (), tempo_drift=rng.uniform(0.02, 0.09), tempo_trend=rng.uniform(-0.05, 0.05),
+        onset_jitter_s=rng.uniform(0.008, 0.03), phrase_ends_s=phrase_ends,
+        phrase_rubato=rng.uniform(0.0, 0.3), ritardando=rng.uniform(0.0, 0.15),
+        seed=int(rng.integers(1 << 30)))
+    legato = rng.uniform(0.55, 1.0)
+    sung = []
+    for k, nt in enumerate(timing.notes):
+        nxt = timing.notes[k + 1].onset_s if k + 1 < len(timing.notes) else np.inf
+        length = (nt.offset_s - nt.onset_s) * (legato if nt.offset_s >= nxt - 1e-6 else 1.0)
+        sung.append((nt.onset_s, nt.onset_s + max(length, 0.05), nt.midi_pitch
+                     + rng.normal(0.0, 0.15), on_b[k], False))
+    return degrade(sung, rng)
+
+
+def degrade(sung, rng: np.random.Generator):
+    """What a pitch tracker and note segmenter make of sung notes (as the benchmark's
+    ``degrade_notes``, with labels carried): ``[(onset_s, offset_s, pitch, beat, off_grid)]``."""
+    out = []
+    for on, off, p, b, og in sung:
+        on2 = on + (rng.normal(0.0, 0.02) if rng.random() < 0.7 else rng.normal(0.03, 0.03))
+        out.append([on2, max(off, on2 + 0.04), p, b, og])
+    out.sort(key=lambda x: x[0])
+    merged = []
+    p_merge_same, p_merge_other = rng.uniform(0.2, 0.6), rng.uniform(0.0, 0.06)
+    for x in out:
+        if merged:
+            prev = merged[-1]
+            same = abs(prev[2] - x[2]) < 0.6
+            if x[0] - prev[1] < 0.08 and rng.random() < (p_merge_same if same else p_merge_other):
+                prev[1] = x[1]
+                continue
+        merged.append(x)
+    res = []
+    p_drop, p_split = rng.uniform(0.0, 0.4), rng.uniform(0.0, 0.1)
+    for x in merged:
+        d = x[1] - x[0]
+        if d < 0.1 and rng.random() < p_drop:
+            continue
+        if d > 0.35 and rng.random() < p_split:
+            cut = x[0] + d * rng.uniform(0.3, 0.7)
+            res.append([x[0], cut - 0.01, x[2], x[3], x[4]])
+            res.append([cut, x[1], x[2] + rng.normal(0, 0.1), x[3], True])
+            continue
+        if rng.random() < 0.02:
+            x[2] += 12 * rng.choice([-1, 1])
+        res.append(x)
+    for _ in range(int(rng.binomial(len(res), rng.uniform(0.0, 0.04)))):
+        base = res[int(rng.integers(0, len(res)))]
+        t = base[0] - rng.uniform(0.06, 0.12)
+        res.append([t, t + rng.uniform(0.05, 0.09), base[2] + rng.uniform(-2, 2), base[3], True])
+    res.sort(key=lambda x: x[0])
+    return res
+
+
+def make_example(song: Song, rng: np.random.Generator) -> Example | None:
+    """A fresh sung, transcribed and labelled excerpt of ``song`` (None if too short)."""
+    res = sing_excerpt(song, rng)
+    if res is None or len(res) < 8:
+        return None
+    arr = np.array([[x[0], x[1], x[2], x[3], float(x[4])] for x in res])
+    ev = B.note_events(arr[:, 0], arr[:, 1], arr[:, 2])
+    if len(ev.onset_s) < 8:
+        return None
+    if len(ev.onset_s) > B_MAX:
+        ev = B.NoteEvents(ev.onset_s[:B_MAX], ev.offset_s[:B_MAX], ev.pitch[:B_MAX],
+                          ev.index[:B_MAX])
+    notes = [Note(float(a), float(b), float(p)) for a, b, p in zip(ev.onset_s, ev.offset_s, ev.pitch)]
+    key = estimate_key(notes)
+    feats = B.note_features(ev, key.tonic_pitch_class, key.mode == "minor")
+    beat = arr[ev.index, 3]
+    off_grid = arr[ev.index, 4] > 0
+    twelfths = beat * B.UNITS_PER_BEAT
+    near = np.abs(twelfths - np.round(twelfths)) < 0.05
+    place = np.where(near & ~off_grid, np.round(twelfths).astype(int) % B.UNITS_PER_BEAT, B.OFF_GRID)
+    bpb = beats_per_bar(song.meter)
+    mi = B.METERS.index(song.meter)
+    col = {c: k for k, c in enumerate(B.BAR_CLASSES)}
+    bar = np.array([col[(mi, int(np.floor(b + 1e-6)) % bpb)] for b in beat])
+    return Example(feats, place, bar, ev.onset_s, beat, song.meter)
+
+
+B_MAX = MAX_EVENTS
+
+
+def batch(songs: list[Song], rng: np.random.Generator, size: int):
+    """``size`` fresh examples, padded: (x, place, bar) tensors; padding labelled -100."""
+    import torch
+
+    exs = []
+    while len(exs) < size:
+        ex = make_example(songs[int(rng.integers(len(songs)))], rng)
+        if ex is not None:
+            exs.append(ex)
+    n = max(len(e.place) for e in exs)
+    x = np.zeros((size, n, len(B.FEATURE_NAMES)), dtype=np.float32)
+    place = np.full((size, n), -100, dtype=np.int64)
+    bar = np.full((size, n), -100, dtype=np.int64)
+    for i, e in enumerate(exs):
+        k = len(e.place)
+        x[i, :k], place[i, :k], bar[i, :k] = e.features, e.place, e.bar
+    return torch.from_numpy(x), torch.from_numpy(place), torch.from_numpy(bar)
+
+
+def loss_and_accuracy(net, x, place, bar):
+    import torch.nn.functional as F
+
+    lp, lb = net(x)
+    loss = (F.cross_entropy(lp.reshape(-1, lp.shape[-1]), place.reshape(-1), ignore_index=-100)
+            + F.cross_entropy(lb.reshape(-1, lb.shape[-1]), bar.reshape(-1), ignore_index=-100))
+    ok = place >= 0
+    acc_p = (lp.argmax(-1) == place)[ok].float().mean().item()
+    acc_b = (lb.argmax(-1) == bar)[ok].float().mean().item()
+    return loss, acc_p, acc_b
+
+
+def main(argv=None) -> int:
+    import torch
+
+    ap = argparse.ArgumentParser(prog="hum2band train --model beats", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--data", default=None)
+    ap.add_argument("--out", default="models")
+    ap.add_argument("--checkpoints", default="checkpoints")
+    ap.add_argument("--minutes", type=float, default=50.0, help="training time budget")
+    ap.add_argument("--batch", type=int, default=24)
+    ap.add_argument("--hidden", type=int, default=96)
+    ap.add_argument("--layers", type=int, default=2)
+    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--eval-every", type=int, default=200)
+    ap.add_argument("--limit", type=int, default=None, help="songs per source (quick runs)")
+    ap.add_argument("--resume", action="store_true")
+    args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    from . import datasets as ds
+
+    t0 = time.perf_counter()
+    if args.limit:
+        sheets = {s: ds.load_source(s, args.data, limit=args.limit) for s in ds.SOURCES}
+    else:
+        sheets = ds.load_all(args.data)
+    train = songs_from_sheets([ls for v in sheets.values() for ls in v if ls.split == "train"])
+    val_songs = songs_from_sheets([ls for v in sheets.values() for ls in v if ls.split == "validation"])
+    if args.limit:  # quick runs: no split is large enough, use all for both
+        train = val_songs = songs_from_sheets([ls for v in sheets.values() for ls in v])
+    print(f"{len(train)} training songs, {len(val_songs)} validation songs "
+          f"({time.perf_counter() - t0:.0f} s to read)", flush=True)
+    vrng = np.random.default_rng(12345)
+    val = [batch(val_songs, vrng, args.batch) for _ in range(8)]
+
+    out_dir, ck_dir = Path(args.out), Path(args.checkpoints)
+    ck_dir.mkdir(parents=True, exist_ok=True)
+    ck_path = ck_dir / "beats.ckpt"
+    config = {"n_features": len(B.FEATURE_NAMES), "hidden": args.hidden, "layers": args.layers,
+              "dropout": 0.1}
+    if args.resume and ck_path.exists():
+        net, opt, prog = resume(ck_path, B.make_beat_net, args.lr)
+        config = torch.load(ck_path, map_location="cpu", weights_only=False)["config"]
+        print(f"resumed at step {prog.step} ({prog.elapsed_s / 60:.1f} min spent)", flush=True)
+    else:
+        net = B.make_beat_net(config)
+        opt = adamw(net, args.lr)
+        prog = Progress()
+    rng = np.random.default_rng(args.seed + prog.step)
+    budget_s = 60.0 * args.minutes
+    start, spent0 = time.perf_counter(), prog.elapsed_s
+    while True:
+        prog.elapsed_s = spent0 + time.perf_counter() - start
+        if prog.elapsed_s >= budget_s:
+            break
+        net.train()
+        for g in opt.param_groups:
+            g["lr"] = lr_at(prog.elapsed_s / budget_s, prog.step, args.lr, 200)
+        x, place, bar = batch(train, rng, args.batch)
+        loss, acc_p, acc_b = loss_and_accuracy(net, x, place, bar)
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+        opt.step()
+        prog.step += 1
+        if prog.step % args.eval_every == 0:
+            net.eval()
+            with torch.no_grad():
+                r = np.array([[v.item() if hasattr(v, "item") else v
+                               for v in loss_and_accuracy(net, *vb)] for vb in val])
+            vl, vp, vb_ = r.mean(axis=0)
+            prog.history.append({"step": prog.step, "minutes": round(prog.elapsed_s / 60, 2),
+                                 "loss": round(float(vl), 4), "place": round(float(vp), 4),
+                                 "bar": round(float(vb_), 4)})
+            print(f"step {prog.step} {prog.elapsed_s / 60:.1f} min train loss {loss.item():.3f} "
+                  f"val loss {vl:.3f} place {vp:.3f} bar {vb_:.3f}", flush=True)
+            if vp + vb_ > prog.best:
+                prog.best = float(vp + vb_)
+                _export(out_dir, config, net, prog)
+            save_checkpoint(ck_path, config, net, opt, prog)
+    save_checkpoint(ck_path, config, net, opt, prog)
+    if not (out_dir / "beats.pt").exists():
+        _export(out_dir, config, net, prog)
+    print(f"done: {prog.step} steps in {prog.elapsed_s / 60:.1f} min, best place+bar "
+          f"{prog.best:.3f}", flush=True)
+    return 0
+
+
+def _export(out_dir: Path, config: dict, net, prog: Progress, decoder: dict | None = None) -> None:
+    """Write the shipped weights (float16 halves the file) and the training record."""
+    import torch
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    state = {k: v.half() if v.is_floating_point() else v for k, v in net.state_dict().items()}
+    path = out_dir / "beats.pt"
+    if decoder is None and path.exists():
+        decoder = torch.load(path, map_location="cpu", weights_only=False).get("decoder", {})
+    tmp = path.with_suffix(".tmp")
+    torch.save({"config": config, "model": state, "decoder": decoder or {},
+                "features": list(B.FEATURE_NAMES), "step": prog.step}, tmp)
+    tmp.replace(path)
+    (out_dir / "beats-train.json").write_text(json.dumps(
+        {"steps": prog.step, "minutes": round(prog.elapsed_s / 60, 1), "history": prog.history},
+        indent=1))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

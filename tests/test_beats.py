@@ -1,0 +1,168 @@
+"""The rhythm stage's note model and bar-pointer decoder (hum2band.listen.beats), the bar-line fixes
+(--downbeat, --pickup) and the beat model's trainer, on small cases with known answers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hum2band.errors import OptionError
+from hum2band.listen import beats as B
+from hum2band.music.meter import beats_per_bar
+
+
+def performed(place_units, meter=(4, 4), bpm=96.0, drift=0.04, seed=0, start_s=0.6):
+    """Onset times of positions given in twelfths of a beat, sung with a drifting tempo."""
+    rng = np.random.default_rng(seed)
+    u = np.asarray(place_units, dtype=float) / B.UNITS_PER_BEAT
+    period = 60.0 / bpm * (1.0 + drift * np.sin(u / 6.0))
+    t = start_s + np.concatenate([[0.0], np.cumsum(np.diff(u) * period[1:])])
+    return t + rng.normal(0.0, 0.012, len(t)), 60.0 / bpm
+
+
+def oracle_beliefs(units, meter, sure=0.8):
+    """Beliefs that know each event's place and beat of the bar with probability ``sure``."""
+    n = len(units)
+    place = np.full((n, B.UNITS_PER_BEAT + 1), (1 - sure) / B.UNITS_PER_BEAT)
+    place[np.arange(n), np.asarray(units) % B.UNITS_PER_BEAT] = sure
+    bar = np.full((n, len(B.BAR_CLASSES)), (1 - sure) / (len(B.BAR_CLASSES) - 1))
+    mi = B.METERS.index(meter)
+    col = {c: k for k, c in enumerate(B.BAR_CLASSES)}
+    beat = (np.asarray(units) // B.UNITS_PER_BEAT) % beats_per_bar(meter)
+    bar[np.arange(n), [col[(mi, int(b))] for b in beat]] = sure
+    return B.NoteBeliefs(np.log(place), np.log(bar))
+
+
+def uniform_beliefs(n):
+    return B.NoteBeliefs(np.full((n, B.UNITS_PER_BEAT + 1), -np.log(B.UNITS_PER_BEAT + 1)),
+                         np.full((n, len(B.BAR_CLASSES)), -np.log(len(B.BAR_CLASSES))))
+
+
+# a syncopated 4/4 line (twelfths from a bar line): as many notes on the "and" as on the beat
+SYNCOPATED = [0, 6, 18, 24, 30, 42, 48, 54, 66, 72, 78, 90, 96, 102, 114, 120, 126, 138,
+              144, 150, 162, 168, 174, 186, 192]
+
+
+def events(onset_s, length_s=0.2):
+    onset_s = np.asarray(onset_s, dtype=float)
+    return B.NoteEvents(onset_s, onset_s + length_s, np.full(len(onset_s), 60.0),
+                        np.arange(len(onset_s)))
+
+
+def test_decoder_puts_syncopated_notes_on_the_and_when_the_note_model_says_so():
+    t, beat_s = performed(SYNCOPATED)
+    ev = events(t)
+    r = B.decode_rhythm(ev, oracle_beliefs(SYNCOPATED, (4, 4)), t[-1] + 2.0, B.DecoderSettings())
+    assert r.meter == (4, 4)
+    assert abs(r.tempo_bpm / 96.0 - 1.0) < 0.06
+    # every note lies on the decoded grid where the score puts it: on a beat or half-way
+    u = np.interp(t, r.beats_s, np.arange(len(r.beats_s)))
+    want = np.asarray(SYNCOPATED) / 12.0
+    rel = (u - u[0]) - (want - want[0])
+    assert np.max(np.abs(rel)) < 0.15
+    # the first note is on a bar line
+    assert np.min(np.abs(r.downbeats_s - t[0])) < 0.05
+
+
+def test_decoder_follows_drift_and_keeps_beats_inside_the_take():
+    units = np.arange(0, 12 * 64, 12)  # a note on every beat, 16 bars
+    t, _ = performed(units, bpm=80.0, drift=0.06)
+    r = B.decode_rhythm(events(t), oracle_beliefs(units, (4, 4)), t[-1] + 1.0,
+                        B.DecoderSettings())
+    assert np.all(np.diff(r.beats_s) > 0)
+    assert r.beats_s[0] >= 0.0 and r.beats_s[-1] <= t[-1] + 1.0
+    err = np.array([np.min(np.abs(r.beats_s - x)) for x in t])
+    assert np.median(err) < 0.03
+
+
+def test_six_eight_read_as_two_dotted_quarter_beats():
+    units = []
+    for bar in range(12):  # jig: eighths (4 twelfths of a dotted quarter) in two beats
+        units += [24 * bar + k for k in (0, 4, 8, 12, 16, 20)]
+    t, _ = performed(units, meter=(6, 8), bpm=60.0)
+    r = B.decode_rhythm(events(t), oracle_beliefs(units, (6, 8)), t[-1] + 1.0,
+                        B.DecoderSettings())
+    assert r.meter == (6, 8)
+    assert abs(r.tempo_bpm / 60.0 - 1.0) < 0.06
+
+
+def test_pickup_fix_puts_the_first_note_before_the_bar_line():
+    units = list(range(0, 12 * 32, 12))
+    t, beat_s = performed(units)
+    # no musical evidence at all: only the fix decides where bar 1 is
+    r = B.decode_rhythm(events(t), uniform_beliefs(len(t)), t[-1] + 1.0, B.DecoderSettings(),
+                        meter=(4, 4), pickup_beats=1.0)
+    first_down = r.downbeats_s[r.downbeats_s > t[0] + 0.05][0]
+    assert abs((first_down - t[0]) / beat_s - 1.0) < 0.15
+
+
+def test_downbeat_fix_puts_a_bar_line_at_that_time_on_a_note_or_between_notes():
+    units = list(range(0, 12 * 32, 6))  # eighth notes
+    t, beat_s = performed(units)
+    for at in (t[13], 0.5 * (t[20] + t[21])):
+        r = B.decode_rhythm(events(t), uniform_beliefs(len(t)), t[-1] + 1.0,
+                            B.DecoderSettings(), meter=(3, 4), downbeat_s=float(at))
+        assert r.meter == (3, 4)
+        assert np.min(np.abs(r.downbeats_s - at)) < 0.06
+
+
+def test_bar_fix_errors_are_one_line_and_say_what_to_do():
+    with pytest.raises(OptionError, match="outside the take") as e:
+        B.check_bar_fix(42.0, None, duration_s=30.0)
+    assert "\n" not in str(e.value)
+    with pytest.raises(OptionError, match="outside the take"):
+        B.check_bar_fix(-1.0, None)
+    with pytest.raises(OptionError, match="less than a bar"):
+        B.check_bar_fix(None, 3.0, meter=(3, 4))
+    with pytest.raises(OptionError, match="pickup"):
+        B.check_bar_fix(None, -0.5)
+    B.check_bar_fix(1.5, 2.5, duration_s=30.0, meter=(4, 4))  # fine
+
+
+def test_numpy_forward_is_the_torch_module():
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    config = {"n_features": len(B.FEATURE_NAMES), "hidden": 16, "layers": 2, "dropout": 0.0}
+    net = B.make_beat_net(config).eval()
+    x = np.random.default_rng(1).normal(size=(23, len(B.FEATURE_NAMES))).astype(np.float32)
+    with torch.no_grad():
+        place, bar = net(torch.from_numpy(x)[None])
+    got = B.note_beliefs(B.beat_model_from_state(config, net.state_dict()), x)
+    assert np.allclose(got.log_place, torch.log_softmax(place[0], -1).numpy(), atol=1e-4)
+    assert np.allclose(got.log_bar, torch.log_softmax(bar[0], -1).numpy(), atol=1e-4)
+
+
+def test_note_features_are_finite_and_scale_free():
+    on = np.cumsum(np.r_[0.5, np.full(20, 0.3)])
+    ev = events(on, 0.25)
+    f = B.note_features(ev, 0, False)
+    assert f.shape == (21, len(B.FEATURE_NAMES)) and np.isfinite(f).all()
+    g = B.note_features(events(on * 2.0, 0.5), 0, False)
+    moved = [B.FEATURE_NAMES.index("log2 median ioi")]
+    keep = [k for k in range(f.shape[1]) if k not in moved]
+    assert np.allclose(f[:, keep], g[:, keep], atol=1e-5)  # only the absolute time scale moves
+    assert np.isclose(g[0, moved[0]] - f[0, moved[0]], 1.0)
+
+
+def test_trainer_labels_match_the_score():
+    from hum2band.music.leadsheet import BeatNote, LeadSheet
+    from hum2band.train import beats as T
+
+    # a 3/4 tune: dotted quarter + eighth + quarter in each bar
+    notes = []
+    for bar in range(24):
+        b0 = 3.0 * bar
+        notes += [BeatNote(b0, b0 + 1.5, 67), BeatNote(b0 + 1.5, b0 + 2, 69),
+                  BeatNote(b0 + 2, b0 + 3, 71)]
+    sheet = LeadSheet("t", "nottingham", notes, [], (3, 4), None, 3, 120.0)
+    songs = T.songs_from_sheets([sheet])
+    rng = np.random.default_rng(0)
+    ex = None
+    while ex is None:
+        ex = T.make_example(songs[0], rng)
+    on_grid = ex.place != B.OFF_GRID
+    frac = np.mod(ex.beat[on_grid], 1.0)
+    assert set(np.round(frac * 12).astype(int) % 12) <= {0, 6}
+    assert np.array_equal(ex.place[on_grid], np.round(frac * 12).astype(int) % 12)
+    mi = B.METERS.index((3, 4))
+    assert all(B.BAR_CLASSES[c][0] == mi for c in ex.bar)
