@@ -77,3 +77,29 @@ def test_a_consonant_dents_the_bright_loudness_more_than_the_plain_one():
     i_mid, i_vowel = 50, 25
     assert bright[i_vowel] - bright[i_mid] > 6.0
     assert plain[i_vowel] - plain[i_mid] < 1.5
+
+
+def test_a_note_an_octave_off_its_neighbours_is_folded_back_and_a_stray_is_dropped():
+    from hum2band.listen.notes import repair_register
+    from hum2band.music.melody import Note
+
+    def melody(pitches, lengths=None):
+        lengths = lengths or [0.4] * len(pitches)
+        t, out = 0.0, []
+        for p, d in zip(pitches, lengths):
+            out.append(Note(t, t + d, float(p), int(round(p)), 80))
+            t += d + 0.05
+        return out
+
+    # A tracker's octave slip in a stepwise line: back to the register, times unchanged.
+    got = repair_register(melody([60, 62, 64, 76.3, 64, 62, 60]))
+    assert [round(n.midi_pitch) for n in got] == [60, 62, 64, 64, 64, 62, 60]
+    assert got[3].midi == 64 and got[3].onset_s == pytest.approx(3 * 0.45)
+    assert got[3].midi_pitch == pytest.approx(64.3)
+    # A short scrap far from everything (a breath, a click) goes; a long one is a sung note.
+    got = repair_register(melody([60, 62, 45, 62, 60], [0.4, 0.4, 0.12, 0.4, 0.4]))
+    assert [round(n.midi_pitch) for n in got] == [60, 62, 62, 60]
+    assert len(repair_register(melody([60, 62, 45, 62, 60]))) == 5
+    # A real octave leap that the melody follows is kept.
+    leap = [60, 62, 64, 76, 74, 72, 71, 72]
+    assert [round(n.midi_pitch) for n in repair_register(melody(leap))] == leap

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..music.melody import Note
-from .pitch import PitchTrack
+from .pitch import PitchTrack, level_reference_db
 
 
 @dataclass(frozen=True)
@@ -77,6 +77,15 @@ class SegmenterSettings:
     #: into that note, not a note of its own, s.
     scoop_max_s: float = 0.2
     scoop_approach_semitones: float = 0.3
+    #: A note further than this from both its neighbours, in the same direction, is out of the
+    #: register of the notes around it (see :func:`repair_register`), semitones.
+    leap_semitones: float = 7.0
+    #: ... it is folded back by octaves when it lies within this of a whole number of octaves from
+    #: their register (a tracker's slip is an exact octave; the true note lies near the notes
+    #: around it), semitones ...
+    octave_tolerance_semitones: float = 3.0
+    #: ... or else dropped when shorter than this (a breath, a click, a scrap of the room's tail), s.
+    stray_max_s: float = 0.2
 
 
 def segment_notes(track: PitchTrack, settings: SegmenterSettings | None = None) -> list[Note]:
@@ -106,7 +115,7 @@ def segment_notes(track: PitchTrack, settings: SegmenterSettings | None = None) 
         for c, d in _merge_scoops(_split_by_pitch(smooth, a, b, s, hop), smooth, s, hop):
             notes.extend(_split_by_dips(syllable_db, c, d, s, hop))
     notes = _clean_up(notes, smooth, s, hop)
-    notes = _refine_onsets(notes, track.rms_db, s, hop)
+    notes = _refine_onsets(notes, track.rms_db, s, hop, track.dry_db)
 
     out = []
     peak_db = np.max(track.rms_db[voiced]) if voiced.any() else 0.0
@@ -122,6 +131,51 @@ def segment_notes(track: PitchTrack, settings: SegmenterSettings | None = None) 
         onset = float(track.times_s[a])
         offset = float(track.times_s[b - 1] + hop)
         out.append(Note(onset, offset, midi_pitch, int(round(midi_pitch)), velocity))
+    return repair_register(out, s)
+
+
+def repair_register(notes: list[Note], settings: SegmenterSettings | None = None) -> list[Note]:
+    """Fold notes an octave off the register of the notes around them back; drop short strays.
+
+    A singer's melody moves mostly by step; a leap out and straight back is rare, an octave out
+    and back rarer still, while a pitch tracker slips an octave now and then for a whole note and
+    breaths, clicks and a room's tail make short pitched scraps anywhere. So a note that lies more
+    than ``leap_semitones`` above (or below) both its neighbours (the one neighbour at either end
+    of the take) is out of register: it is moved by octaves when that brings it within
+    ``octave_tolerance_semitones`` of the register (the median of up to three notes each side),
+    and otherwise dropped when it is shorter than ``stray_max_s``. A real leap that stays (the
+    next notes follow it) has a neighbour near it and is kept.
+
+    Parameters
+    ----------
+    notes : list of Note
+        In time order.
+    settings : SegmenterSettings, optional
+
+    Returns
+    -------
+    list of Note
+        The notes, folded or dropped as above; ``midi`` follows a folded ``midi_pitch``.
+    """
+    s = settings or SegmenterSettings()
+    out = list(notes)
+    i = 0
+    while i < len(out) and len(out) >= 3:
+        pitch = np.array([n.midi_pitch for n in out])
+        near = [pitch[j] for j in (i - 1, i + 1) if 0 <= j < len(out)]
+        d = pitch[i] - np.array(near)
+        if np.all(d > s.leap_semitones) or np.all(d < -s.leap_semitones):
+            around = np.concatenate([pitch[max(0, i - 3):i], pitch[i + 1:i + 4]])
+            register = float(np.median(around))
+            octaves = np.round((pitch[i] - register) / 12.0)
+            n = out[i]
+            if octaves != 0 and abs(pitch[i] - 12.0 * octaves - register) <= s.octave_tolerance_semitones:
+                folded = n.midi_pitch - 12.0 * octaves
+                out[i] = Note(n.onset_s, n.offset_s, folded, int(round(folded)), n.velocity)
+            elif n.offset_s - n.onset_s < s.stray_max_s:
+                del out[i]
+                continue
+        i += 1
     return out
 
 
@@ -157,24 +211,6 @@ def interval_pitches(track: PitchTrack, intervals_s: np.ndarray,
 
 
 # ---- steps ------------------------------------------------------------------------------------
-
-#: Frames this far below the take's loudest frame are digital silence (padding, a muted count-in,
-#: a codec's zeros), not the room: the noise floor is measured without them, dB.
-DIGITAL_SILENCE_BELOW_PEAK_DB = 80.0
-
-
-def level_reference_db(rms_db: np.ndarray) -> tuple[float, float]:
-    """The take's noise floor and loud level, dB: the 5th and 99th percentiles of the frame
-    loudness (shape (n_frames,)), over the frames that are not digital silence.
-
-    Silence put around a take (zeros) and the take's gain change neither relative to the take.
-    """
-    rms = np.asarray(rms_db, dtype=float)
-    sound = rms[rms > np.max(rms) - DIGITAL_SILENCE_BELOW_PEAK_DB] if len(rms) else rms
-    if len(sound) == 0:
-        return 0.0, 0.0
-    return float(np.percentile(sound, 5)), float(np.percentile(sound, 99))
-
 
 def voicing(track: PitchTrack, s: SegmenterSettings) -> np.ndarray:
     """Boolean mask of sung frames, shape (n_frames,)."""
@@ -293,9 +329,13 @@ def _clean_up(notes, smooth, s: SegmenterSettings, hop: float):
     return [(a, b) for a, b in out]
 
 
-def _refine_onsets(notes, rms_db: np.ndarray, s: SegmenterSettings, hop: float):
+def _refine_onsets(notes, rms_db: np.ndarray, s: SegmenterSettings, hop: float,
+                   dry_db: np.ndarray | None = None):
     """Move each onset to where the note's loudness has risen to within ``onset_rise_db`` of its
-    peak (at most ``onset_search_s`` later, and never past the note's middle)."""
+    peak (at most ``onset_search_s`` later, and never past the note's middle), and each offset to
+    where it has fallen ``offset_fall_db`` under it: in ``dry_db`` when given (the loudness
+    without the room's reverberation: the note ends with the voice, not with the room)."""
+    end_db = rms_db if dry_db is None else dry_db
     search = max(1, int(round(s.onset_search_s / hop)))
     tail = max(1, int(round(s.joined_offset_search_s / hop)))
     delay = int(round(s.joined_onset_delay_s / hop))
@@ -309,7 +349,8 @@ def _refine_onsets(notes, rms_db: np.ndarray, s: SegmenterSettings, hop: float):
         if n > 0 and notes[n - 1][1] == a:
             j = min(j + delay, limit)
         k = b
-        while k - 1 > j + (b - j) // 2 and rms_db[k - 1] < peak - s.offset_fall_db:
+        end_peak = end_db[a:b].max()
+        while k - 1 > j + (b - j) // 2 and end_db[k - 1] < end_peak - s.offset_fall_db:
             k -= 1
         joined = n + 1 < len(notes) and notes[n + 1][0] == b
         if joined and k == b:
