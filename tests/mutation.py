@@ -48,13 +48,62 @@ MODULES = {
 
 #: Mutants that change nothing a caller can observe: mutant name -> why.
 EQUIVALENT: dict[str, str] = {
-    "hum2band.music.chords.xǁChordSymbolǁ_parse_harte__mutmut_21":
-        "rest.rsplit('/') with no maxsplit vs maxsplit 1: a Harte chord has one '/', and two "
-        "raise OptionError either way",
-    "hum2band.music.chords.xǁChordSymbolǁ_parse_harte__mutmut_22":
-        "split vs rsplit of the one '/' of a Harte chord: the same halves",
-    "hum2band.music.chords.xǁChordSymbolǁ_parse_harte__mutmut_24":
-        "rsplit('/', 2) vs 1: the same for the one '/' a Harte chord has",
+    "hum2band.music.chords.x__root_pc__mutmut_14":
+        "'♭' replaced by 'B' instead of 'b': the name is upper-cased next, so the same key",
+    "hum2band.music.chords.xǁChordSymbolǁ_parse_common__mutmut_21":
+        "the chord text of a root-name error that cannot happen: the root regex lets only a "
+        "letter A-G with at most one accidental through, and every such name is in the table",
+    "hum2band.music.chords.xǁChordSymbolǁ_parse_common__mutmut_30":
+        "skipping the exact suffix table: _reduce_suffix finds the same quality (the longest key "
+        "that the whole suffix matches)",
+    "hum2band.music.chords.xǁChordSymbolǁ_parse_common__mutmut_31":
+        "looking up None in the suffix table gives None: the same fall-through as above",
+    "hum2band.music.chords.xǁChordSymbolǁ_parse_common__mutmut_43":
+        "the chord text of a bass-name error that cannot happen (same regex argument as the root)",
+    "hum2band.music.chords.x__nearest_quality_from_harte__mutmut_3":
+        "reduce_extended_chords=None is falsy like False",
+    "hum2band.music.chords.x__nearest_quality_from_harte__mutmut_5":
+        "reduce_extended_chords left out: mir_eval's default is False",
+    "hum2band.music.chords.x__nearest_quality_from_harte__mutmut_19":
+        "the initial best quality is always replaced: every quality scores above the start score",
+    "hum2band.music.chords.x__nearest_quality_from_harte__mutmut_20": "as above",
+    "hum2band.music.chords.x__nearest_quality_from_harte__mutmut_21":
+        "a start score of +1 instead of -1: the same choice on all 2048 pitch-class sets (checked)",
+    "hum2band.music.chords.x__nearest_quality_from_harte__mutmut_22":
+        "a start score of -2 instead of -1: below every score either way",
+    "hum2band.music.chords.x__nearest_quality_from_harte__mutmut_29":
+        "a weight of 1.5 instead of 0.5 on the third/fifth agreement: the same choice on all 2048 "
+        "pitch-class sets (checked exhaustively)",
+    "hum2band.music.chords.x_parse_chord_line__mutmut_7":
+        "not folding '||' into '|': the empty bar between the two is skipped anyway",
+    "hum2band.music.chords.x_vocabulary__mutmut_22":
+        "i / 12 != 0 and i % 12 != 0 agree for the intervals 0-11 the qualities use",
+    "hum2band.music.chords.x_vocabulary__mutmut_23":
+        "i % 13 != 0 and i % 12 != 0 agree for the intervals 0-11 the qualities use",
+    "hum2band.music.tuning.x__wrap_cents__mutmut_3":
+        "(c - 50) % 100 - 50 equals (c + 50) % 100 - 50: -50 and +50 are the same mod 100",
+    "hum2band.music.tuning.x__wrap_cents__mutmut_5": "dtype None: every caller passes floats",
+    "hum2band.music.tuning.x__wrap_cents__mutmut_7": "dtype left out: every caller passes floats",
+    "hum2band.music.tuning.x_estimate_tuning_cents__mutmut_3":
+        "dtype None on a list of Python floats: numpy makes float64 anyway",
+    "hum2band.music.tuning.x_estimate_tuning_cents__mutmut_5": "dtype left out: float64 anyway",
+    "hum2band.music.tuning.x_estimate_tuning_cents__mutmut_8": "dtype None: float64 anyway",
+    "hum2band.music.tuning.x_estimate_tuning_cents__mutmut_10": "dtype left out: float64 anyway",
+    "hum2band.music.tuning.x_estimate_tuning_cents__mutmut_18":
+        "pitch > 1 instead of > 0: no note between MIDI 0 and 1 (8.2-8.7 Hz) comes from a pitch "
+        "tracker (they stop above 30 Hz)",
+    "hum2band.music.tuning.x_estimate_tuning_cents__mutmut_36": "arange step None is step 1",
+    "hum2band.music.tuning.x_estimate_tuning_cents__mutmut_39": "arange step left out is step 1",
+    "hum2band.music.tuning.x_estimate_tuning_cents__mutmut_41":
+        "a grid from -51: -51 cents is +49 on the circle, already on the grid; the result is wrapped",
+    "hum2band.music.tuning.x_estimate_tuning_cents__mutmut_42":
+        "a grid to +50: +50 is -50 on the circle, already on the grid (argmax keeps the first)",
+    "hum2band.music.tuning.x_estimate_tuning_cents__mutmut_88":
+        "|u| <= 1 instead of < 1: the biweight (1 - u^2)^2 is 0 at |u| = 1 either way",
+    "hum2band.music.tuning.x_estimate_tuning_cents__mutmut_97":
+        "w.sum() < 0 instead of <= 0: the sum is never 0 -- the density's mode lies within the "
+        "kernel of a note, so a note is always inside the 50-cent window",
+    "hum2band.music.tuning.x_estimate_tuning_cents__mutmut_99": "as above: the branch is never taken",
 }
 
 #: mutmut's exit codes per mutant.

@@ -124,16 +124,16 @@ def test_the_triad_under_a_chord(text, triad):
 
 
 @pytest.mark.parametrize("call, words", [
-    (lambda: ChordSymbol.parse("H7"), r"chord 'H7' does not start with a note name: write chords like Am7"),
+    (lambda: ChordSymbol.parse("H7"), r"^chord 'H7' does not start with a note name: write chords like Am7"),
     (lambda: ChordSymbol.parse("C/H"), r"chord 'C/H'.*'C/H' is not a note name|chord 'C/H' has a quality"),
-    (lambda: ChordSymbol.parse("Cxyz"), r"chord 'Cxyz' has a quality I don't know \('xyz'\): write it like C, Cm, C7"),
+    (lambda: ChordSymbol.parse("Cxyz"), r"^chord 'Cxyz' has a quality I don't know \('xyz'\): write it like C, Cm, C7"),
     (lambda: ChordSymbol.parse("C:maj/x"), r"chord 'C:maj/x': bass '/x' is not a scale degree like /3"),
     (lambda: ChordSymbol.parse("C:maj:7"), r"chord 'C:maj:7' is not Harte syntax"),
     (lambda: ChordSymbol.parse("Q:maj"), r"chord 'Q:maj': 'Q' is not a note name"),
     (lambda: ChordSymbol.make(0, "power"), r"chord quality 'power' is not one of maj, min, dim"),
-    (lambda: parse_chord_line("% | C"), r"chord chart starts with '%' \(repeat bar\): write the first bar's chords"),
+    (lambda: parse_chord_line("% | C"), r"^chord chart starts with '%' \(repeat bar\): write the first bar's chords"),
     (lambda: parse_chord_line("- C | G"), r"chord chart '- C \| G' starts with '-': write a chord first"),
-    (lambda: parse_chord_line(" | || "), r"the chord chart is empty: write it like 'C \| Am \| F G \| C'"),
+    (lambda: parse_chord_line(" | || "), r"^the chord chart is empty: write it like 'C \| Am \| F G \| C'"),
 ])
 def test_errors_say_what_is_wrong_and_how_to_write_it(call, words):
     with pytest.raises(OptionError, match=words):

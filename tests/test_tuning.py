@@ -81,3 +81,19 @@ def test_snapping_names_notes_on_the_singers_grid():
     assert [(n.onset_s, n.offset_s, n.midi_pitch, n.velocity) for n in snapped] == \
            [(n.onset_s, n.offset_s, n.midi_pitch, n.velocity) for n in notes]
     assert np.all([isinstance(n.midi, int) for n in snapped])
+
+
+def test_very_short_notes_still_count_as_thirty_milliseconds():
+    # Ten 1 ms blips at +40 weigh 10 x 30 ms = 0.3 s against one 0.1 s note at -10: +40 wins.
+    pitches = [61.40] * 10 + [63.90]
+    assert estimate_tuning_cents(sung(pitches, [0.001] * 10 + [0.1])) == pytest.approx(40.0, abs=1.0)
+
+
+def test_of_two_groups_half_a_semitone_apart_the_heavier_wins_untouched():
+    # Five seconds at +20, four at -30: 50 cents apart, so the lighter group is outside the
+    # refinement window and does not pull the estimate at all.
+    pitches = [60.2, 62.2, 64.2, 65.2, 67.2, 59.7, 61.7, 63.7, 66.7]
+    assert estimate_tuning_cents(sung(pitches, [1.0] * 9)) == pytest.approx(20.0, abs=0.01)
+    # Weighted by the cap: five 1 s notes at -30 against four 3 s notes (capped to 1 s) at +20.
+    pitches = [59.7, 61.7, 63.7, 66.7, 68.7, 60.2, 62.2, 64.2, 65.2]
+    assert estimate_tuning_cents(sung(pitches, [1.0] * 5 + [3.0] * 4)) == pytest.approx(-30.0, abs=0.01)
