@@ -4,6 +4,7 @@
 #   make demo    setup, then arrange examples/ode_to_joy.m4a for a band into out/demo/
 #   make test    setup, then the test suite
 #   make bench   setup, then the benchmarks in benchmarks/
+#   make mutation  setup, then mutation testing of the modules that decide the music (long)
 #
 # Everything is installed into .venv (Python 3.11); nothing goes into the system Python.
 # A stamp file (.venv/.hum2band-setup) makes a second `make setup` instant; it is redone when
@@ -43,7 +44,7 @@ FIND_PYTHON = py=""; \
 		fi; \
 	done
 
-.PHONY: help setup system-packages demo test bench clean distclean
+.PHONY: help setup system-packages demo test bench mutation clean distclean
 
 help:
 	@sed -n '3,7p' Makefile | sed 's/^# *//'
@@ -110,6 +111,12 @@ demo: setup
 
 test: setup
 	$(PY) -m pytest -q tests
+
+# Not part of `make test`: mutmut plants small bugs in each music module and runs its tests
+# (tests/mutation.py; the report is docs/mutation.md). Takes tens of minutes on 2 cores.
+mutation: setup
+	$(PIP_INSTALL) mutmut==3.8.1
+	$(PY) tests/mutation.py
 
 bench: setup
 	@ls benchmarks/*.py >/dev/null 2>&1 || { echo "bench: no benchmarks in benchmarks/" >&2; exit 1; }
