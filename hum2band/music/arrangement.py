@@ -225,6 +225,45 @@ class ChordSpan:
 
 
 @dataclass
+class SectionSpan:
+    """One section of the song's form on the recording's time line.
+
+    Attributes
+    ----------
+    label : str
+        "A", "B", ... (the same letter: the same material) or the user's ``--form`` name.
+    start_s, end_s : float
+        Seconds of the recording (the arrangement's time line).
+    start_bar, end_bar : int
+        Bars ``start_bar <= b < end_bar`` of the arrangement's bar grid (0-based).
+    energy : int
+        0 sparse, 1 full, 2 fullest: how much the band plays.
+    """
+
+    label: str
+    start_s: float
+    end_s: float
+    start_bar: int
+    end_bar: int
+    energy: int = 1
+
+    def to_json(self) -> dict:
+        return {"label": self.label, "start_s": round(float(self.start_s), 4),
+                "end_s": round(float(self.end_s), 4), "start_bar": int(self.start_bar),
+                "end_bar": int(self.end_bar), "energy": int(self.energy)}
+
+    @classmethod
+    def from_json(cls, d: dict) -> "SectionSpan":
+        return cls(str(d["label"]), float(d["start_s"]), float(d["end_s"]), int(d["start_bar"]),
+                   int(d["end_bar"]), int(d.get("energy", 1)))
+
+    @property
+    def marker(self) -> str:
+        """The MIDI marker text (never read back as a chord symbol)."""
+        return f"Section {self.label}"
+
+
+@dataclass
 class Arrangement:
     """A backing band for one take.
 
@@ -252,6 +291,8 @@ class Arrangement:
         GM program of the melody's MIDI track (and of the optional melody instrument).
     timings_s : dict
         Wall time per stage in seconds.
+    sections : list of SectionSpan
+        The song's form (``arrangement.json`` "sections", MIDI markers "Section A"...).
     """
 
     melody: Melody
@@ -265,6 +306,7 @@ class Arrangement:
     input_path: str = ""
     melody_program: int = 0
     timings_s: dict = field(default_factory=dict)
+    sections: list = field(default_factory=list)
 
     @property
     def duration_s(self) -> float:
@@ -302,6 +344,7 @@ class Arrangement:
             "chords": [c.to_json() for c in self.chords],
             "parts": [p.to_json(None if stems is None else stems.get(p.name)) for p in self.parts],
             "timings_s": {k: round(float(v), 4) for k, v in self.timings_s.items()},
+            "sections": [x.to_json() for x in self.sections],
         }
         return d
 
@@ -320,6 +363,7 @@ class Arrangement:
             input_path=d.get("input", ""),
             melody_program=int(d.get("melody_program", 0)),
             timings_s=dict(d.get("timings_s", {})),
+            sections=[SectionSpan.from_json(x) for x in d.get("sections", [])],
         )
 
     def write_json(self, path: str | Path, stems: dict[str, str] | None = None) -> None:
@@ -347,7 +391,8 @@ class Arrangement:
 
         A conductor track holds the tempo map (one tempo event per sung beat, so MIDI seconds
         equal recording seconds and bar lines fall on the sung downbeats), the meter, the key and
-        one marker per chord (its common symbol, e.g. ``"Am7"``). Then one named track for the
+        one marker per chord (its common symbol, e.g. ``"Am7"``) and one per section of the form
+        (``"Section A"``). Then one named track for the
         melody and one per part, with its GM program, pan and volume; drums on channel 10; every
         melodic channel tuned by ``tuning_cents`` with a pitch-bend offset (bend range ±2
         semitones). Where a chord ends before the next begins (or the last one ends), an
@@ -356,7 +401,8 @@ class Arrangement:
         from .tempo_map import TempoMap
 
         tmap = TempoMap.from_rhythm(self.melody.rhythm, duration_s=self.duration_s)
-        markers = chord_markers(self.chords)
+        markers = sorted(chord_markers(self.chords) + [(float(x.start_s), x.marker) for x in self.sections],
+                         key=lambda m: m[0])
         tmap.write_midi(path, tracks=self.midi_tracks(), key=self.melody.key, markers=markers,
                         pitch_bend_cents=float(self.tuning_cents))
 

@@ -33,6 +33,7 @@ from ...files.paths import MODELS_DIR
 from ...music.chords import ChordSymbol
 from ...music.meter import beats_per_bar
 from ...music.styles import STYLE_NAMES
+from ..form import section_phrase_ends, shape_parts
 from . import fills as F
 from . import grid as G
 from . import playing as P
@@ -82,7 +83,8 @@ def accompany(melody_notes: np.ndarray, chords: Sequence[tuple[float, float, Cho
               n_bars: int, meter: Sequence[int], tonic_pc: int, mode: str, tempo_bpm: float,
               style: str, seed: int = 0, temperature: float | None = None, variant: int | None = None,
               keep: PartsScore | None = None, regenerate_bars: tuple[int, int] | None = None,
-              model: PartsModel | None = None, phrase_bars: int = PHRASE_BARS) -> PartsScore:
+              model: PartsModel | None = None, phrase_bars: int = PHRASE_BARS,
+              sections: Sequence | None = None) -> PartsScore:
     """Write the parts for a melody under its chords.
 
     Parameters
@@ -108,6 +110,9 @@ def accompany(melody_notes: np.ndarray, chords: Sequence[tuple[float, float, Cho
         ``keep`` exactly; the model hears the kept bars before the range.
     phrase_bars : int
         Bars in a phrase (where the drums fill); 0 for no fills.
+    sections : sequence of :class:`hum2band.compose.form.Section`, optional
+        The song's form: the drums fill into every new section (and every ``phrase_bars`` inside
+        one), and the band plays each section at its energy (:func:`hum2band.compose.form.shape_parts`).
 
     Returns
     -------
@@ -143,7 +148,9 @@ def accompany(melody_notes: np.ndarray, chords: Sequence[tuple[float, float, Cho
     n_ticks = G.bar_ticks(bpb)
     player = _Player(st.name, st.feel, bpb, n_ticks, mel.pitch[:, :n_ticks].reshape(-1),
                      ch.root_pc[:, :n_ticks].reshape(-1), ch.bass_pc[:, :n_ticks].reshape(-1),
-                     ch.starts[:, :n_ticks].reshape(-1), phrase_end_bars(n_bars, phrase_bars))
+                     ch.starts[:, :n_ticks].reshape(-1),
+                     phrase_end_bars(n_bars, phrase_bars) if not sections
+                     else section_phrase_ends(sections, n_bars, phrase_bars or n_bars))
 
     onsets = np.zeros((n_bars, G.MAX_TICKS, G.ONSET_SIZE), dtype=np.float32)
     velocity = np.zeros((n_bars, G.MAX_TICKS, G.ONSET_SIZE), dtype=np.float32)
@@ -190,6 +197,8 @@ def accompany(melody_notes: np.ndarray, chords: Sequence[tuple[float, float, Cho
                 onsets[b], velocity[b], log2_dur[b] = on, vel, dur
     # bars kept from the earlier arrangement take their notes from it
     parts = _to_notes(onsets, velocity, log2_dur, ch, n_ticks, bpb, fixed, keep)
+    if sections:
+        parts = shape_parts(parts, sections, bpb, bars=~fixed if keep is not None else None)
     return PartsScore(parts, variant, onsets)
 
 

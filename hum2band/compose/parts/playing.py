@@ -138,7 +138,8 @@ def first_clash_tick(midi: int, on_tick: int, off_tick: int, mel_flat: np.ndarra
     if b <= a:
         return -1
     seg = mel_flat[a:b]
-    bad = (seg >= 0) & np.isin((int(midi) - seg) % 12, (1, 11))
+    iv = (int(midi) - seg) % 12
+    bad = (seg >= 0) & ((iv == 1) | (iv == 11))
     return a + int(np.argmax(bad)) if bad.any() else -1
 
 
