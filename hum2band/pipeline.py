@@ -32,7 +32,7 @@ from typing import Callable
 import numpy as np
 
 from .errors import InputError, OptionError
-from .music.arrangement import Arrangement, Part, PartNote
+from .music.arrangement import Arrangement, Part, PartNote, SectionSpan
 from .music.arrangement import ChordSpan as TimedChord
 from .music.chords import ChordSymbol, parse_chord_line
 from .music.key import Key
@@ -73,7 +73,12 @@ class ArrangeOptions:
         ``(first, last)``, 1-based inclusive: regenerate only these bars of the arrangement in
         ``from_dir`` and keep the rest.
     from_dir : path, optional
-        An earlier output folder (with ``arrangement.json``), for ``bars``.
+        An earlier output folder (with ``arrangement.json``), for ``bars`` or ``section``.
+    form : str, optional
+        The song's sections named by the user, e.g. ``"A A B A"`` (equal lengths); default: found
+        from the melody (:func:`hum2band.compose.form.find_sections`).
+    section : int, optional
+        1-based: regenerate only this section of the arrangement in ``from_dir`` (its bars).
     intro_bars : int
         Bars the band plays before the singer comes in (0-8).
     soundfont : path, optional
@@ -102,6 +107,8 @@ class ArrangeOptions:
     temperature: float | None = None
     bars: tuple | None = None
     from_dir: str | None = None
+    form: str | None = None
+    section: int | None = None
     intro_bars: int = 0
     soundfont: str | None = None
     vocal_level_db: float = 0.0
@@ -138,6 +145,14 @@ class ArrangeOptions:
             raise OptionError(f"--intro takes 0 to {MAX_INTRO_BARS} bars, not {self.intro_bars}")
         if not -40.0 <= float(self.vocal_level_db) <= 20.0:
             raise OptionError(f"--vocal-level must be between -40 and +20 dB, not {self.vocal_level_db}")
+        if self.form is not None and not str(self.form).split():
+            raise OptionError('--form is empty: name the sections, e.g. --form "A A B A"')
+        if self.section is not None:
+            if self.bars is not None:
+                raise OptionError("give --section or --bars, not both")
+            if not self.from_dir:
+                raise OptionError("--section needs --from DIR: the earlier arrangement whose other sections to keep")
+            self = replace(self, bars=_section_bars(self.from_dir, int(self.section)), section=None)
         if self.bars is not None:
             a, z = int(self.bars[0]), int(self.bars[1])
             if a < 1 or z < a:
@@ -467,6 +482,12 @@ def _arrange(path: Path, opts: ArrangeOptions, progress: Progress | None, melody
     _say(progress, "chords", 0.0)
     grid = song_grid(melody, opts.intro_bars)
     chords = _chords(melody, grid, opts, style, earlier)
+    sections = _sections(grid, opts, earlier)
+    if earlier is None and not opts.chords:
+        from .compose.form import repeat_harmony
+        from .compose.harmony.harmonize import merge_repeats
+
+        chords = merge_repeats(repeat_harmony(chords, grid.notes, sections, grid.beats_per_bar))
     timings["chords"] = time.perf_counter() - t
     _say(progress, "chords", 1.0)
 
@@ -482,7 +503,7 @@ def _arrange(path: Path, opts: ArrangeOptions, progress: Progress | None, melody
                               f"take has {grid.n_bars}: --bars regenerates bars of the same take and options")
     ps = accompany(grid.notes, chords, grid.n_bars, meter, grid.tonic_pc, grid.mode, grid.tempo_bpm,
                    style.name, seed=opts.seed, temperature=opts.temperature, keep=keep,
-                   regenerate_bars=regen, model=model)
+                   regenerate_bars=regen, model=model, sections=sections)
     timings["parts"] = time.perf_counter() - t
     _say(progress, "parts", 1.0)
 
@@ -523,7 +544,10 @@ def _arrange(path: Path, opts: ArrangeOptions, progress: Progress | None, melody
     arrangement = Arrangement(melody=melody, parts=parts, chords=timed, style=style.name,
                               seed=int(opts.seed), model_version=_model_version(meta),
                               tuning_cents=float(melody.tuning_cents), vocal_path=vocal_path,
-                              input_path=str(path), melody_program=melody_program, timings_s=timings)
+                              input_path=str(path), melody_program=melody_program, timings_s=timings,
+                              sections=[SectionSpan(x.label, float(grid.seconds(x.start_bar * grid.beats_per_bar)),
+                                                    float(grid.seconds(x.end_bar * grid.beats_per_bar)),
+                                                    x.start_bar, x.end_bar, x.energy) for x in sections])
     timings["arrange"] = time.perf_counter() - t
     _say(progress, "arrange", 1.0)
     return ArrangedSong(arrangement, opts, grid, ps, offset_s, pitch_track)
@@ -562,7 +586,37 @@ def _load_earlier(opts: ArrangeOptions) -> dict | None:
     if opts.bars[0] > n_bars:
         raise OptionError(f"--bars {opts.bars[0]}-{opts.bars[1]}: the arrangement in {d} has {n_bars} bars")
     return {"parts_score": PartsScore(parts, int(grid["variant"]), onsets), "chords": chords,
-            "n_bars": n_bars}
+            "n_bars": n_bars, "sections": data.get("sections", [])}
+
+
+def _section_bars(from_dir: str, number: int) -> tuple[int, int]:
+    """The 1-based bar range of section ``number`` of the arrangement in ``from_dir``."""
+    import json
+
+    try:
+        sections = json.loads((Path(from_dir) / "arrangement.json").read_text()).get("sections", [])
+    except (OSError, ValueError):
+        raise OptionError(f"{from_dir} has no readable arrangement.json: give an output folder of "
+                          "an earlier 'hum2band arrange'") from None
+    if not 1 <= number <= len(sections):
+        raise OptionError(f"--section {number}: the arrangement in {from_dir} has {len(sections)} sections "
+                          f"(see 'sections' in its arrangement.json)")
+    s = sections[number - 1]
+    return int(s["start_bar"]) + 1, int(s["end_bar"])
+
+
+def _sections(grid: SongGrid, opts: ArrangeOptions, earlier) -> list:
+    """The song's form: the earlier arrangement's (``--from``), the user's (``--form``), or found
+    from the melody."""
+    from .compose.form import Section, find_sections, sections_from_form
+
+    end = grid.n_bars - ENDING_BARS
+    if earlier is not None and earlier.get("sections"):
+        return [Section(int(x["start_bar"]), int(x["end_bar"]), str(x["label"]), int(x.get("energy", 1)))
+                for x in earlier["sections"]]
+    if opts.form:
+        return sections_from_form(opts.form, grid.first_bar, end)
+    return find_sections(grid.notes, grid.first_bar, end, grid.beats_per_bar)
 
 
 def _chords(melody: Melody, grid: SongGrid, opts: ArrangeOptions, style, earlier) -> list:

@@ -106,7 +106,11 @@ def test_every_output_is_there_and_consistent(made, name):
         elif chans:
             assert 9 not in chans
     markers = [m.text for t in mid.tracks for m in t if m.type == "marker" and m.text != "N.C."]
-    assert markers == [c["label"] for c in data["chords"]]
+    assert [m for m in markers if not m.startswith("Section ")] == [c["label"] for c in data["chords"]]
+    # the form: sections cover the sung bars, one marker each
+    sections = data["sections"]
+    assert sections and [m for m in markers if m.startswith("Section ")] == [f"Section {s['label']}" for s in sections]
+    assert all(a["end_bar"] == b["start_bar"] for a, b in zip(sections, sections[1:]))
     # the tempo map puts the downbeats on the singer's downbeats
     from hum2band.music.tempo_map import midi_downbeats_s
 

@@ -35,7 +35,11 @@ def add_arrange_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--temperature", type=float, metavar="T",
                    help="how adventurous the parts are, 0 = the model's most likely parts (default: 0.6)")
     p.add_argument("--bars", metavar="A-B", help="with --from: regenerate bars A to B (1-based) and keep the rest")
-    p.add_argument("--from", dest="from_dir", metavar="DIR", help="an earlier output folder, for --bars")
+    p.add_argument("--from", dest="from_dir", metavar="DIR", help="an earlier output folder, for --bars or --section")
+    p.add_argument("--form", metavar="'A A B A'",
+                   help="name the song's sections (equal lengths); default: found from the melody")
+    p.add_argument("--section", type=int, metavar="N",
+                   help="with --from: regenerate section N (1-based, see 'sections' in arrangement.json)")
     p.add_argument("--intro", type=int, default=0, metavar="BARS",
                    help="bars the band plays before you come in (0-8, default: 0)")
     p.add_argument("--soundfont", metavar="PATH", help="any SF2/SF3 file (default: FluidR3_GM, else TimGM6mb)")
@@ -104,7 +108,8 @@ def options_from_args(args: argparse.Namespace):
     return ArrangeOptions(
         style=args.style, tempo_bpm=args.tempo, meter=meter, key=args.key, chords=args.chords,
         seed=args.seed, temperature=args.temperature, bars=parse_bars(args.bars),
-        from_dir=args.from_dir, intro_bars=args.intro, soundfont=args.soundfont,
+        from_dir=args.from_dir, form=getattr(args, "form", None), section=getattr(args, "section", None),
+        intro_bars=args.intro, soundfont=args.soundfont,
         vocal_level_db=args.vocal_level, no_vocal=args.no_vocal,
         melody_instrument=args.melody_instrument, pitch_backend=args.pitch_backend,
         max_minutes=args.max_minutes,
