@@ -12,9 +12,17 @@ and FluidSynth start-up count), and we print per input:
 * the process's peak memory (max RSS, target <= 2 GB);
 * checks: the stems sum to the mix (residual below -40 dB), the vocal stem equals the input take
   (one gain, residual below -40 dB), and every downbeat of the MIDI tempo map lies within 30 ms of
-  a detected downbeat.
+  a detected downbeat;
+* the balance: each stem's integrated loudness against the voice's (LU) and the band's (all
+  stems but the voice, summed) against the voice.
 
-Run: ``.venv/bin/python benchmarks/end_to_end.py [--style pop] [--skip-long]``
+``--balance pop,rock,...`` instead arranges the shipped takes in each listed style (the takes in a
+meter the style plays) and prints, per style, each stem's loudness against the voice (median over
+the takes) and the band's against the voice (lowest and highest over the takes). Targets (issue
+13): every written part within 10 LU of the band's loudest (drums within 6 LU in pop, rock, funk
+and reggae), the band 3-9 LU under the voice on every take.
+
+Run: ``.venv/bin/python benchmarks/end_to_end.py [--style pop] [--skip-long] [--balance STYLES]``
 """
 
 from __future__ import annotations
@@ -86,15 +94,71 @@ def check_outputs(src: Path, d: Path) -> dict:
             "timings": data["timings_s"], "bars": data["grid"]["n_bars"], "parts": len(data["parts"])}
 
 
+def stem_balance(d: Path) -> dict:
+    """Each stem's and the band's integrated loudness against the vocal stem's (LU)."""
+    import soundfile as sf
+
+    from hum2band.perform.loudness import integrated_loudness
+
+    stems = {p.stem: sf.read(str(p), dtype="float64", always_2d=True) for p in (d / "stems").glob("*.wav")}
+    voice = integrated_loudness(stems["vocal"][0], stems["vocal"][1])
+    out = {name: integrated_loudness(x, sr) - voice for name, (x, sr) in stems.items() if name != "vocal"}
+    band = sum(x for name, (x, _) in stems.items() if name != "vocal")
+    out["band"] = integrated_loudness(band, stems["vocal"][1]) - voice
+    return out
+
+
+BALANCE_PARTS = ("drums", "bass", "keys", "guitar", "pads")
+
+
+def balance_table(styles: list, inputs: list, tmp: Path) -> int:
+    """Arrange every take in a meter each style plays; print the stems against the voice."""
+    from hum2band.music.styles import get_style
+
+    print(f"{'style':<12} " + " ".join(f"{p:>7}" for p in BALANCE_PARTS)
+          + f" {'spread':>7} {'band min':>9} {'band max':>9} takes")
+    failed = 0
+    for name in styles:
+        st = get_style(name)
+        rows = []
+        for src, meter in inputs:
+            if meter not in st.meters:
+                continue
+            out = tmp / f"{src.stem}-{name.replace(' ', '_')}"
+            cmd = [sys.executable, "-m", "hum2band", "arrange", str(src), "--out", str(out), "--style", name,
+                   "--quiet", "--force", "--meter", f"{meter[0]}/{meter[1]}"]
+            proc = subprocess.run(cmd, capture_output=True, text=True)
+            if proc.returncode != 0:
+                print(f"{name:<12} {src.name} FAILED: {proc.stderr.strip()}")
+                failed += 1
+                continue
+            rows.append(stem_balance(out))
+        if not rows:
+            continue
+        med = {p: float(np.median([r[p] for r in rows if p in r])) if any(p in r for r in rows) else None
+               for p in BALANCE_PARTS}
+        levels = [v for v in med.values() if v is not None]
+        band = [r["band"] for r in rows]
+        print(f"{name:<12} " + " ".join(f"{v:>7.1f}" if v is not None else f"{'-':>7}" for v in med.values())
+              + f" {max(levels) - min(levels):>7.1f} {min(band):>9.1f} {max(band):>9.1f} {len(rows)}")
+    print("LU against the voice (median over the takes); spread: loudest part - quietest part; "
+          "targets: spread <= 10 LU (drums within 6 LU of the loudest in pop, rock, funk, reggae), "
+          "band between -9 and -3 LU on every take")
+    return 1 if failed else 0
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--style", default=None, help="one style for all (default: pop / waltz / folk by meter)")
     ap.add_argument("--skip-long", action="store_true", help="leave out the 3-minute take")
+    ap.add_argument("--balance", default="", help="comma-separated styles: print the stems' balance only")
     a = ap.parse_args(argv)
     tmp = Path(tempfile.mkdtemp(prefix="h2b-e2e-"))
     inputs = [(ROOT / "examples" / f, m) for f, m in (("twinkle.wav", (4, 4)), ("ode_to_joy.m4a", (4, 4)),
                                                      ("amazing_grace.opus", (3, 4)),
                                                      ("row_your_boat.mp3", (6, 8)))]
+    if a.balance:
+        return balance_table([x.strip() for x in a.balance.split(",") if x.strip()], inputs, tmp)
     t = time.time()
     inputs.append((long_take(30.0, "ode_to_joy", tmp), (4, 4)))
     if not a.skip_long:
@@ -131,6 +195,9 @@ def main(argv=None) -> int:
         print(f"{src.name:<22} {dur:>6.1f} " + " ".join(f"{tim.get(s, 0.0):>9.2f}" for s in stages)
               + f" {wall:>8.2f} {rtf:>6.3f} {peak_mb:>8.0f} {c['sum_db']:>7.1f} {c['vocal_db']:>8.1f} "
               f"{c['downbeat_ms']:>7.1f}ms")
+        bal = stem_balance(out)
+        print(f"{'':<22} balance (LU against the voice): "
+              + ", ".join(f"{k} {v:+.1f}" for k, v in bal.items()))
         del before
     ok = [r for r in rows if r]
     if ok:
