@@ -120,7 +120,7 @@ def segment_notes(track: PitchTrack, settings: SegmenterSettings | None = None) 
         for c, d in _merge_scoops(_split_by_pitch(smooth, a, b, s, hop), smooth, s, hop):
             notes.extend(_split_by_dips(syllable_db, c, d, dips, hop))
     notes = _clean_up(notes, smooth, s, hop)
-    notes = _refine_onsets(notes, track.rms_db, s, hop, track.dry_db)
+    notes = _refine_onsets(notes, track.rms_db, s, hop)
 
     out = []
     peak_db = np.max(track.rms_db[voiced]) if voiced.any() else 0.0
@@ -334,13 +334,9 @@ def _clean_up(notes, smooth, s: SegmenterSettings, hop: float):
     return [(a, b) for a, b in out]
 
 
-def _refine_onsets(notes, rms_db: np.ndarray, s: SegmenterSettings, hop: float,
-                   dry_db: np.ndarray | None = None):
+def _refine_onsets(notes, rms_db: np.ndarray, s: SegmenterSettings, hop: float):
     """Move each onset to where the note's loudness has risen to within ``onset_rise_db`` of its
-    peak (at most ``onset_search_s`` later, and never past the note's middle), and each offset to
-    where it has fallen ``offset_fall_db`` under it: in ``dry_db`` when given (the loudness
-    without the room's reverberation: the note ends with the voice, not with the room)."""
-    end_db = rms_db if dry_db is None else dry_db
+    peak (at most ``onset_search_s`` later, and never past the note's middle)."""
     search = max(1, int(round(s.onset_search_s / hop)))
     tail = max(1, int(round(s.joined_offset_search_s / hop)))
     delay = int(round(s.joined_onset_delay_s / hop))
@@ -354,8 +350,7 @@ def _refine_onsets(notes, rms_db: np.ndarray, s: SegmenterSettings, hop: float,
         if n > 0 and notes[n - 1][1] == a:
             j = min(j + delay, limit)
         k = b
-        end_peak = end_db[a:b].max()
-        while k - 1 > j + (b - j) // 2 and end_db[k - 1] < end_peak - s.offset_fall_db:
+        while k - 1 > j + (b - j) // 2 and rms_db[k - 1] < peak - s.offset_fall_db:
             k -= 1
         joined = n + 1 < len(notes) and notes[n + 1][0] == b
         if joined and k == b:

@@ -69,10 +69,6 @@ class PitchTrack:
     bright_db : np.ndarray, shape (n_frames,), optional
         Loudness of the high-emphasised signal (:func:`frame_bright_db`), dB; None when not
         measured (the segmenter then looks for syllables in ``rms_db``).
-    dry_db : np.ndarray, shape (n_frames,), optional
-        In a reverberant take (:func:`decay_rate_db_per_s` under
-        :data:`REVERBERANT_DECAY_DB_PER_S`): ``rms_db`` with the room's late reverberation taken
-        out (:func:`without_late_reverb`), which falls when the voice stops; None otherwise.
     narrow_band : bool
         The take holds next to nothing above 4 kHz (:func:`high_band_db` under
         :data:`NARROW_BAND_DB`: a telephone line, AMR-NB): its consonants leave shallower dips in
@@ -85,7 +81,6 @@ class PitchTrack:
     rms_db: np.ndarray
     backend: str
     bright_db: np.ndarray | None = None
-    dry_db: np.ndarray | None = None
     narrow_band: bool = False
 
     @property
@@ -143,16 +138,6 @@ def frame_bright_db(samples: np.ndarray, sample_rate_hz: int, n_frames: int) -> 
     return frame_rms_db(d2, sample_rate_hz, n_frames, window_s=BRIGHT_WINDOW_S)
 
 
-#: A take whose free decays fall slower than this is reverberant (RT60 over 0.3 s), dB/s: on the
-#: SSVD takes as recorded the fastest fifth of decays fall at 200-450 dB/s; in a room of RT60
-#: 0.4 s at 100-160, at 0.8 s at 60-100 (``benchmarks/robustness.py``).
-REVERBERANT_DECAY_DB_PER_S = 200.0
-#: Sound arriving this long after the direct sound counts as the room's late reverberation, s.
-LATE_REVERB_DELAY_S = 0.05
-#: Taking out the reverberation never lowers a frame by more than this, dB.
-MAX_REVERB_CUT_DB = 30.0
-
-
 #: Frames this far below the take's loudest frame are digital silence (padding, a muted count-in,
 #: a codec's zeros), not the room: the noise floor is measured without them, dB.
 DIGITAL_SILENCE_BELOW_PEAK_DB = 80.0
@@ -169,59 +154,6 @@ def level_reference_db(rms_db: np.ndarray) -> tuple[float, float]:
     if len(sound) == 0:
         return 0.0, 0.0
     return float(np.percentile(sound, 5)), float(np.percentile(sound, 99))
-
-
-def decay_rate_db_per_s(level_db: np.ndarray) -> float | None:
-    """How fast the take's sound dies away when the voice stops, dB/s (None: too few decays).
-
-    Each fall from a local loudness maximum (within 20 dB of the take's loud level, the highest
-    in +-0.1 s) is followed while it keeps falling (rises of up to 3 dB allowed: the tail of a
-    room is noisy) and stays 6 dB above the noise floor; a line is fitted to the part 5-30 dB
-    under its top when that spans at least 15 dB. A room cannot make sound die away faster than
-    it does itself, so the fastest of those decays (their 80th percentile) is the room's.
-
-    Parameters
-    ----------
-    level_db : np.ndarray, shape (n_frames,)
-        Frame loudness on the :data:`HOP_S` grid, dB.
-    """
-    db = np.asarray(level_db, dtype=float)
-    floor, peak = level_reference_db(db)
-    n = len(db)
-    rates = []
-    i = 1
-    while i < n - 1:
-        if db[i] > peak - 20.0 and db[i] >= db[max(0, i - 10):i + 11].max():
-            j, low = i, db[i]
-            while j + 1 < n and db[j + 1] <= low + 3.0 and db[j + 1] > floor + 6.0:
-                j += 1
-                low = min(low, db[j])
-            seg = db[i:j + 1]
-            k = np.flatnonzero((seg <= db[i] - 5.0) & (seg >= db[i] - 30.0))
-            if len(k) >= 4 and db[i] - seg[k].min() >= 15.0:
-                rates.append(-np.polyfit(k * HOP_S, seg[k], 1)[0])
-            i = j + 1
-        else:
-            i += 1
-    return float(np.percentile(rates, 80)) if len(rates) >= 3 else None
-
-
-def without_late_reverb(level_db: np.ndarray, decay_db_per_s: float) -> np.ndarray:
-    """Frame loudness with the room's late reverberation taken out, dB, shape (n_frames,).
-
-    The late reverberation at a frame is the sound of :data:`LATE_REVERB_DELAY_S` earlier,
-    decayed at the room's rate (the statistical model of Lebart et al. 2001); its power is
-    subtracted, leaving at least :data:`MAX_REVERB_CUT_DB` under the frame's own loudness. What
-    is left follows the voice: it falls when the singer stops, not when the room falls silent.
-    """
-    db = np.asarray(level_db, dtype=float)
-    lag = int(round(LATE_REVERB_DELAY_S / HOP_S))
-    late_db = np.full(len(db), -np.inf)
-    late_db[lag:] = db[:-lag] - decay_db_per_s * LATE_REVERB_DELAY_S
-    power = 10.0 ** (db / 10.0) - 10.0 ** (late_db / 10.0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        dry_db = 10.0 * np.log10(np.maximum(power, 10.0 ** ((db - MAX_REVERB_CUT_DB) / 10.0)))
-    return dry_db
 
 
 #: A take whose sound above 4.2 kHz is this far under its sound below 3.4 kHz is narrow-band, dB:
@@ -281,11 +213,8 @@ def track_pitch(samples: np.ndarray, sample_rate_hz: int = TRACKER_SAMPLE_RATE_H
         pitch, conf = _fuse(tracks)
     times = np.arange(n_frames) * HOP_S
     bright_db = frame_bright_db(x, TRACKER_SAMPLE_RATE_HZ, n_frames)
-    decay = decay_rate_db_per_s(rms_db)
-    dry_db = without_late_reverb(rms_db, decay) \
-        if decay is not None and decay < REVERBERANT_DECAY_DB_PER_S else None
     narrow = high_band_db(x, TRACKER_SAMPLE_RATE_HZ) < NARROW_BAND_DB
-    return PitchTrack(times, pitch, conf, rms_db, "+".join(parts), bright_db, dry_db, narrow)
+    return PitchTrack(times, pitch, conf, rms_db, "+".join(parts), bright_db, narrow)
 
 
 # ---- CREPE ------------------------------------------------------------------------------------
