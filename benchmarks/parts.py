@@ -35,7 +35,13 @@ For every style and every held-out song in a meter the style plays, the model wr
       are all one bar, hits compared on the 12-tick grid with one tick of tolerance;
     * fills: a bar "fills" when its last counted beat departs from the song's usual last beat
       (the most common one) by two or more drum hits; the rate at 8-bar phrase ends (bars 8, 16,
-      24, ... but not the final bar) against every other bar.
+      24, ... but not the final bar) against every other bar;
+    * energy: notes per bar (all parts) in the first section against the rest, the sections found
+      from the melody (:func:`hum2band.compose.form.find_sections`, as ``arrange`` does; the
+      model is given them);
+    * section chord consistency: on songs with a repeated section, the share of its beats with
+      the chord of its first appearance: the human chords, the harmony model's, and the model's
+      after :func:`hum2band.compose.form.repeat_harmony` (what ``arrange`` plays).
 
 Style accuracy folds the classifier by song (every style's arrangement of one song in the same
 fold), so a song's melody cannot tell the classifier its style.
@@ -62,6 +68,7 @@ import numpy as np  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from hum2band.compose.form import find_sections, repeat_harmony  # noqa: E402
 from hum2band.compose.parts import grid as G  # noqa: E402
 from hum2band.compose.parts.accompany import accompany, load_parts_model  # noqa: E402
 from hum2band.music.chords import QUALITIES  # noqa: E402
@@ -89,7 +96,8 @@ def held_out_songs(data_dir, n_per_meter: int, bars: int, split: str = "test"):
         chords = [(max(s, 0.0), min(e, end), c) for s, e, c in ls.chords if s < end and not c.is_no_chord]
         if len(mel) < 8 or not chords:
             continue
-        out[m].append({"id": f"{ls.source}/{ls.song_id}", "meter": m, "bpb": bpb, "n_bars": min(ls.n_bars, bars),
+        out[m].append({"id": f"{ls.source}/{ls.song_id}", "sheet": ls, "meter": m, "bpb": bpb,
+                       "n_bars": min(ls.n_bars, bars),
                        "melody": mel, "chords": chords, "tonic": ls.key.tonic_pitch_class if ls.key else 0,
                        "mode": ls.key.mode if ls.key else "major", "tempo": ls.tempo_bpm})
     return out
@@ -294,8 +302,12 @@ class Tally:
     ends: int = 0
     fill_other: int = 0
     others: int = 0
+    first_notes: int = 0
+    first_bars: int = 0
+    rest_notes: int = 0
+    rest_bars: int = 0
 
-    def add(self, parts: dict, song) -> None:
+    def add(self, parts: dict, song, sections) -> None:
         c, s = clash_16ths(parts, song)
         g, t = chord_fidelity(parts, song)
         dd, dn, pd_, pn = doubled(parts)
@@ -315,6 +327,15 @@ class Tally:
         self.loops, self.songs = self.loops + int(loop), self.songs + 1
         self.fill_end, self.ends = self.fill_end + fe, self.ends + e
         self.fill_other, self.others = self.fill_other + fo, self.others + o
+        if len(sections) > 1:
+            first = sections[0]
+            n_first = sum(int(np.sum((_notes(parts, p)[:, 0] >= first.start_bar * song["bpb"])
+                                     & (_notes(parts, p)[:, 0] < first.end_bar * song["bpb"])))
+                          for p in ("drums",) + PITCHED)
+            n_all = sum(len(_notes(parts, p)) for p in ("drums",) + PITCHED)
+            self.first_notes, self.first_bars = self.first_notes + n_first, self.first_bars + first.n_bars
+            self.rest_notes += n_all - n_first
+            self.rest_bars += song["n_bars"] - first.n_bars
 
     def __iadd__(self, other: "Tally") -> "Tally":
         for f in fields(self):
@@ -329,12 +350,13 @@ class Tally:
                 "bass root": r(self.root, self.changes), "bass lo": self.bass_lo if self.bass_n else -1,
                 "bass hi": self.bass_hi, "bass out": r(self.bass_out, self.bass_n),
                 "octave": r(self.leaps, self.steps), "loops": r(self.loops, self.songs),
-                "fill end": r(self.fill_end, self.ends), "fill else": r(self.fill_other, self.others)}
+                "fill end": r(self.fill_end, self.ends), "fill else": r(self.fill_other, self.others),
+                "energy": r(r(self.first_notes, self.first_bars), r(self.rest_notes, self.rest_bars))}
 
 
 BASS_LOW, BASS_HIGH = 28, 55
 COLUMNS = ("clash", "fid", "dbl drum", "dbl note", "bass root", "bass lo", "bass hi", "bass out", "octave",
-           "loops", "fill end", "fill else")
+           "loops", "fill end", "fill else", "energy")
 
 
 def print_table(title: str, rows: list, acc: dict | None = None) -> None:
@@ -346,6 +368,52 @@ def print_table(title: str, rows: list, acc: dict | None = None) -> None:
         line = f"{name:<12} {tally.songs:>5} " + (f"{acc[name]:>9.2f} " if acc is not None else "")
         cells = [f"{r[c]:>9d}" if c in ("bass lo", "bass hi") else f"{r[c]:>9.3f}" for c in COLUMNS]
         print(line + " ".join(cells))
+
+
+def section_consistency(chords, sections, bpb: int) -> tuple[int, int]:
+    """(beats of repeated sections whose chord (root and quality) is the one at the same place of
+    the section's first appearance, beats of repeated sections)."""
+    def at(beat):
+        for s, e, c in chords:
+            if s - 1e-9 <= beat < e - 1e-9:
+                return (c.root, c.quality)
+        return None
+
+    first, same, total = {}, 0, 0
+    for sec in sections:
+        src = first.setdefault(sec.label, sec)
+        if src is sec:
+            continue
+        for k in range(min(sec.n_bars, src.n_bars) * bpb):
+            total += 1
+            same += at(sec.start_bar * bpb + k + 0.5) == at(src.start_bar * bpb + k + 0.5)
+    return same, total
+
+
+def consistency_table(songs: dict) -> None:
+    """Section chord consistency: the human chords, the harmony model's, and the model's after
+    :func:`repeat_harmony` (what ``arrange`` plays), on songs with a repeated section."""
+    from hum2band.compose.harmony.harmonize import harmonize
+
+    tallies = {"human": [0, 0], "model": [0, 0], "arrange": [0, 0]}
+    n = 0
+    for meter, group in songs.items():
+        for song in group:
+            sections = find_sections(song["melody"], 0, song["n_bars"], song["bpb"])
+            if len({x.label for x in sections}) == len(sections):
+                continue
+            n += 1
+            end = song["n_bars"] * song["bpb"]
+            model = [(s, min(e, end), c) for s, e, c in harmonize(song["sheet"], style=None, seed=0)
+                     if s < end and not c.is_no_chord]
+            for name, ch in (("human", song["chords"]), ("model", model),
+                             ("arrange", repeat_harmony(model, song["melody"], sections, song["bpb"]))):
+                a, b = section_consistency(ch, sections, song["bpb"])
+                tallies[name][0] += a
+                tallies[name][1] += b
+    print(f"\nsection chord consistency (share of beats of a repeated section with its first appearance's "
+          f"chord; {n} songs with a repeat): " + ", ".join(
+              f"{k} {v[0] / v[1]:.3f}" if v[1] else f"{k} -" for k, v in tallies.items()))
 
 
 def main(argv=None) -> int:
@@ -368,7 +436,7 @@ def main(argv=None) -> int:
     wanted = {w.strip() for w in a.styles.split(",") if w.strip()}
     X, y, song_of = [], [], []
     rows, mma_rows = [], []
-    gen_times = []
+    gen_times, gen_cpu = [], []
     tmp = tempfile.mkdtemp(prefix="h2b-bench-")
     for st in all_styles():
         if wanted and st.name not in wanted:
@@ -376,21 +444,23 @@ def main(argv=None) -> int:
         ours, theirs = Tally(), Tally()
         for meter in st.meters:
             for i, song in enumerate(songs.get(meter, [])):
-                t = time.perf_counter()
+                t, c0 = time.perf_counter(), time.process_time()
+                sections = find_sections(song["melody"], 0, song["n_bars"], song["bpb"])
                 ps = accompany(song["melody"], song["chords"], song["n_bars"], meter, song["tonic"], song["mode"],
-                               song["tempo"], st.name, seed=i, model=model)
+                               song["tempo"], st.name, seed=i, model=model, sections=sections)
                 gen_times.append((time.perf_counter() - t) * 32.0 / song["n_bars"])
+                gen_cpu.append((time.process_time() - c0) * 32.0 / song["n_bars"])
                 X.append(features(ps.parts, song["n_bars"], song["bpb"]))
                 y.append(st.name)
                 song_of.append(song["id"])
-                ours.add(ps.parts, song)
+                ours.add(ps.parts, song, sections)
                 if not a.no_mma:
                     from hum2band.train.corpus import render_with_mma
 
                     groove = st.grooves[meter][0]
                     mp = render_with_mma(song["chords"], meter, song["bpb"], song["tempo"], groove,
                                          song["n_bars"], workdir=tmp)
-                    theirs.add(mp, song)
+                    theirs.add(mp, song, sections)
         rows.append((st.name, ours))
         mma_rows.append((st.name, theirs))
 
@@ -418,13 +488,16 @@ def main(argv=None) -> int:
     print_table("hum2band", rows + [("all", tot)], acc)
     if not a.no_mma:
         print_table("mma (the style's first groove, same chords)", mma_rows + [("all", mtot)])
+    consistency_table(songs)
     per_style_root = [t.row()["bass root"] for _, t in rows]
     print(f"\nbass on the change, lowest style: {np.nanmin(per_style_root):.3f}")
     print(f"generation time per 32 bars (all parts, model loaded, 1 thread): median "
-          f"{np.median(gen_times):.2f} s, max {np.max(gen_times):.2f} s")
+          f"{np.median(gen_times):.2f} s, max {np.max(gen_times):.2f} s; CPU time median {np.median(gen_cpu):.2f} s, "
+          f"max {np.max(gen_cpu):.2f} s (wall time counts other processes on a shared machine)")
     print("targets: style accuracy >= 0.90; clash <= 0.056 (POP909's human piano); chord fidelity >= 0.80; "
           "doubled <= 0.01; bass root >= 0.85 in every style; bass octave leaps <= 0.10; loops <= 0.05; "
           "fills at phrase ends >= 0.50 and >= 0.30 above elsewhere; < 1 s per 32 bars")
+    print("energy: notes per bar in the first section / in the rest (songs with more than one section)")
     return 0
 
 
