@@ -384,9 +384,9 @@ def section_consistency(chords, sections, bpb: int) -> tuple[int, int]:
         src = first.setdefault(sec.label, sec)
         if src is sec:
             continue
-        for k in range(min(sec.n_bars, src.n_bars) * bpb):
+        for k in range(min(sec.end_bar - sec.material_bar, src.end_bar - src.material_bar) * bpb):
             total += 1
-            same += at(sec.start_bar * bpb + k + 0.5) == at(src.start_bar * bpb + k + 0.5)
+            same += at(sec.material_bar * bpb + k + 0.5) == at(src.material_bar * bpb + k + 0.5)
     return same, total
 
 

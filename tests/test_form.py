@@ -46,6 +46,15 @@ def test_a_pickup_or_intro_is_not_part_of_the_form_and_a_short_song_is_one_secti
     assert [(s.start_bar, s.end_bar, s.label) for s in F.find_sections(notes[:32], 2, 10, 4)] == [(2, 10, "A")]
 
 
+def test_a_pickup_bar_joins_the_first_section_and_the_grid_starts_after_it():
+    notes = _aaba()
+    notes[:, :2] += 4
+    notes = np.vstack([[[3.0, 3.9, 55.0]], notes])          # one pickup note on beat 4 of bar 0
+    sections = F.find_sections(notes, 0, 33, 4)
+    assert [(s.start_bar, s.end_bar) for s in sections] == [(0, 9), (9, 17), (17, 25), (25, 33)]
+    assert [s.label for s in sections] == ["A", "A", "B", "A"]
+
+
 def test_a_user_names_the_form():
     sections = F.sections_from_form("A A B A", 1, 33)
     assert [(s.start_bar, s.end_bar, s.label) for s in sections] == [

@@ -5,7 +5,8 @@ again (a verse, a chorus), some new (a bridge), ending on a cadence. :func:`find
 it from the melody alone:
 
 1. **phrases**: the melody's bars are cut into phrases of ``PHRASE_BARS`` (4) bars, counted from
-   the first sung bar (a pickup belongs to the phrase it leads into);
+   the first sung bar, or from the bar after it when that is a pickup (its first note in the
+   second half of the bar: the pickup belongs to the phrase it leads into);
 2. **repeats**: two phrases are the same material when their melodies match on most 16ths
    (:func:`melody_similarity`: the same pitch sounding, or the same rest, at each 16th);
 3. **sections**: phrases are paired into 8-bar sections where the song allows (an odd phrase at
@@ -56,12 +57,20 @@ class Section:
         "A", "B", ... (the same letter: the same material), or a user's name from ``--form``.
     energy : int
         0 (sparse), 1 (full), 2 (fullest): how much the band plays.
+    pickup_bars : int
+        Bars at its start before its material's first bar (a pickup bar: 0 or 1); repeats are
+        compared and copied from ``start_bar + pickup_bars``.
     """
 
     start_bar: int
     end_bar: int
     label: str
     energy: int = 1
+    pickup_bars: int = 0
+
+    @property
+    def material_bar(self) -> int:
+        return self.start_bar + self.pickup_bars
 
     @property
     def n_bars(self) -> int:
@@ -91,6 +100,13 @@ def melody_similarity(melody: np.ndarray, bar_a: int, bar_b: int, n_bars: int, b
     return float(np.mean(a[sung] == b[sung]))
 
 
+def is_pickup_bar(melody: np.ndarray, bar: int, beats_per_bar: int) -> bool:
+    """Is ``bar`` a pickup: its first note comes in the second half of the bar?"""
+    mel = np.asarray(melody, dtype=float).reshape(-1, 3)
+    inside = mel[(mel[:, 0] >= bar * beats_per_bar - 1e-6) & (mel[:, 0] < (bar + 1) * beats_per_bar - 1e-6)]
+    return bool(len(inside)) and float(inside[:, 0].min()) >= (bar + 0.5) * beats_per_bar - 1e-6
+
+
 def find_sections(melody: np.ndarray, first_bar: int, end_bar: int, beats_per_bar: int) -> list[Section]:
     """The sections of the sung bars ``first_bar <= b < end_bar`` (see the module doc).
 
@@ -113,10 +129,11 @@ def find_sections(melody: np.ndarray, first_bar: int, end_bar: int, beats_per_ba
         return []
     if n < SECTION_BARS + PHRASE_BARS:
         return plan_energy([Section(first_bar, end_bar, "A")])
-    bounds = list(range(first_bar, end_bar - PHRASE_BARS // 2, SECTION_BARS))
+    grid_start = first_bar + int(is_pickup_bar(melody, first_bar, beats_per_bar))
+    bounds = list(range(grid_start, end_bar - PHRASE_BARS // 2, SECTION_BARS))
     if end_bar - bounds[-1] < PHRASE_BARS and len(bounds) > 1:
         bounds.pop()
-    spans = [(a, b) for a, b in zip(bounds, bounds[1:] + [end_bar])]
+    spans = [(a, b) for a, b in zip(bounds, bounds[1:] + [end_bar])]   # material, grid-aligned
     labels: list[str] = []
     firsts: list[tuple[int, int]] = []
     for a, b in spans:
@@ -130,7 +147,10 @@ def find_sections(melody: np.ndarray, first_bar: int, end_bar: int, beats_per_ba
             label = chr(ord("A") + len(firsts)) if len(firsts) < 26 else "Z"
             firsts.append((a, b))
         labels.append(label)
-    return plan_energy([Section(a, b, lab) for (a, b), lab in zip(spans, labels)])
+    # a pickup bar belongs to the section it leads into
+    out = [Section(a, b, lab) for (a, b), lab in zip(spans, labels)]
+    out[0] = Section(first_bar, out[0].end_bar, out[0].label, pickup_bars=grid_start - first_bar)
+    return plan_energy(out)
 
 
 def sections_from_form(form: str, first_bar: int, end_bar: int) -> list[Section]:
@@ -162,7 +182,7 @@ def plan_energy(sections: Sequence[Section]) -> list[Section]:
         else:
             energy = 1
         seen.add(s.label)
-        out.append(Section(s.start_bar, s.end_bar, s.label, energy))
+        out.append(Section(s.start_bar, s.end_bar, s.label, energy, s.pickup_bars))
     return out
 
 
@@ -230,11 +250,11 @@ def repeat_harmony(chords: list, melody: np.ndarray, sections: Sequence[Section]
         src = first.setdefault(s.label, s)
         if src is s:
             continue
-        length = min(s.n_bars, src.n_bars)
-        shift = s.start_bar - src.start_bar
-        a, z = s.start_bar * beats_per_bar, (s.start_bar + length) * beats_per_bar
-        own = chord_tone_share(melody, out, s.start_bar, s.start_bar + length, beats_per_bar)
-        copied = chord_tone_share(melody, out, s.start_bar, s.start_bar + length, beats_per_bar, shift)
+        length = min(s.end_bar - s.material_bar, src.end_bar - src.material_bar)
+        shift = s.material_bar - src.material_bar
+        a, z = s.material_bar * beats_per_bar, (s.material_bar + length) * beats_per_bar
+        own = chord_tone_share(melody, out, s.material_bar, s.material_bar + length, beats_per_bar)
+        copied = chord_tone_share(melody, out, s.material_bar, s.material_bar + length, beats_per_bar, shift)
         if copied < own - HARMONY_SLACK:
             continue
         d = shift * beats_per_bar
