@@ -255,6 +255,7 @@ class JobQueue:
         self.sweep_s = float(sweep_s) if sweep_s is not None else min(max(self.ttl_s / 4, 0.05), 60.0)
         self._jobs: dict[str, Job] = {}
         self._lock = threading.Lock()
+        self._sweep_lock = threading.Lock()
         self._pending: queue_module.Queue = queue_module.Queue()
         self._closing = threading.Event()
         self._children: dict[str, Any] = {}
@@ -379,6 +380,12 @@ class JobQueue:
         """Forget finished jobs past their time, beyond ``max_kept`` or over the disk budget
         (oldest first, never an active one); returns their ids."""
         now_s = time.time() if now_s is None else now_s
+        # One sweep at a time, deletions included: a job that a request no longer finds has no
+        # folder left either.
+        with self._sweep_lock:
+            return self._sweep(now_s)
+
+    def _sweep(self, now_s: float) -> list[str]:
         with self._lock:
             finished = sorted((j for j in self._jobs.values() if j.state in FINISHED_STATES),
                               key=lambda j: j.finished_s)
