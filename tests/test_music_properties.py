@@ -236,3 +236,19 @@ def test_every_bar_line_of_the_midi_file_is_a_sung_downbeat(case):
     # ... and between the first and last sung downbeat there are no others.
     inner = bar_lines[(bar_lines > sung[0] + 2e-3) & (bar_lines < sung[-1] - 2e-3)]
     assert len(inner) == len(sung) - 2
+
+
+# ---- the shipped takes ----------------------------------------------------------------------
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+@pytest.mark.parametrize("take", ["amazing_grace.opus", "ode_to_joy.m4a", "row_your_boat.mp3", "twinkle.wav"])
+def test_notes_of_a_real_take_never_overlap_and_stay_inside_it(take):
+    from hum2band.listen.transcription import transcribe
+
+    melody = transcribe(EXAMPLES / take)
+    assert melody.notes
+    for n in melody.notes:
+        assert 0.0 <= n.onset_s < n.offset_s <= melody.duration_s + 1e-6
+    for a, b in zip(melody.notes, melody.notes[1:]):
+        assert a.offset_s <= b.onset_s + 1e-9, f"{take}: {a} overlaps {b}"
