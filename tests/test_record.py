@@ -284,34 +284,43 @@ def test_click_in_headphones_stays_out_of_the_take(pulse, tmp_path):
     )
     out = tmp_path / "phones" / "take.wav"
     env = {**pulse["env"], "PULSE_SINK": PHONES}
-    proc = subprocess.Popen([sys.executable, "-c", code, str(out)], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        first = proc.stdout.readline()
-        assert first.strip() == "started", (first, proc.stderr.read())
-        player = _play(pulse, excerpt)  # from bar 1 on: the count-in went by in silence
-        stdout, stderr = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert player.wait(10) == 0
-    assert proc.returncode == 0, stderr
-    take = json.loads(stdout)
-    assert take["latency_source"] == "reported" and take["first_downbeat_s"] == 1.0
-    assert take["tempo_bpm"] == 120.0 and take["duration_s"] == pytest.approx(8.0, abs=1e-4)
-    # stderr is a pipe: plain lines, no \r; exactly two, saying what happened: no PortAudio
-    # or ALSA lines, and a sound server that fails before bar 1 is retried quietly
-    lines = stderr.strip().splitlines()
-    assert "\r" not in stderr and len(lines) == 2, stderr
-    assert lines[0] == ("recording from 'default' at 44100 Hz (for 7 s), count-in 2 at "
-                        "120 bpm")
-    assert lines[-1].startswith(f"recorded 8.0 s to {out}")
 
-    x, rate = sf.read(out, dtype="float32")
-    lag_s, r = _align(x, rate, piece, piece_rate)
-    print(f"headphones take: lag {lag_s * 1000:.1f} ms, correlation {r:.4f}; count-in part "
-          f"peak {np.abs(x[:int(lag_s * rate)]).max():.2g}")
-    # paplay takes a while to start (seconds on a busy machine): 7 s leave room for that
+    def attempt():
+        proc = subprocess.Popen([sys.executable, "-c", code, str(out)], cwd=ROOT, env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            first = proc.stdout.readline()
+            assert first.strip() == "started", (first, proc.stderr.read())
+            player = _play(pulse, excerpt)  # from bar 1 on: the count-in went by in silence
+            stdout, stderr = proc.communicate(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        assert player.wait(10) == 0
+        assert proc.returncode == 0, stderr
+        take = json.loads(stdout)
+        assert take["latency_source"] == "reported" and take["first_downbeat_s"] == 1.0
+        assert take["tempo_bpm"] == 120.0 and take["duration_s"] == pytest.approx(8.0, abs=1e-4)
+        # stderr is a pipe: plain lines, no \r; exactly two, saying what happened: no PortAudio
+        # or ALSA lines, and a sound server that fails before bar 1 is retried quietly
+        lines = stderr.strip().splitlines()
+        assert "\r" not in stderr and len(lines) == 2, stderr
+        assert lines[0] == ("recording from 'default' at 44100 Hz (for 7 s), count-in 2 at "
+                            "120 bpm")
+        assert lines[-1].startswith(f"recorded 8.0 s to {out}")
+        x, rate = sf.read(out, dtype="float32")
+        lag_s, r = _align(x, rate, piece, piece_rate)
+        print(f"headphones take: lag {lag_s * 1000:.1f} ms, correlation {r:.4f}; count-in part "
+              f"peak {np.abs(x[:int(lag_s * rate)]).max():.2g}")
+        return x, rate, lag_s, r
+
+    # The example is played once the recorder says bar 1 is in; on a machine busy enough that the
+    # recorder reads its input seconds behind the sound card, that is too late for the excerpt
+    # to fit in the take: such an attempt says nothing about the recorder, so try again.
+    for _ in range(3):
+        x, rate, lag_s, r = attempt()
+        if r > 0.9:
+            break
     assert 1.0 <= lag_s <= 6.5 and r > 0.9, (lag_s, r)
     # the click played all through the count-in, yet that part of the take is silent
     assert np.abs(x[:int((lag_s - 0.01) * rate)]).max() < 1e-3
