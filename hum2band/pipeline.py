@@ -693,10 +693,25 @@ def harmonic_rhythm(spans: list, beats_per_bar_: int, chords_per_bar: float) -> 
     return merge_repeats(out)
 
 
-def _with_ending(ps, grid: SongGrid, chords):
-    """The last bar resolves: only what the band plays on its first beat, held to the bar's end."""
+def landing_beat(grid: SongGrid) -> float:
+    """Where the band lands at the end: on the singer's last note when it starts on a counted beat
+    of the last sung bar and is held a beat or more (a final note the band plays with), else on
+    the first beat of the ending bar."""
     bpb = grid.beats_per_bar
-    a = (grid.n_bars - ENDING_BARS) * bpb
+    ending = float((grid.n_bars - ENDING_BARS) * bpb)
+    if not len(grid.notes):
+        return ending
+    on, off, _ = grid.notes[np.argmax(grid.notes[:, 0])]
+    if (ending - bpb - 1e-6 <= on < ending and abs(on - round(on)) < 1e-6 and off - on >= 1.0 - 1e-6):
+        return float(round(on))
+    return ending
+
+
+def _with_ending(ps, grid: SongGrid, chords):
+    """The band resolves: from :func:`landing_beat` on, only what it plays on that beat, held to
+    the end of the ending bar."""
+    bpb = grid.beats_per_bar
+    a = landing_beat(grid)
     end = grid.n_bars * bpb
     parts = {}
     for name, notes in ps.parts.items():

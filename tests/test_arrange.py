@@ -275,3 +275,20 @@ def test_several_inputs_in_one_process_get_a_folder_each(tmp_path):
     for name in ("twinkle", "amazing_grace"):
         data = json.loads((out / name / "arrangement.json").read_text())
         assert data["meter"] == [3, 4] and data["style"] == "country"
+
+
+def test_the_band_lands_with_the_singers_last_held_note():
+    from hum2band.compose.parts.accompany import PartsScore
+    from hum2band.pipeline import SongGrid, _with_ending
+
+    def grid(last_note):
+        notes = np.array([[0.0, 1.0, 60.0], [4.0, 5.0, 62.0], last_note], dtype=float)
+        return SongGrid(notes, (4, 4), 4, 0, 4, np.arange(17) * 0.5, 0, "major", 120.0)
+
+    keys = np.array([[b + 0.0, 1.0, 64.0, 80.0] for b in range(16)])      # a note every beat
+    ps = PartsScore({"keys": keys}, 1, np.zeros((4, 48, 1)))
+    held = _with_ending(ps, grid([8.0, 11.5, 60.0]), []).parts["keys"]   # bar 3's downbeat, held
+    assert held[:, 0].max() == 8.0 and held[-1, 0] + held[-1, 1] == 16.0
+    assert (held[:, 0] <= 8.0).all() and len(held) == 9
+    short = _with_ending(ps, grid([8.0, 8.5, 60.0]), []).parts["keys"]   # a short last note
+    assert short[:, 0].max() == 12.0 and len(short) == 13
