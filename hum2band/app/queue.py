@@ -37,7 +37,6 @@ import signal
 import socket
 import sys
 import tempfile
-import threading
 import time
 import traceback
 import zipfile
@@ -115,9 +114,10 @@ def connect(url: str):
         conn = redis.Redis.from_url(url, socket_connect_timeout=5, health_check_interval=30)
         conn.ping()
     except (redis.exceptions.RedisError, ValueError, OSError) as error:
-        shown = f"{parts.scheme}://{parts.hostname or ''}{':' + str(parts.port) if parts.port else ''}{parts.path}"
-        raise OptionError(f"cannot reach the job queue at {shown} ({' '.join(str(error).split())}): "
-                          "start redis-server there, or check --queue") from None
+        port = f":{parts.port}" if parts.port else ""
+        shown = f"{parts.scheme}://{parts.hostname or ''}{port}{parts.path}"  # no password
+        raise OptionError(f"cannot reach the job queue at {shown} ({one_line(error)}): start "
+                          "redis-server there, or check --queue") from None
     return conn
 
 
@@ -563,10 +563,12 @@ def _describe(folder: Path) -> str:
     try:
         d = json.loads((Path(folder) / "arrangement.json").read_text())
         key = d.get("key") or {}
-        key = f"{key.get('tonic', '')} {key.get('mode', '')}".strip() if isinstance(key, dict) else key
+        if isinstance(key, dict):
+            key = f"{key.get('tonic', '')} {key.get('mode', '')}".strip()
         meter = d.get("meter") or ["?", "?"]
         bars = (d.get("grid") or {}).get("n_bars", "?")
-        return f"{d.get('style')}, {key}, {float(d.get('tempo_bpm', 0)):.0f} bpm {meter[0]}/{meter[1]}, {bars} bars"
+        return (f"{d.get('style')}, {key}, {float(d.get('tempo_bpm', 0)):.0f} bpm "
+                f"{meter[0]}/{meter[1]}, {bars} bars")
     except (OSError, ValueError, TypeError, AttributeError):
         return "arranged"
 
