@@ -2,10 +2,11 @@
 
 Real singing is not a piano: notes start with a scoop or a glide, wobble with vibrato, repeat on
 the same pitch with only a consonant between them, and the tracker now and then jumps an octave.
-The segmenter works in four steps over a :class:`~hum2band.listen.pitch.PitchTrack`:
+The segmenter works in five steps over a :class:`~hum2band.listen.pitch.PitchTrack`:
 
 1. **Voicing** -- a frame is sung when the tracker is confident and the frame is loud enough
-   relative to the take's own noise floor (a phone memo's hiss sets that floor).
+   relative to the take's own noise floor (a phone memo's hiss sets that floor; digital silence
+   around the take does not), or clearly pitched and a little above that floor (a noisy room).
 2. **Octave repair** -- isolated frames an octave away from their neighbourhood are folded back.
 3. **Splitting** -- each voiced stretch is cut where the pitch settles on a new semitone for long
    enough (so vibrato does not split a note, and a short glide into the next pitch stays with it),
@@ -13,6 +14,9 @@ The segmenter works in four steps over a :class:`~hum2band.listen.pitch.PitchTra
    repeated notes on one pitch, or a consonant between notes sung on one breath).
 4. **Clean-up** -- fragments too short to be notes are merged into a neighbour or dropped, and each
    note's pitch is the median of its contour without the release at its end.
+5. **Register** -- a note an octave off both its neighbours (a tracker's slip for a whole note) is
+   folded back, and a short pitched scrap far from both (a breath, a click, a room's tail) is
+   dropped (:func:`repair_register`).
 
 All thresholds live in :class:`SegmenterSettings`; they were chosen on half of the SSVD
 development takes and checked on the other half (``benchmarks/transcription.py``).
