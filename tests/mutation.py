@@ -38,7 +38,7 @@ MODULES = {
                   ["tests/test_tempo_map.py", "tests/test_music_properties.py"]),
     "harmony_grid": ("hum2band/compose/harmony/grid.py",
                      ["tests/test_harmony_grid.py", "tests/test_harmony_model.py"]),
-    "parts_grid": ("hum2band/compose/parts/grid.py", ["tests/test_parts_model.py", "tests/test_accompany.py"]),
+    "parts_grid": ("hum2band/compose/parts/grid.py", ["tests/test_parts_grid.py"]),
     "keyfinding": ("hum2band/music/keyfinding.py", ["tests/test_keyfinding.py", "tests/test_music_properties.py"]),
     "tuning": ("hum2band/music/tuning.py", ["tests/test_tuning.py", "tests/test_music_properties.py"]),
     "notes": ("hum2band/listen/notes.py",
