@@ -84,7 +84,8 @@ class ArrangeOptions:
     soundfont : path, optional
         Any SF2/SF3 file; default: FluidR3_GM, else pretty_midi's TimGM6mb.
     vocal_level_db : float
-        The take's level against the band (dB) before loudness normalisation.
+        dB more (or less) voice than the default balance, where the band sits
+        ``hum2band.perform.render.BAND_UNDER_VOICE_LU`` (6 LU) under the take, measured.
     no_vocal : bool
         Leave the take out: the mix and the stems are the band alone.
     melody_instrument : str or int, optional

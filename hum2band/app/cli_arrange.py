@@ -44,7 +44,8 @@ def add_arrange_options(p: argparse.ArgumentParser) -> None:
                    help="bars the band plays before you come in (0-8, default: 0)")
     p.add_argument("--soundfont", metavar="PATH", help="any SF2/SF3 file (default: FluidR3_GM, else TimGM6mb)")
     p.add_argument("--vocal-level", type=float, default=0.0, metavar="DB",
-                   help="your voice against the band in dB (default: 0)")
+                   help="your voice against the band in dB (default 0: the band sits 6 LU under "
+                        "your voice, whatever level you recorded at)")
     p.add_argument("--no-vocal", action="store_true", help="leave your take out of the mix and the stems")
     p.add_argument("--melody-instrument", metavar="NAME",
                    help="double your melody with a General MIDI instrument (flute, violin, 73, ...)")
