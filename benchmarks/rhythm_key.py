@@ -324,13 +324,29 @@ class Result:
 
 
 def run_from_notes(take: Take, rng: np.random.Generator):
+    """(tuning, key, rhythm, seconds, the snapped notes the rhythm was estimated from)."""
     notes = degrade_notes(take.sung, rng)
     t0 = time.perf_counter()
     tuning = estimate_tuning_cents(notes)
     snapped = snap_notes(notes, tuning)
     key = estimate_key(snapped)
     rhythm = estimate_rhythm(snapped, take.duration_s)
-    return tuning, key, rhythm, time.perf_counter() - t0
+    return tuning, key, rhythm, time.perf_counter() - t0, snapped
+
+
+def rhythm_at_revision(rev: str):
+    """``estimate_rhythm`` of ``hum2band/listen/rhythm.py`` as it was at git revision ``rev``
+    (for a before/after on the very same takes and notes)."""
+    import subprocess
+    import types
+
+    src = subprocess.check_output(["git", "-C", str(ROOT), "show", f"{rev}:hum2band/listen/rhythm.py"])
+    name = "hum2band.listen._rhythm_at_revision"
+    mod = types.ModuleType(name)
+    mod.__package__ = "hum2band.listen"
+    sys.modules[name] = mod
+    exec(compile(src, f"{rev}:hum2band/listen/rhythm.py", "exec"), mod.__dict__)
+    return mod.estimate_rhythm
 
 
 def take_audio(take: Take, index: int, sr: int = 22050) -> tuple[np.ndarray, int]:
@@ -377,7 +393,7 @@ def run_from_audio(samples: np.ndarray, sr: int, take: Take):
     snapped = snap_notes(mel.notes, tuning)
     estimate_key(snapped)
     estimate_rhythm(snapped, take.duration_s)
-    return mel.tuning_cents, mel.key, mel.rhythm, time.perf_counter() - t0
+    return mel.tuning_cents, mel.key, mel.rhythm, time.perf_counter() - t0, list(mel.notes)
 
 
 @dataclass
@@ -597,10 +613,10 @@ def choose_decoder(takes: list[Take]) -> None:
                      + r.phase_right + r.downbeat_f for r in rs]) / 4
         return float(v), rs
 
-    grid = {"timing_sd_s": (0.025, 0.04, 0.06), "timing_sd_rel": (0.03, 0.06, 0.1),
-            "tempo_change": (1.0, 2.0, 4.0, 8.0), "place_weight": (0.5, 1.0, 1.5, 2.0),
-            "bar_weight": (0.5, 1.0, 1.5, 2.0), "meter_weight": (0.25, 0.5, 1.0, 2.0),
-            "tempo_weight": (0.0, 1.0, 3.0, 10.0)}
+    grid = {"timing_sd_s": (0.025, 0.04, 0.06, 0.08), "timing_sd_rel": (0.03, 0.06, 0.1, 0.15, 0.2),
+            "timing_cap": (3.0, 6.0, 12.0, 1e9), "tempo_change": (1.0, 2.0, 4.0, 8.0, 16.0),
+            "place_weight": (0.5, 1.0, 1.5, 2.0, 3.0), "bar_weight": (0.5, 1.0, 1.5, 2.0, 3.0, 4.0),
+            "meter_weight": (0.0, 0.25, 0.5, 1.0, 2.0), "tempo_weight": (0.0, 0.5, 1.0, 3.0)}
     best = model.settings
     best_v, _ = objective(best)
     print(f"start {best_v:.4f} {asdict(best)}", flush=True)
@@ -631,6 +647,12 @@ def main(argv=None) -> int:
     ap.add_argument("--no-peers", action="store_true", help="leave madmom out")
     ap.add_argument("--limit", type=int, default=0, help="at most this many takes (0: all)")
     ap.add_argument("--verbose", action="store_true", help="one line per take")
+    ap.add_argument("--compare-rev", metavar="REV",
+                    help="also run the rhythm stage as it was at this git revision on the same notes "
+                         "(method 'before'), e.g. 4e617ca")
+    ap.add_argument("--beat-model", action="store_true",
+                    help="also run the learned beat model (hum2band.listen.beats, models/beats.pt) "
+                         "on the same notes (method 'beat-mod')")
     ap.add_argument("--fit-key", action="store_true",
                     help="fit the key cue weights on renditions of validation-split songs")
     ap.add_argument("--choose-decoder", action="store_true",
@@ -653,7 +675,11 @@ def main(argv=None) -> int:
     if args.limit:
         takes = takes[:: max(1, len(takes) // args.limit)][: args.limit]
     n_sync = sum(t.tune.syncopated for t in takes)
-    print(f"{len(takes)} takes of the {args.split} split built in {time.perf_counter() - t_build:.1f} s "
+    import hashlib
+
+    mark = hashlib.sha1(repr([(t.tune.name, round(t.tempo_bpm, 3), t.seed) for t in takes]).encode())
+    print(f"{len(takes)} takes (set {mark.hexdigest()[:8]}) of the {args.split} split built in "
+          f"{time.perf_counter() - t_build:.1f} s "
           f"({'notes path' if args.from_notes else 'audio path, every second take an AAC memo'}; "
           f"{n_sync} syncopated)")
     if args.choose_decoder:
@@ -669,8 +695,22 @@ def main(argv=None) -> int:
               "running without it")
         peers = False
     by_method: dict[str, list[Result]] = {"hum2band": []}
+    before = rhythm_at_revision(args.compare_rev) if args.compare_rev else None
+    if before is not None:
+        by_method["before"] = []
+    beat_model = None
+    if args.beat_model:
+        from hum2band.listen import beats as B
+
+        beat_model = B.load_beat_model()
+        B.track_beats([Note(0.5 * k, 0.5 * k + 0.4, 60.0 + k % 3) for k in range(12)], 7.0)
+        by_method["beat-mod"] = []
     if peers:
         by_method.update({"mm-beat": [], "mm-down": []})
+    # load the models and compiled code once, outside the timings
+    t_load = time.perf_counter()
+    estimate_rhythm([Note(0.5 * k, 0.5 * k + 0.4, 60.0 + k % 3) for k in range(12)], 7.0)
+    print(f"rhythm stage loaded in {time.perf_counter() - t_load:.1f} s (once per process)")
     for i, take in enumerate(takes):
         if args.from_notes:
             out = run_from_notes(take, np.random.default_rng(take.seed + 1))
@@ -681,8 +721,19 @@ def main(argv=None) -> int:
                 b, d, t_mm = run_madmom(samples, sr)
                 by_method["mm-beat"].append(score(take, None, None, b, t_mm))
                 by_method["mm-down"].append(score(take, None, None, d, t_mm))
-        r = score(take, *out)
+        tuning, key, rhythm, elapsed, notes = out
+        r = score(take, tuning, key, rhythm, elapsed)
         by_method["hum2band"].append(r)
+        if before is not None:
+            t0 = time.perf_counter()
+            old = before(notes, take.duration_s)
+            by_method["before"].append(score(take, tuning, key, old, time.perf_counter() - t0))
+        if beat_model is not None:
+            t0 = time.perf_counter()
+            learned = B.track_beats(notes, take.duration_s, model=beat_model)
+            if learned is None:
+                learned = estimate_rhythm(notes, take.duration_s)
+            by_method["beat-mod"].append(score(take, tuning, key, learned, time.perf_counter() - t0))
         if args.verbose:
             t = take.tune
             print(f"{t.name:<24}{t.meter[0]}/{t.meter[1]}{' sync' if t.syncopated else '     '} "

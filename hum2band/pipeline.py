@@ -95,6 +95,12 @@ class ArrangeOptions:
     first_downbeat_s : float, optional
         Known time of bar 1's downbeat in the take (``hum2band record`` with a count-in); with
         ``tempo_bpm`` it replaces beat tracking by a steady grid.
+    downbeat_s : float, optional
+        A time in the take (s) at which a bar starts: the bar lines are laid through it (audio
+        takes only).
+    pickup_beats : float, optional
+        Counted beats the singer sings before the first bar line (0: the first note is on it;
+        0.5: an eighth pickup in 4/4; audio takes only).
     max_minutes : float
         Longer takes are refused.
     """
@@ -118,6 +124,8 @@ class ArrangeOptions:
     pitch_backend: str = "default"
     first_downbeat_s: float | None = None
     max_minutes: float = 15.0
+    downbeat_s: float | None = None
+    pickup_beats: float | None = None
 
     def checked(self) -> "ArrangeOptions":
         """A copy with canonical values; raises :class:`OptionError` (one line) on a bad one."""
@@ -136,6 +144,9 @@ class ArrangeOptions:
             raise OptionError(f"tempo {self.tempo_bpm} is outside 30-300 beats per minute")
         if self.key is not None:
             Key.parse(str(self.key))
+        from .listen.rhythm import check_bar_fix
+
+        check_bar_fix(self.downbeat_s, self.pickup_beats, meter=meter)
         if self.chords is not None:
             if not str(self.chords).strip():
                 raise OptionError("--chords is empty: give chords like \"C | Am | F G | C\"")
@@ -277,6 +288,9 @@ def melody_from_file(path: str | os.PathLike, options: ArrangeOptions) -> Melody
     score = read_melody(path)
     if not score.notes:
         raise InputError(f"{Path(path).name} has no melody notes: give a file with a melody track")
+    if options.downbeat_s is not None or options.pickup_beats is not None:
+        raise OptionError(f"{Path(path).name} has its own bar lines: --downbeat and --pickup only "
+                          "apply to audio takes")
     if options.meter is not None and tuple(options.meter) != tuple(score.meter):
         raise OptionError(f"{Path(path).name} is written in {score.meter[0]}/{score.meter[1]}: "
                           "--meter only applies to audio takes")
@@ -466,7 +480,8 @@ def _arrange(path: Path, opts: ArrangeOptions, progress: Progress | None, melody
 
             melody = transcribe(path, pitch_backend=opts.pitch_backend, tempo_bpm=opts.tempo_bpm,
                                 meter=meter_hint, key=opts.key,
-                                max_duration_s=opts.max_minutes * 60.0)
+                                max_duration_s=opts.max_minutes * 60.0,
+                                downbeat_s=opts.downbeat_s, pickup_beats=opts.pickup_beats)
             pitch_track = getattr(melody, "pitch_track", None)
             if opts.first_downbeat_s is not None and opts.tempo_bpm is not None:
                 melody.rhythm = steady_rhythm(melody, opts.tempo_bpm, opts.first_downbeat_s,

@@ -179,12 +179,38 @@ def test_overrides_are_obeyed():
     assert both.tempo_bpm == pytest.approx(_true_tempo(beats), rel=0.04)
 
 
+def test_bar_line_fixes_move_bar_one():
+    notes, beats = perform(WALTZ, beat_units=1, tempo_bpm=96.0, seed=8)
+    snapped = snap_notes(notes, estimate_tuning_cents(notes))
+    duration = notes[-1].offset_s + 1.0
+    # the waltz has a one-beat pickup: bar 1 starts on the second note
+    picked = estimate_rhythm(snapped, duration, pickup_beats=1)
+    assert np.min(np.abs(picked.downbeats_s - notes[1].onset_s)) < 0.07
+    # told otherwise, the grid obeys: the first note on a bar line, or a bar at the third note
+    none = estimate_rhythm(snapped, duration, meter=(3, 4), pickup_beats=0)
+    _check_grid(none, (3, 4))
+    assert np.min(np.abs(none.downbeats_s - notes[0].onset_s)) < 0.07
+    at = estimate_rhythm(snapped, duration, meter=(3, 4), downbeat_s=notes[2].onset_s)
+    assert np.min(np.abs(at.downbeats_s - notes[2].onset_s)) < 0.07
+    assert at.tempo_bpm == pytest.approx(_true_tempo(beats), rel=0.04)
+
+
 def test_onset_strength_is_accepted():
     notes, beats = perform(WALTZ, beat_units=1, tempo_bpm=96.0, seed=8)
     t = np.arange(0.0, notes[-1].offset_s + 1.0, 0.01)
     strength = np.ones_like(t)
     rhythm = estimate_rhythm(notes, t[-1], onset_strength=(t, strength))
     _check_grid(rhythm, (3, 4))
+
+
+def test_bar_line_fixes_out_of_range_are_one_line_errors():
+    from hum2band.errors import OptionError
+
+    notes, _ = perform(WALTZ, beat_units=1, tempo_bpm=96.0, seed=9)
+    with pytest.raises(OptionError, match="outside the take"):
+        estimate_rhythm(notes, 20.0, downbeat_s=25.0)
+    with pytest.raises(OptionError, match="less than a bar"):
+        estimate_rhythm(notes, 20.0, meter=(6, 8), pickup_beats=2)
 
 
 def test_empty_and_tiny_inputs():

@@ -117,6 +117,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the key you meant, like 'A minor', 'Am', 'Eb' (default: found from the take)")
     t.add_argument("--max-minutes", type=float, default=DEFAULT_MAX_MINUTES, metavar="MIN",
                    help="refuse takes longer than this (default: %(default)g minutes)")
+    from .cli_arrange import add_bar_fix_options
+
+    add_bar_fix_options(t)
     _add_output_flags(t)
 
     h = sub.add_parser(
@@ -175,6 +178,13 @@ class TranscribeOptions:
     meter: tuple[int, int] | None
     key: Key | None
     max_duration_s: float
+    downbeat_s: float | None = None
+    pickup_beats: float | None = None
+
+    def bar_fix(self) -> dict:
+        """The bar-line fixes given (``downbeat_s``, ``pickup_beats``), as keyword arguments."""
+        fix = {"downbeat_s": self.downbeat_s, "pickup_beats": self.pickup_beats}
+        return {k: v for k, v in fix.items() if v is not None}
 
 
 def validate_options(args: argparse.Namespace) -> TranscribeOptions:
@@ -192,7 +202,12 @@ def validate_options(args: argparse.Namespace) -> TranscribeOptions:
     if backend not in names and not _is_backend_combination(backend):
         raise OptionError(f"pitch backend '{backend}' is not one I have: use one of "
                           f"{', '.join(names)}, or join single ones with '+'")
-    return TranscribeOptions(backend, tempo, meter, key, float(args.max_minutes) * 60.0)
+    from ..listen.rhythm import check_bar_fix
+
+    downbeat_s, pickup_beats = getattr(args, "downbeat_s", None), getattr(args, "pickup_beats", None)
+    check_bar_fix(downbeat_s, pickup_beats, meter=meter)
+    return TranscribeOptions(backend, tempo, meter, key, float(args.max_minutes) * 60.0,
+                             downbeat_s, pickup_beats)
 
 
 def load_transcribe():
@@ -380,7 +395,7 @@ def run_transcribe(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> 
             melody = transcribe(
                 str(job.input_path), pitch_backend=opts.pitch_backend, tempo_bpm=opts.tempo_bpm,
                 meter=opts.meter, key=opts.key, max_duration_s=opts.max_duration_s,
-                progress=progress,
+                progress=progress, **opts.bar_fix(),
             )
             write_outputs(melody, job, args.force)
         except Hum2BandError as err:

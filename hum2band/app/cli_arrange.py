@@ -54,6 +54,16 @@ def add_arrange_options(p: argparse.ArgumentParser) -> None:
                    help="refuse takes longer than this (default: %(default)g minutes)")
 
 
+def add_bar_fix_options(p: argparse.ArgumentParser) -> None:
+    """``--downbeat`` and ``--pickup``: move the bar lines when the take's were read wrong."""
+    p.add_argument("--downbeat", type=float, metavar="SECONDS", dest="downbeat_s",
+                   help="a time in the take at which a bar starts, e.g. 1.25: the bar lines go "
+                        "through it (default: found from the take)")
+    p.add_argument("--pickup", type=float, metavar="BEATS", dest="pickup_beats",
+                   help="beats you sing before the first bar line, e.g. 1 or 0.5 (0: the first "
+                        "note is on bar 1; default: found from the take)")
+
+
 def add_arrange_parser(sub) -> None:
     a = sub.add_parser(
         "arrange", help="turn a take (or a MIDI/MusicXML melody) into a band with your voice on top",
@@ -63,6 +73,7 @@ def add_arrange_parser(sub) -> None:
     a.add_argument("inputs", nargs="+", metavar="INPUT", help="audio take(s), or .mid/.musicxml melodies")
     a.add_argument("--out", required=True, metavar="DIR", help="output folder")
     add_arrange_options(a)
+    add_bar_fix_options(a)
     a.add_argument("--force", action="store_true", help="replace an existing output folder")
     a.add_argument("--quiet", action="store_true", help="no progress on stderr")
     a.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
@@ -115,6 +126,8 @@ def options_from_args(args: argparse.Namespace):
         melody_instrument=args.melody_instrument, pitch_backend=args.pitch_backend,
         max_minutes=args.max_minutes,
         first_downbeat_s=getattr(args, "first_downbeat_s", None),
+        downbeat_s=getattr(args, "downbeat_s", None),
+        pickup_beats=getattr(args, "pickup_beats", None),
     ).checked()
 
 

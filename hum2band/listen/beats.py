@@ -2,7 +2,11 @@
 
 Onset timing alone cannot tell the beat from the "and" of a syncopated melody; a listener uses
 the music -- long notes and the tonic on strong beats, where phrases start, the pickup before a
-phrase. So the rhythm stage works in two steps.
+phrase. This module reads them in two steps. It is **not yet the rhythm stage's default**: the
+shipped weights (52 minutes of training on 2 shared cores) do not beat
+:func:`hum2band.listen.rhythm.estimate_rhythm` on the held-out takes of
+``benchmarks/rhythm_key.py`` (run it with ``--beat-model`` to compare; numbers in
+``models/README.md``), so it is used there and nowhere on the arrange path.
 
 1. **Note model** (:class:`BeatNet`, weights in ``models/beats.pt``, trained by
    :mod:`hum2band.train.beats`). For every distinct onset of the take it reads timing (inter-onset
@@ -42,6 +46,7 @@ from ..errors import OptionError
 from ..files.paths import PROJECT_ROOT
 from ..music.melody import Note
 from ..music.meter import Rhythm, beats_per_bar
+from .rhythm import check_bar_fix
 
 #: Onsets closer than this (s) are one event (the first note's pitch counts).
 ONSET_MERGE_S = 0.05
@@ -70,6 +75,9 @@ class DecoderSettings:
     ----------
     timing_sd_s, timing_sd_rel : float
         Timing error (s, 1 sd) of an inter-onset interval, and its part proportional to it.
+    timing_cap : float
+        Largest timing cost of one step (a breath or a held fermata is an outlier, not a reason
+        to misplace the note).
     tempo_change : float
         Log-cost of a 3 % change of beat period from one onset to the next.
     place_weight, bar_weight, meter_weight, tempo_weight : float
@@ -77,13 +85,14 @@ class DecoderSettings:
         the tempo prior.
     """
 
-    timing_sd_s: float = 0.04
+    timing_sd_s: float = 0.06
     timing_sd_rel: float = 0.06
+    timing_cap: float = 3.0
     tempo_change: float = 2.0
     place_weight: float = 1.0
-    bar_weight: float = 1.0
-    meter_weight: float = 1.0
-    tempo_weight: float = 1.0
+    bar_weight: float = 3.0
+    meter_weight: float = 0.25
+    tempo_weight: float = 3.0
 
 
 # ---- onsets and features -------------------------------------------------------------------------
@@ -464,16 +473,16 @@ def decode_bar_pointer(onset_s: np.ndarray, emit: np.ndarray, periods_s: np.ndar
     units, ks, total = _viterbi(np.asarray(onset_s, float), np.ascontiguousarray(emit, float),
                                 np.asarray(periods_s, float), np.ascontiguousarray(init),
                                 float(s.timing_sd_s), float(s.timing_sd_rel),
-                                float(s.tempo_change), UNITS_PER_BEAT)
+                                float(s.timing_cap), float(s.tempo_change), UNITS_PER_BEAT)
     return Decoded(tuple(meter), units, np.asarray(periods_s)[ks], float(total))
 
 
-def _viterbi_py(onset_s, emit, periods_s, init, sd0, sd_rel, tempo_cost, upb):
+def _viterbi_py(onset_s, emit, periods_s, init, sd0, sd_rel, cap, tempo_cost, upb):
     """The Viterbi recursion of :func:`decode_bar_pointer` (compiled with numba when present).
 
     A step from event i-1 to i: the period index moves by -1, 0 or +1 (cost ``tempo_cost``),
     then the position advances by m twelfths, m among the 5 whole numbers nearest to
-    ``d / period * 12`` (at least 1), with log-likelihood ``-0.5 (err / sd)^2``.
+    ``d / period * 12`` (at least 1), with log-likelihood ``-min(0.5 (err / sd)^2, cap)``.
     Returns (units from the first bar line, period index per event, total score).
     """
     n, L = emit.shape
@@ -509,7 +518,7 @@ def _viterbi_py(onset_s, emit, periods_s, init, sd0, sd_rel, tempo_cost, upb):
                 new[k, p] = -np.inf
             for m in range(m0, m0 + 5):
                 err = (d - m * per) / sd
-                lik = -0.5 * err * err
+                lik = -min(0.5 * err * err, cap)
                 for p in range(L):
                     src = (p - m) % L
                     c = best[k, src] + lik
@@ -604,33 +613,6 @@ def _log_tempo_prior(meter, periods_s: np.ndarray) -> np.ndarray:
     centre, sd = TEMPO_PRIOR[tuple(meter)]
     z = np.log2(60.0 / periods_s / centre) / sd
     return -0.5 * z * z
-
-
-def check_bar_fix(downbeat_s: float | None, pickup_beats: float | None,
-                  duration_s: float | None = None, meter: Sequence[int] | None = None) -> None:
-    """Refuse a bar-line fix that cannot be right, with a one-line :class:`OptionError`.
-
-    Parameters
-    ----------
-    downbeat_s : float or None
-        A time at which a bar starts, s; must lie in the take (0 to ``duration_s`` when known).
-    pickup_beats : float or None
-        Beats before the first bar line; 0 up to less than a bar (of ``meter``, else of 4 beats).
-    """
-    if downbeat_s is not None:
-        t = float(downbeat_s)
-        end = np.inf if duration_s is None else float(duration_s)
-        if not (np.isfinite(t) and 0.0 <= t <= end):
-            where = "" if duration_s is None else f" (0 to {duration_s:.1f} s)"
-            raise OptionError(f"downbeat {downbeat_s} s is outside the take{where}: give the time "
-                              "in seconds from the start of the take at which a bar starts")
-    if pickup_beats is not None:
-        p = float(pickup_beats)
-        bpb = beats_per_bar(meter) if meter is not None else 4
-        if not (np.isfinite(p) and 0.0 <= p < bpb):
-            raise OptionError(f"a pickup of {pickup_beats} beats is not possible: give the beats "
-                              f"sung before the first bar line, 0 up to less than a bar ({bpb} "
-                              "beats), e.g. 1 or 0.5")
 
 
 def take_beliefs(notes: Sequence[Note], model: BeatModel | None = None

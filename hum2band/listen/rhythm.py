@@ -47,6 +47,7 @@ from typing import Sequence
 
 import numpy as np
 
+from ..errors import OptionError
 from ..music.melody import Note
 from ..music.meter import Rhythm, beats_per_bar
 
@@ -748,19 +749,50 @@ def hypotheses_on_track(ons: Onsets, track: Track, meters, ratios, cues: NoteCue
     return out
 
 
-def choose_phase(h: Hypothesis, ons: Onsets, cues: NoteCues) -> None:
+def choose_phase(h: Hypothesis, ons: Onsets, cues: NoteCues, downbeat_s: float | None = None,
+                 pickup_beats: float | None = None) -> None:
     """Compute a hypothesis' phase features for all shifts, choose its bar phase and complete its
-    features (onset likelihood and note lengths at that phase)."""
+    features (onset likelihood and note lengths at that phase). A bar-line fix (``downbeat_s``,
+    ``pickup_beats``) keeps only the shifts that obey it best (see :func:`fix_errors`)."""
     owner, q_len, ll_s, beat_s, extra = h.pending
     n_on = max(len(ons.time_s), 1)
     w = PHASE_WEIGHTS[h.phase_model]
     pf = _phase_features(cues, owner, q_len, h.steps_per_beat, ll_s, n_on, beat_s, h.meter,
                          extra, w)
-    h.shift = int(np.argmax(pf @ w))
+    score = pf @ w
+    if downbeat_s is not None or pickup_beats is not None:
+        err = fix_errors(h, q_len, float(ons.time_s[0]), downbeat_s, pickup_beats)
+        score = np.where(err <= err.min() + 1e-6, score, -np.inf)
+    h.shift = int(np.argmax(score))
     h.features[0] = pf[h.shift, 0]
     h.features[-2:] = pf[h.shift, 1:3]
     h.phase_features = pf
     h.pending = None
+
+
+def fix_errors(h: Hypothesis, q_len: int, first_onset_s: float, downbeat_s: float | None,
+               pickup_beats: float | None) -> np.ndarray:
+    """How far each bar phase (shift) of a hypothesis is from a bar-line fix, shape (q_len,):
+    the distance (s) from ``downbeat_s`` to the nearest downbeat of the grid, plus the distance
+    (in grid steps) from the first note to where ``pickup_beats`` puts it before a bar line."""
+    err = np.zeros(q_len)
+    keep = h.shift
+    step = h.beat_per_pulse / h.steps_per_beat
+    for sh in range(q_len):
+        h.shift = sh
+        beats, downs = _grid_times(h)
+        if downbeat_s is not None:
+            err[sh] += float(np.min(np.abs(downs - downbeat_s))) if len(downs) else np.inf
+        if pickup_beats is not None:
+            # the first note's place in the grid, in steps, counted back from the next bar line
+            u_first = float(np.interp(first_onset_s, h.track.pulses_s,
+                                      np.arange(len(h.track.pulses_s), dtype=float))) / step
+            j = int(np.round(u_first))
+            to_bar = (-(j + sh)) % q_len
+            want = int(round(float(pickup_beats) * h.steps_per_beat)) % q_len
+            err[sh] += abs(to_bar - want)
+    h.shift = keep
+    return err
 
 
 def _grid_times(h: Hypothesis) -> tuple[np.ndarray, np.ndarray]:
@@ -782,7 +814,8 @@ def _grid_times(h: Hypothesis) -> tuple[np.ndarray, np.ndarray]:
 
 
 def rhythm_hypotheses(notes: Sequence[Note], duration_s: float, tempo_bpm: float | None = None,
-                      meters=METERS, onset_strength=None) -> tuple[Onsets, list[Hypothesis]]:
+                      meters=METERS, onset_strength=None, downbeat_s: float | None = None,
+                      pickup_beats: float | None = None) -> tuple[Onsets, list[Hypothesis]]:
     """All metrical hypotheses for a take, with their features, unscored (see the module doc).
 
     Returns the onsets and the hypotheses; no hypotheses when there are fewer than 3 onsets.
@@ -804,11 +837,40 @@ def rhythm_hypotheses(notes: Sequence[Note], duration_s: float, tempo_bpm: float
         track = make_track(ons, pulses, max(ratios) * 4 * 4 + 1)
         hyps += hypotheses_on_track(ons, track, meters, ratios, cues, bpm_range)
     # the bar phase (the costly part) only for the hypotheses that score best without it
+    if pickup_beats is not None:  # a pickup shorter than a bar
+        hyps = [h for h in hyps if float(pickup_beats) < beats_per_bar(h.meter)]
     hyps.sort(key=lambda h: float(FEATURE_WEIGHTS @ h.features), reverse=True)
     hyps = hyps[:MAX_PHASED_HYPOTHESES]
     for h in hyps:
-        choose_phase(h, ons, cues)
+        choose_phase(h, ons, cues, downbeat_s, pickup_beats)
     return ons, hyps
+
+
+def check_bar_fix(downbeat_s: float | None, pickup_beats: float | None,
+                  duration_s: float | None = None, meter: Sequence[int] | None = None) -> None:
+    """Refuse a bar-line fix that cannot be right, with a one-line :class:`OptionError`.
+
+    Parameters
+    ----------
+    downbeat_s : float or None
+        A time at which a bar starts, s; must lie in the take (0 to ``duration_s`` when known).
+    pickup_beats : float or None
+        Beats before the first bar line; 0 up to less than a bar (of ``meter``, else of 4 beats).
+    """
+    if downbeat_s is not None:
+        t = float(downbeat_s)
+        end = np.inf if duration_s is None else float(duration_s)
+        if not (np.isfinite(t) and 0.0 <= t <= end):
+            where = "" if duration_s is None else f" (0 to {duration_s:.1f} s)"
+            raise OptionError(f"downbeat {downbeat_s} s is outside the take{where}: give the time "
+                              "in seconds from the start of the take at which a bar starts")
+    if pickup_beats is not None:
+        p = float(pickup_beats)
+        bpb = beats_per_bar(meter) if meter is not None else 4
+        if not (np.isfinite(p) and 0.0 <= p < bpb):
+            raise OptionError(f"a pickup of {pickup_beats} beats is not possible: give the beats "
+                              f"sung before the first bar line, 0 up to less than a bar ({bpb} "
+                              "beats), e.g. 1 or 0.5")
 
 
 # ---- public --------------------------------------------------------------------------------------
@@ -820,7 +882,8 @@ FEATURE_WEIGHTS = np.array([
 
 
 def estimate_rhythm(notes: Sequence[Note], duration_s: float, tempo_bpm: float | None = None,
-                    meter: tuple[int, int] | None = None, onset_strength=None) -> Rhythm:
+                    meter: tuple[int, int] | None = None, onset_strength=None,
+                    downbeat_s: float | None = None, pickup_beats: float | None = None) -> Rhythm:
     """Tempo, beats, downbeats and meter of a sung take that follow the singer.
 
     Parameters
@@ -838,6 +901,11 @@ def estimate_rhythm(notes: Sequence[Note], duration_s: float, tempo_bpm: float |
     onset_strength : tuple of np.ndarray, optional
         ``(times_s, strength)`` onset-strength curve of the audio, to weigh the onsets (see
         :func:`onsets_from_notes`).
+    downbeat_s : float, optional
+        Fix: a time in the take (s) at which a bar starts; the bar phase (to a sixteenth) is
+        chosen among those whose grid puts a downbeat nearest to it.
+    pickup_beats : float, optional
+        Fix: counted beats sung before the first bar line (0: the first note is on it).
 
     Returns
     -------
@@ -848,10 +916,15 @@ def estimate_rhythm(notes: Sequence[Note], duration_s: float, tempo_bpm: float |
         fewer than 3 distinct onsets: a steady grid at ``tempo_bpm`` (default 100 bpm) from the
         first note, confidences 0.
     """
+    check_bar_fix(downbeat_s, pickup_beats, duration_s, meter)
     meters = (tuple(int(x) for x in meter),) if meter is not None else METERS
-    ons, hyps = rhythm_hypotheses(notes, duration_s, tempo_bpm, meters, onset_strength)
+    ons, hyps = rhythm_hypotheses(notes, duration_s, tempo_bpm, meters, onset_strength,
+                                  downbeat_s, pickup_beats)
+    if not hyps and len(ons.time_s) >= 3:
+        raise OptionError(f"a pickup of {pickup_beats} beats is longer than a bar of "
+                          f"{beats_per_bar(meters[0])} beats: give a shorter pickup")
     if not hyps:
-        return _steady_rhythm(ons, duration_s, tempo_bpm, meters[0])
+        return _steady_rhythm(ons, duration_s, tempo_bpm, meters[0], downbeat_s, pickup_beats)
     scores = np.array([float(FEATURE_WEIGHTS @ h.features) for h in hyps])
     for h, sc in zip(hyps, scores):
         h.score = float(sc)
@@ -872,13 +945,23 @@ def estimate_rhythm(notes: Sequence[Note], duration_s: float, tempo_bpm: float |
                   min(tempo_conf, 1.0))
 
 
-def _steady_rhythm(ons: Onsets, duration_s: float, tempo_bpm: float | None, meter) -> Rhythm:
-    """A steady grid from the first note when there is too little to follow."""
+def _steady_rhythm(ons: Onsets, duration_s: float, tempo_bpm: float | None, meter,
+                   downbeat_s: float | None = None, pickup_beats: float | None = None) -> Rhythm:
+    """A steady grid from the first note when there is too little to follow (bar 1 moved by a
+    pickup, or laid through a given downbeat)."""
     bpm = float(tempo_bpm) if tempo_bpm else 100.0
-    start = float(ons.time_s[0]) if len(ons.time_s) else 0.0
-    end = max(float(duration_s), ons.end_s, start + 60.0 / bpm)
-    beats = np.arange(start, end, 60.0 / bpm)
-    return Rhythm(beats, beats[:: beats_per_bar(meter)], tuple(meter), bpm, 0.0, 0.0)
+    beat_s = 60.0 / bpm
+    first = float(ons.time_s[0]) if len(ons.time_s) else 0.0
+    bar1 = first + (float(pickup_beats) * beat_s if pickup_beats else 0.0)
+    if downbeat_s is not None:
+        bar1 = float(downbeat_s)
+    start = bar1 - np.floor((bar1 - first) / beat_s + 1e-6) * beat_s
+    end = max(float(duration_s), ons.end_s, start + beat_s)
+    beats = np.arange(start, end, beat_s)
+    index = np.round((beats - bar1) / beat_s).astype(int)
+    inside = beats >= 0.0
+    beats, index = beats[inside], index[inside]
+    return Rhythm(beats, beats[index % beats_per_bar(meter) == 0], tuple(meter), bpm, 0.0, 0.0)
 
 
 @dataclass

@@ -27,7 +27,7 @@ from ..music.meter import SUPPORTED_METERS
 from ..music.tuning import estimate_tuning_cents, snap_notes
 from .notes import SegmenterSettings, segment_notes, voicing
 from .pitch import TRACKER_SAMPLE_RATE_HZ, PitchTrack, resolve_backend, track_pitch
-from .rhythm import estimate_rhythm
+from .rhythm import check_bar_fix, estimate_rhythm
 
 #: Takes with less sung time than this are refused, s.
 MIN_VOICED_S = 1.0
@@ -40,7 +40,8 @@ Progress = Callable[[str], None]
 def transcribe(path: str | os.PathLike, pitch_backend: str = "default",
                tempo_bpm: float | None = None, meter: Sequence[int] | None = None,
                key: str | Key | None = None, max_duration_s: float | None = MAX_DURATION_S,
-               progress: Progress | None = None) -> Melody:
+               progress: Progress | None = None, downbeat_s: float | None = None,
+               pickup_beats: float | None = None) -> Melody:
     """Transcribe an audio file into a melody.
 
     Parameters
@@ -52,6 +53,10 @@ def transcribe(path: str | os.PathLike, pitch_backend: str = "default",
         joined with ``+``.
     tempo_bpm, meter, key : optional
         Overrides: the rhythm stage then follows the given tempo/meter, and the key is taken as is.
+    downbeat_s : float, optional
+        A time in the take (s) at which a bar starts: the bar lines go through it.
+    pickup_beats : float, optional
+        Counted beats sung before the first bar line (0: the first note is on it).
     max_duration_s : float or None
         Longer takes are refused (None: no limit).
     progress : callable, optional
@@ -66,7 +71,7 @@ def transcribe(path: str | os.PathLike, pitch_backend: str = "default",
     hum2band.errors.Hum2BandError
         With a one-line message for the user (missing/corrupt file, no singing, too short/long).
     """
-    _check_options(pitch_backend, tempo_bpm, meter, key)
+    _check_options(pitch_backend, tempo_bpm, meter, key, downbeat_s, pickup_beats)
     timings: dict[str, float] = {}
     say = progress or (lambda stage: None)
     t = time.perf_counter()
@@ -75,7 +80,7 @@ def transcribe(path: str | os.PathLike, pitch_backend: str = "default",
                                 max_duration_s=max_duration_s)
     timings["decode"] = time.perf_counter() - t
     return _run_stages(audio.samples, audio.sample_rate_hz, pitch_backend, tempo_bpm, meter, key,
-                       str(path), progress, timings, None)
+                       str(path), progress, timings, None, downbeat_s, pickup_beats)
 
 
 def transcribe_audio(samples: np.ndarray, sample_rate_hz: int, pitch_backend: str = "default",
@@ -83,20 +88,23 @@ def transcribe_audio(samples: np.ndarray, sample_rate_hz: int, pitch_backend: st
                      key: str | Key | None = None, source: str = "take",
                      progress: Progress | None = None,
                      timings: dict[str, float] | None = None,
-                     settings: SegmenterSettings | None = None) -> Melody:
+                     settings: SegmenterSettings | None = None, downbeat_s: float | None = None,
+                     pickup_beats: float | None = None) -> Melody:
     """Transcribe mono samples (shape (n_samples,)) at ``sample_rate_hz``; see :func:`transcribe`."""
-    _check_options(pitch_backend, tempo_bpm, meter, key)
+    _check_options(pitch_backend, tempo_bpm, meter, key, downbeat_s, pickup_beats)
     return _run_stages(samples, sample_rate_hz, pitch_backend, tempo_bpm, meter, key, source,
-                       progress, dict(timings or {}), settings)
+                       progress, dict(timings or {}), settings, downbeat_s, pickup_beats)
 
 
 def _run_stages(samples, sample_rate_hz, pitch_backend, tempo_bpm, meter, key, source, progress,
-                timings: dict[str, float], settings: SegmenterSettings | None) -> Melody:
+                timings: dict[str, float], settings: SegmenterSettings | None,
+                downbeat_s: float | None = None, pickup_beats: float | None = None) -> Melody:
     """pitch -> notes -> tuning -> key -> rhythm, on options already checked."""
     say = progress or (lambda stage: None)
     name = os.path.basename(source) or source
     x = np.asarray(samples, dtype=np.float32)
     duration_s = len(x) / float(sample_rate_hz)
+    check_bar_fix(downbeat_s, pickup_beats, duration_s, tuple(meter) if meter else None)
 
     t = time.perf_counter()
     say("pitch")
@@ -123,15 +131,17 @@ def _run_stages(samples, sample_rate_hz, pitch_backend, tempo_bpm, meter, key, s
     the_key = Key.parse(key) if isinstance(key, str) else (key or estimate_key(notes))
     say("rhythm")
     rhythm = estimate_rhythm(notes, duration_s, tempo_bpm=tempo_bpm,
-                             meter=tuple(meter) if meter else None)
+                             meter=tuple(meter) if meter else None, downbeat_s=downbeat_s,
+                             pickup_beats=pickup_beats)
     timings["rhythm_key"] = time.perf_counter() - t
     return Melody(notes=notes, tuning_cents=tuning_cents, rhythm=rhythm, key=the_key,
                   duration_s=duration_s, source=source, pitch_backend=track.backend,
                   timings_s=timings, pitch_track=track)
 
 
-def _check_options(pitch_backend, tempo_bpm, meter, key) -> None:
+def _check_options(pitch_backend, tempo_bpm, meter, key, downbeat_s=None, pickup_beats=None) -> None:
     resolve_backend(pitch_backend)
+    check_bar_fix(downbeat_s, pickup_beats, meter=tuple(meter) if meter else None)
     if tempo_bpm is not None and not (30.0 <= float(tempo_bpm) <= 300.0):
         raise OptionError(f"tempo {tempo_bpm} bpm is out of range: give a tempo from 30 to 300 bpm")
     if meter is not None and tuple(int(v) for v in meter) not in SUPPORTED_METERS:
