@@ -635,6 +635,28 @@ def _sections(grid: SongGrid, opts: ArrangeOptions, earlier) -> list:
     return find_sections(grid.notes, grid.first_bar, end, grid.beats_per_bar)
 
 
+def intro_chords(spans: list, first_beat: float, last_beat: float) -> list:
+    """Chords of an intro of ``first_beat`` beats from the song's own material: its last
+    ``first_beat`` beats of chords (before ``last_beat``), moved to the start; a song shorter than
+    the intro, or without chords there, gets its first chord held.
+
+    Parameters
+    ----------
+    spans : list of (start_beat, end_beat, ChordSymbol)
+        The song's chords (the intro's beats come first: the song starts at ``first_beat``).
+    first_beat, last_beat : float
+        Where the sung bars start and end.
+    """
+    a = last_beat - first_beat
+    if a < first_beat - 1e-9:
+        return [(0.0, first_beat, spans[0][2])]
+    out = [(max(s, a) - a, min(e, last_beat) - a, c) for s, e, c in spans
+           if e > a + 1e-9 and s < last_beat - 1e-9]
+    if not out or out[0][0] > 1e-9:
+        return [(0.0, first_beat, spans[0][2])]
+    return out
+
+
 def _chords(melody: Melody, grid: SongGrid, opts: ArrangeOptions, style, earlier) -> list:
     """Chord spans (start_beat, end_beat, ChordSymbol) over every bar of the arrangement."""
     from .compose.harmony.harmonize import harmonize, locked_spans, merge_repeats
@@ -660,10 +682,9 @@ def _chords(melody: Melody, grid: SongGrid, opts: ArrangeOptions, style, earlier
         spans = harmonic_rhythm(spans, bpb, style.chords_per_bar)
     tonic = ChordSymbol.make(key.tonic_pitch_class, "min" if key.mode == "minor" else "maj")
     first, last = grid.first_bar * bpb, (grid.n_bars - ENDING_BARS) * bpb
-    # intro: the first chord (an intro leads into the song); ending: the tonic
-    out = []
-    if grid.first_bar > 0:
-        out.append((0.0, float(first), spans[0][2]))
+    # intro: the song's own last bars (an intro that ends like the song leads into its first bar);
+    # ending: the tonic
+    out = intro_chords(spans, float(first), float(last)) if grid.first_bar > 0 else []
     for s, e, c in spans:
         s, e = max(s, first), min(e, last)
         if e > s:

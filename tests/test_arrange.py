@@ -292,3 +292,16 @@ def test_the_band_lands_with_the_singers_last_held_note():
     assert (held[:, 0] <= 8.0).all() and len(held) == 9
     short = _with_ending(ps, grid([8.0, 8.5, 60.0]), []).parts["keys"]   # a short last note
     assert short[:, 0].max() == 12.0 and len(short) == 13
+
+
+def test_an_intro_plays_the_songs_own_last_bars():
+    from hum2band.music.chords import ChordSymbol
+    from hum2band.pipeline import intro_chords
+
+    c, f, g, am = (ChordSymbol.make(0), ChordSymbol.make(5), ChordSymbol.make(7), ChordSymbol.make(9, "min"))
+    # two intro bars (beats 0-8), then eight sung bars of 4/4 (beats 8-40)
+    spans = [(8.0, 12.0, c), (12.0, 16.0, am), (16.0, 24.0, f), (24.0, 32.0, c), (32.0, 36.0, f),
+             (36.0, 38.0, g), (38.0, 40.0, c)]
+    assert intro_chords(spans, 8.0, 40.0) == [(0.0, 4.0, f), (4.0, 6.0, g), (6.0, 8.0, c)]
+    # a song shorter than its intro: the first chord held
+    assert intro_chords([(8.0, 12.0, am)], 8.0, 12.0) == [(0.0, 8.0, am)]
