@@ -505,7 +505,8 @@ def summary_line(method: str, name: str, rs: list[Result]) -> str:
     def frac(c):
         return np.mean([x == c for x in cls])
 
-    meter_ok = np.mean([r.meter == r.take.tune.meter for r in rs])
+    meter_s = (f"{'-':>7}" if method == "mm-beat" else
+               f"{np.mean([r.meter == r.take.tune.meter for r in rs]):>7.2f}")
     if rs[0].key_pc is None:
         key_s, tune_s = f"{'-':>6}", f"{'-':>6}"
     else:
@@ -514,10 +515,11 @@ def summary_line(method: str, name: str, rs: list[Result]) -> str:
         tune_ok = np.mean([abs((r.tuning_cents - r.take.tuning_cents + 50) % 100 - 50) <= 10
                            for r in rs])
         key_s, tune_s = f"{key_ok:>6.2f}", f"{tune_ok:>6.2f}"
+    down_s = f"{'-':>7}" if method == "mm-beat" else f"{np.mean([r.downbeat_f for r in rs]):>7.2f}"
     return (f"{method:<9}{name:<14}{len(rs):>4}{frac('ok'):>7.2f}{frac('x2'):>6.2f}"
-            f"{frac('x1/2'):>6.2f}{meter_ok:>7.2f}{np.mean([r.beat_f for r in rs]):>7.2f}"
+            f"{frac('x1/2'):>6.2f}{meter_s}{np.mean([r.beat_f for r in rs]):>7.2f}"
             f"{np.mean([r.phase_right for r in rs]):>7.2f}"
-            f"{np.mean([r.downbeat_f for r in rs]):>7.2f}{key_s}{tune_s}"
+            f"{down_s}{key_s}{tune_s}"
             f"{1000 * np.mean([r.time_s for r in rs]):>7.0f}")
 
 
@@ -747,7 +749,8 @@ def main(argv=None) -> int:
                   f"phase {'ok ' if r.phase_right else 'OFF'} downF {r.downbeat_f:.2f}", flush=True)
     print("\n".join(report(by_method)))
     print("tempo: within 4 % (x2, x1/2: at double / half); phase: beat phase right; "
-          "ms: tuning + key + rhythm per take (madmom: both trackers on the audio)")
+          "ms: tuning + key + rhythm per take (madmom: both trackers on the audio); mm-beat has no "
+          "bar lines (meter, downF: -)")
     print(TARGETS)
     return 0
 
