@@ -305,3 +305,29 @@ def test_an_intro_plays_the_songs_own_last_bars():
     assert intro_chords(spans, 8.0, 40.0) == [(0.0, 4.0, f), (4.0, 6.0, g), (6.0, 8.0, c)]
     # a song shorter than its intro: the first chord held
     assert intro_chords([(8.0, 12.0, am)], 8.0, 12.0) == [(0.0, 8.0, am)]
+
+
+def test_form_names_the_sections_and_section_regenerates_one(tmp_path):
+    first, again = tmp_path / "form", tmp_path / "again"
+    rc, _, err = run("arrange", EX / "ode_to_joy.m4a", "--style", "rock", "--form", "A B", "--seed", "2",
+                     "--out", first, "--quiet")
+    assert rc == 0, err
+    a = json.loads((first / "arrangement.json").read_text())
+    assert [s["label"] for s in a["sections"]] == ["A", "B"]
+    assert a["sections"][0]["end_bar"] == a["sections"][1]["start_bar"]
+    rc, _, err = run("arrange", EX / "ode_to_joy.m4a", "--style", "rock", "--seed", "9", "--section", "2",
+                     "--from", first, "--out", again, "--quiet")
+    assert rc == 0, err
+    b = json.loads((again / "arrangement.json").read_text())
+    assert b["sections"] == a["sections"] and b["chords"] == a["chords"]
+    bpb = a["grid"]["beats_per_bar"]
+    cut = a["sections"][1]["start_bar"] * bpb
+    changed = False
+    for name, notes in a["grid"]["parts_beats"].items():
+        before = sorted(n for n in notes if n[0] < cut - 1e-6)
+        assert before == sorted(n for n in b["grid"]["parts_beats"][name] if n[0] < cut - 1e-6), name
+        changed |= sorted(notes) != sorted(b["grid"]["parts_beats"][name])
+    assert changed
+    rc, _, err = run("arrange", EX / "ode_to_joy.m4a", "--style", "rock", "--section", "5", "--from", first,
+                     "--out", tmp_path / "no")
+    assert rc != 0 and "--section 5: the arrangement" in err and "has 2 sections" in err
