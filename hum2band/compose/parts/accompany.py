@@ -10,10 +10,15 @@ Decoding, bar by bar (one decoder step per bar):
    for every drum class and every pitch of every part;
 2. onsets are sampled at ``temperature`` with a seeded generator (same seed, same parts);
    temperature 0 keeps the onsets the model rates above one half;
-3. **the melody is heard**: a pitched note that would sound a minor second or a major seventh
-   against the sung note on a counted beat is not played (the model was also trained on targets
-   without such notes), a bass plays one note at a time and a chord instrument at most five;
-4. what was played is fed back to the decoder for the next bar.
+3. the bar is played as a band member would (:mod:`hum2band.compose.parts.playing`,
+   :mod:`hum2band.compose.parts.fills`): one hit where the model wrote a flam; no note that sounds
+   a minor second or major seventh against the melody wherever it sounds (the model was trained
+   on targets without such notes on counted beats); the bass on the root or stated bass at each
+   chord change, in E1-G3, each note in the nearest octave; chord instruments under C6 and at
+   most 4-6 notes a tick; a drum fill into each new section or 8-bar phrase, a crash after it,
+   small variations between;
+4. what was played is fed back to the decoder for the next bar; the sections' energy then shapes
+   the notes (:func:`hum2band.compose.form.shape_parts`).
 
 Songs longer than ``WINDOW_BARS`` are written in overlapping windows: each new window starts with
 the last ``OVERLAP_BARS`` bars already written, so the parts run on without a seam.
