@@ -43,7 +43,7 @@ MODULES = {
     "tuning": ("hum2band/music/tuning.py", ["tests/test_tuning.py", "tests/test_music_properties.py"]),
     "notes": ("hum2band/listen/notes.py",
               ["tests/test_notes.py", "tests/test_music_properties.py", "tests/test_transcribe.py"]),
-    "rhythm": ("hum2band/listen/rhythm.py", ["tests/test_rhythm_key.py"]),
+    "rhythm": ("hum2band/listen/rhythm.py", ["tests/test_rhythm_key.py", "tests/test_bar_fix_options.py"]),
 }
 
 #: Mutants that change nothing a caller can observe: mutant name -> why.
