@@ -238,7 +238,7 @@ def melody_score_of(melody) -> MelodyScore:
 # ---- the model -----------------------------------------------------------------------------
 def load_harmony_model(path: str | os.PathLike | None = None):
     """The harmony transformer (loaded once per path and kept)."""
-    from ..weights import load_once
+    from ...files.weights import load_once
     from .model import load_model
 
     return load_once(path, "HUM2BAND_HARMONY_MODEL", DEFAULT_MODEL_PATH, load_model, "harmony model",

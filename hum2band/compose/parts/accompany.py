@@ -58,7 +58,7 @@ VARY_CHANCE = 0.5
 
 def load_parts_model(path: str | os.PathLike | None = None) -> tuple[PartsModel, dict]:
     """The accompaniment model and its metadata (loaded once per path)."""
-    from ..weights import load_once
+    from ...files.weights import load_once
     from .model import load
 
     return load_once(path, "HUM2BAND_PARTS_MODEL", DEFAULT_PARTS_MODEL_PATH, load, "accompaniment model",
