@@ -35,7 +35,8 @@ For every style and every held-out song in a meter the style plays, the model wr
       are all one bar, hits compared on the 12-tick grid with one tick of tolerance;
     * fills: a bar "fills" when its last counted beat departs from the song's usual last beat
       (the most common one) by two or more drum hits; the rate at 8-bar phrase ends (bars 8, 16,
-      24, ... but not the final bar) against every other bar;
+      24, ... counted from the first full bar, i.e. after a pickup bar; not the final bar) against
+      every other bar (also printed counted from bar 0 whatever the pickup);
     * energy: notes per bar (all parts) in the first section against the rest, the sections found
       from the melody (:func:`hum2band.compose.form.find_sections`, as ``arrange`` does; the
       model is given them);
@@ -60,7 +61,7 @@ import argparse  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
-from dataclasses import dataclass, fields  # noqa: E402
+from dataclasses import dataclass, field, fields  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -257,9 +258,18 @@ def _unmatched(a: np.ndarray, b: np.ndarray) -> int:
     return miss(a, b) + miss(b, a)
 
 
-def loops_and_fills(parts: dict, song) -> tuple[bool, int, int, int, int]:
+def first_full_bar(song) -> int:
+    """0, or 1 when bar 0 is a pickup (the melody comes in after its middle): 8-bar phrases are
+    counted from the first full bar."""
+    mel = np.asarray(song["melody"], dtype=float).reshape(-1, 3)
+    first = float(mel[:, 0].min()) if len(mel) else 0.0
+    return int(first >= song["bpb"] / 2.0 and first < song["bpb"])
+
+
+def loops_and_fills(parts: dict, song, from_bar: int | None = None) -> tuple[bool, int, int, int, int]:
     """(the drums loop one bar throughout, fills at 8-bar phrase ends, phrase ends,
-    fills elsewhere, other bars); the final bar is left out of both."""
+    fills elsewhere, other bars); the final bar is left out of both. Phrases are counted from
+    ``from_bar`` (default: the first full bar, :func:`first_full_bar`)."""
     bars = drum_bars(parts, song)[:-1]
     if len(bars) < 2 or not any(len(b) for b in bars):
         return False, 0, 0, 0, 0
@@ -270,7 +280,8 @@ def loops_and_fills(parts: dict, song) -> tuple[bool, int, int, int, int]:
     keys = [tuple(map(tuple, t)) for t in tails]
     usual = np.array(max(set(keys), key=keys.count), dtype=int).reshape(-1, 2)
     fill = [_unmatched(t, usual) >= 2 for t in tails]
-    end = [(b + 1) % 8 == 0 for b in range(len(bars))]
+    start = first_full_bar(song) if from_bar is None else from_bar
+    end = [b >= start and (b + 1 - start) % 8 == 0 for b in range(len(bars))]
     f_end = sum(f for f, e in zip(fill, end) if e)
     f_other = sum(f for f, e in zip(fill, end) if not e)
     return loop, f_end, sum(end), f_other, len(bars) - sum(end)
@@ -306,6 +317,7 @@ class Tally:
     first_bars: int = 0
     rest_notes: int = 0
     rest_bars: int = 0
+    naive: list = field(default_factory=lambda: [0, 0, 0, 0])
 
     def add(self, parts: dict, song, sections) -> None:
         c, s = clash_16ths(parts, song)
@@ -313,6 +325,11 @@ class Tally:
         dd, dn, pd_, pn = doubled(parts)
         r, ch, midi, lp, stp = bass_measures(parts, song)
         loop, fe, e, fo, o = loops_and_fills(parts, song)
+        _, fe0, e0, fo0, o0 = loops_and_fills(parts, song, from_bar=0)
+        self.naive[0] += fe0
+        self.naive[1] += e0
+        self.naive[2] += fo0
+        self.naive[3] += o0
         self.clash += c
         self.sung += s
         self.fid_good += g
@@ -340,6 +357,9 @@ class Tally:
     def __iadd__(self, other: "Tally") -> "Tally":
         for f in fields(self):
             a, b = getattr(self, f.name), getattr(other, f.name)
+            if f.name == "naive":
+                setattr(self, f.name, [x + y for x, y in zip(a, b)])
+                continue
             setattr(self, f.name, min(a, b) if f.name == "bass_lo" else max(a, b) if f.name == "bass_hi" else a + b)
         return self
 
@@ -488,6 +508,10 @@ def main(argv=None) -> int:
     print_table("hum2band", rows + [("all", tot)], acc)
     if not a.no_mma:
         print_table("mma (the style's first groove, same chords)", mma_rows + [("all", mtot)])
+    for name, t in (("hum2band", tot), ("mma", mtot)):
+        n = t.naive
+        print(f"{name}: fills with phrases counted from bar 0 even after a pickup bar: at phrase ends "
+              f"{n[0] / max(n[1], 1):.3f}, elsewhere {n[2] / max(n[3], 1):.3f}")
     consistency_table(songs)
     per_style_root = [t.row()["bass root"] for _, t in rows]
     print(f"\nbass on the change, lowest style: {np.nanmin(per_style_root):.3f}")
