@@ -25,12 +25,13 @@ LOW_TOM, HIGH_TOM = _CLASS["low tom"], _CLASS["high tom"]
 SHAKER, HIGH_CONGA, LOW_CONGA, TIMBALE = _CLASS["shaker"], _CLASS["high conga"], _CLASS["low conga"], _CLASS["timbale"]
 
 #: Per style: the voices a fill moves through, high to low, and its subdivision in ticks
-#: (3 = 16ths, 4 = triplets, 6 = eighths).
+#: (3 = 16ths, 4 = triplets, 6 = eighths). Folk grooves are a tambourine or nothing: a folk fill
+#: is shaken, not played on the kit.
 FILL_VOICES = {
     "pop": ((SNARE, HIGH_TOM, LOW_TOM), 3), "rock": ((SNARE, HIGH_TOM, LOW_TOM), 3),
     "funk": ((SNARE, HIGH_TOM, LOW_TOM), 3), "country": ((SNARE, SNARE, LOW_TOM), 6),
     "reggae": ((SNARE, HIGH_TOM, LOW_TOM), 3), "ballad": ((SNARE, HIGH_TOM, LOW_TOM), 6),
-    "folk": ((SNARE, LOW_TOM), 6), "swing": ((SNARE, SNARE, LOW_TOM), 4),
+    "folk": ((SHAKER, SHAKER), 6), "swing": ((SNARE, SNARE, LOW_TOM), 4),
     "jazz-ballad": ((SNARE, SNARE), 4), "bossa nova": ((SIDE_STICK, LOW_TOM), 6),
     "latin": ((TIMBALE, HIGH_CONGA, LOW_CONGA), 3), "waltz": ((SNARE, LOW_TOM), 6),
 }
@@ -82,6 +83,8 @@ def write_fill(fire: np.ndarray, vel: np.ndarray, n_ticks: int, style: str, feel
 
 def crash_downbeat(fire: np.ndarray, vel: np.ndarray, style: str) -> None:
     """Mark a new phrase: a crash (a ride bell in jazz styles) with the kick on its first tick."""
+    if style == "folk":          # no cymbals in a folk groove
+        return
     accent = RIDE if style in ("swing", "jazz-ballad", "bossa nova") else CRASH
     loud = float(np.clip(vel[0, :G.N_DRUM].max(), 0.7, 1.0)) if fire[0, :G.N_DRUM].any() else 0.85
     fire[0, accent] = True
