@@ -395,6 +395,16 @@ def test_arrange_again_uses_the_kept_upload(served):
     assert sent["style"] == "rock" and sent["tempo_bpm"] == 92.5
     assert sent["first_downbeat_s"] == 0.75
     assert job.input_path.read_bytes() == kept.read_bytes()
+    # Bar 1 moved without a new tempo: the bar's start goes as downbeat_s and the beats are
+    # still tracked (no steady grid from a first downbeat and a tempo).
+    moved = client.post(f"/api/jobs/{first}/again", params={"style": "pop", "downbeat_s": "0.4"})
+    assert moved.status_code == 202, moved.text
+    third = wait_for(client, moved.json()["id"])
+    assert third["state"] == "done", third
+    sent = json.loads((app.state.queue.get(moved.json()["id"]).out_dir / "arrangement.json").read_text())["options"]
+    assert sent["downbeat_s"] == 0.4 and sent.get("first_downbeat_s") is None and sent.get("tempo_bpm") is None
+    late = client.post(f"/api/jobs/{first}/again", params={"downbeat_s": "9999"})
+    assert late.status_code == 400 and is_one_line(late.json()["error"])
     # a bad option, an unknown job, a cross-origin page: one-line refusals
     bad = client.post(f"/api/jobs/{first}/again", params={"tempo_bpm": "900"})
     assert bad.status_code == 400 and is_one_line(bad.json()["error"])

@@ -226,6 +226,10 @@ def parse_options(params, styles: list[str], max_duration_s: float) -> dict[str,
     downbeat_s = _number(params, "first_downbeat_s", 0, max_duration_s, "first downbeat (s)")
     if downbeat_s is not None:
         values["first_downbeat_s"] = downbeat_s
+    # A bar starts here (the page's "move bar 1"): the beats still follow the singer.
+    bar_s = _number(params, "downbeat_s", 0, max_duration_s, "bar 1 (s)")
+    if bar_s is not None:
+        values["downbeat_s"] = bar_s
     return values
 
 

@@ -736,8 +736,17 @@ async function arrangeAgain() {
   }
   const params = new URLSearchParams(jobQuery());
   params.delete("filename");
-  params.set("tempo_bpm", bpm.toFixed(2));
-  params.set("first_downbeat_s", again.downbeatS.toFixed(3));
+  if (state.take.firstDownbeatS !== undefined) {
+    // Recorded here with the count-in: the take keeps its steady grid, moved to the new bar 1.
+    params.set("tempo_bpm", bpm.toFixed(2));
+    params.set("first_downbeat_s", again.downbeatS.toFixed(3));
+  } else {
+    // A memo: a bar starts where bar 1 was moved and the beats still follow the singer's drift;
+    // a tempo the user typed or tapped (not the one the take was heard at) goes as well.
+    params.set("downbeat_s", again.downbeatS.toFixed(3));
+    if (!again.tempoBpm || Math.abs(bpm - again.tempoBpm) > 0.05) params.set("tempo_bpm", bpm.toFixed(2));
+    else params.delete("tempo_bpm");
+  }
   startProgress("arranging your take again…");
   const body = await sendInLine(() => fetch(`/api/jobs/${job.id}/again?${params}`,
     { method: "POST" }));
