@@ -410,14 +410,21 @@ def create_app(settings: ServeSettings | None = None, arrange: Callable[..., Any
             "ttl_s": settings.ttl_s,
         })
 
+    def request_options(request: Request):
+        """The arrange options of a request's query string (raises Hum2BandError)."""
+        values = parse_options(request.query_params, styles, settings.max_duration_s)
+        values.setdefault("style", default_style)
+        values["max_minutes"] = settings.max_duration_s / 60.0
+        return make_options(**values)
+
+    def _busy(busy: QueueFull) -> Response:
+        return _error(f"busy, try again: {busy}", 503, {"retry-after": str(busy.retry_after_s)})
+
     async def create_job(request: Request) -> Response:
         if not _same_origin(request):
             return _error("uploads are accepted only from this server's own page", 403)
         try:
-            values = parse_options(request.query_params, styles, settings.max_duration_s)
-            values.setdefault("style", default_style)
-            values["max_minutes"] = settings.max_duration_s / 60.0
-            options = make_options(**values)
+            options = request_options(request)
         except Hum2BandError as error:
             return _error(str(error), 400)
         name = display_name(request.query_params.get("filename"))
@@ -430,7 +437,7 @@ def create_app(settings: ServeSettings | None = None, arrange: Callable[..., Any
         try:
             job = jobs.reserve(name)
         except QueueFull as busy:
-            return _error(f"busy, try again: {busy}", 503, {"retry-after": str(busy.retry_after_s)})
+            return _busy(busy)
         try:
             path = job.upload_dir / "take.upload"
             n_bytes = 0
@@ -468,16 +475,13 @@ def create_app(settings: ServeSettings | None = None, arrange: Callable[..., Any
         if job is None or job.state != DONE:
             return _error(_gone, 404)
         try:
-            values = parse_options(request.query_params, styles, settings.max_duration_s)
-            values.setdefault("style", default_style)
-            values["max_minutes"] = settings.max_duration_s / 60.0
-            options = make_options(**values)
+            options = request_options(request)
         except Hum2BandError as error:
             return _error(str(error), 400)
         try:
             new = await run_in_threadpool(jobs.again, job, options)
         except QueueFull as busy:
-            return _error(f"busy, try again: {busy}", 503, {"retry-after": str(busy.retry_after_s)})
+            return _busy(busy)
         except ValueError:
             return _error(_gone, 404)
         except QueueUnavailable as error:
