@@ -15,7 +15,6 @@ while it is arranging; the real arranger goes through the same code (``benchmark
 from __future__ import annotations
 
 import http.client
-import io
 import json
 import os
 import shutil
@@ -25,11 +24,11 @@ import subprocess
 import sys
 import threading
 import time
-import wave
 from pathlib import Path
 
 import numpy as np
 import pytest
+from sounds import wav_bytes
 
 ROOT = Path(__file__).resolve().parent.parent
 SLOW_S = 4.0
@@ -61,18 +60,6 @@ def slow_arrange(input_path, out_dir, options, force=False, progress=None):
         "grid": {"n_bars": 2}, "chords": [{"start": 0.0, "end": 1.0, "label": "C"}],
         "parts": [{"name": "bass", "stem": "stems/bass.wav"}],
         "worker_dir": os.environ.get("HUM2BAND_WORK_DIR", ""), "input": str(input_path)}))
-
-
-def wav_bytes(seconds: float) -> bytes:
-    t_s = np.arange(int(seconds * RATE_HZ)) / RATE_HZ
-    pcm = (0.3 * np.sin(2 * np.pi * 220 * t_s) * 32767).astype("<i2")
-    buffer = io.BytesIO()
-    with wave.open(buffer, "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(RATE_HZ)
-        w.writeframes(pcm.tobytes())
-    return buffer.getvalue()
 
 
 def free_port() -> int:

@@ -14,12 +14,12 @@ import os
 import socket
 import threading
 import time
-import wave
 import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
+from sounds import wav_bytes
 
 import uvicorn  # noqa: E402
 from starlette.testclient import TestClient  # noqa: E402
@@ -130,18 +130,6 @@ def upload(client, data: bytes, filename="take.wav", **params):
     params = {"filename": filename, **params}
     return client.post("/api/jobs", params=params, content=data,
                        headers={"content-type": "application/octet-stream"})
-
-
-def wav_bytes(seconds: float, rate_hz: int = 16000) -> bytes:
-    t_s = np.arange(int(seconds * rate_hz)) / rate_hz
-    pcm = (0.3 * np.sin(2 * np.pi * 220 * t_s) * 32767).astype("<i2")
-    buffer = io.BytesIO()
-    with wave.open(buffer, "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(rate_hz)
-        w.writeframes(pcm.tobytes())
-    return buffer.getvalue()
 
 
 def is_one_line(message: str) -> bool:
