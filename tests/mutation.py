@@ -106,8 +106,10 @@ EQUIVALENT: dict[str, str] = {
     "hum2band.music.tuning.x_estimate_tuning_cents__mutmut_99": "as above: the branch is never taken",
 }
 
-#: mutmut's exit codes per mutant.
-KILLED, SURVIVED, NO_TESTS = 1, 0, 33
+#: mutmut's exit codes per mutant (a mutant that makes the tests time out is caught too, as
+#: mutmut itself counts it).
+SURVIVED, NO_TESTS = 0, 33
+CAUGHT = {1, 3, 24, -24, 36, 152, 255}
 
 
 def _copy_project(dest: Path) -> None:
@@ -149,10 +151,10 @@ def run_module(name: str, children: int) -> dict:
 def summary(name: str, result: dict) -> tuple[str, list[str]]:
     codes = result["codes"]
     count = Counter(codes.values())
-    equivalent = [k for k, c in codes.items() if k in EQUIVALENT and c != KILLED]
-    killed = count[KILLED]
+    equivalent = [k for k, c in codes.items() if k in EQUIVALENT and c not in CAUGHT]
+    killed = sum(count[c] for c in CAUGHT)
     scored = len(codes) - len(equivalent)
-    survivors = sorted(k for k, c in codes.items() if c != KILLED and k not in EQUIVALENT)
+    survivors = sorted(k for k, c in codes.items() if c not in CAUGHT and k not in EQUIVALENT)
     score = killed / scored if scored else 1.0
     line = (f"{name:<13} {result['module']:<36} {len(codes):>5} {killed:>6} {len(equivalent):>5} "
             f"{count[SURVIVED]:>8} {count[NO_TESTS]:>8} {score:>6.1%}")
@@ -180,8 +182,8 @@ def main(argv=None) -> int:
         line, survivors = summary(name, result)
         print(line, flush=True)
         codes = result["codes"]
-        eq = sum(1 for k, c in codes.items() if k in EQUIVALENT and c != KILLED)
-        totals.update(total=len(codes), killed=sum(c == KILLED for c in codes.values()), equivalent=eq)
+        eq = sum(1 for k, c in codes.items() if k in EQUIVALENT and c not in CAUGHT)
+        totals.update(total=len(codes), killed=sum(c in CAUGHT for c in codes.values()), equivalent=eq)
         worst = min(worst, float(line.split()[-1].rstrip("%")) / 100)
         if args.show:
             mutmut = Path(sys.executable).with_name("mutmut")
