@@ -478,3 +478,23 @@ def test_bad_options_fail_before_heavy_imports(tmp_path):
                           timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr.count("\n") == 1 and "meter" in proc.stderr
+
+
+def test_a_library_print_never_reaches_stdout(monkeypatch, capsys):
+    # pyfluidsynth prints where it found libfluidsynth when $CI is set; any such line in front
+    # of a --json summary would break it. A library that prints while the styles are listed:
+    # the summary must still be the whole of stdout.
+    from hum2band.app import cli as cli_module
+    from hum2band.music import styles
+
+    real = styles.all_styles
+
+    def chatty():
+        print("'fluidsynth' was found at libfluidsynth.so.3.")
+        return real()
+
+    monkeypatch.setattr(styles, "all_styles", chatty)
+    code = cli_module.main(["styles", "--json"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert json.loads(out)

@@ -21,6 +21,8 @@ Rules the command keeps, so a musician never sees a traceback or a half-written 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import logging
 import os
@@ -517,6 +519,14 @@ class UserLogHandler(logging.Handler):
             self.handleError(record)
 
 
+def library_prints_kept_off():
+    """While a command runs, a library's own ``print`` goes nowhere (to stderr with
+    ``HUM2BAND_DEBUG=1``): the command writes to the stdout it was given at the start, and a
+    stray line -- pyfluidsynth says where it found libfluidsynth whenever ``$CI`` is set -- must
+    not land in front of a ``--json`` summary."""
+    return contextlib.redirect_stdout(sys.stderr if debug_enabled() else io.StringIO())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``hum2band`` console script; returns the exit status."""
     stdout, stderr = sys.stdout, sys.stderr
@@ -533,17 +543,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.command is None:
                 raise UsageError("choose a command (record, arrange, transcribe, harmonize, styles, "
                                  "render, devices, serve, worker, train); see 'hum2band --help'")
-            if args.command == "harmonize":
-                return run_harmonize(args, stdout, stderr)
             if args.command == "serve":
                 from .serve import run as run_serve
 
                 return run_serve(args, stdout, stderr)
-            if args.command in ("record", "devices"):
-                from . import cli_record
-
-                run = {"record": cli_record.run_record, "devices": cli_record.run_devices}
-                return run[args.command](args, stdout, stderr)
             if args.command == "worker":
                 from .worker import run_worker
 
@@ -552,13 +555,21 @@ def main(argv: Sequence[str] | None = None) -> int:
                 from .cli_train import run_train
 
                 return run_train(args, stdout, stderr)
-            if args.command in ("arrange", "styles", "render"):
-                from . import cli_arrange
+            with library_prints_kept_off():
+                if args.command == "harmonize":
+                    return run_harmonize(args, stdout, stderr)
+                if args.command in ("record", "devices"):
+                    from . import cli_record
 
-                run = {"arrange": cli_arrange.run_arrange, "styles": cli_arrange.run_styles,
-                       "render": cli_arrange.run_render}[args.command]
-                return run(args, stdout, stderr)
-            return run_transcribe(args, stdout, stderr)
+                    run = {"record": cli_record.run_record, "devices": cli_record.run_devices}
+                    return run[args.command](args, stdout, stderr)
+                if args.command in ("arrange", "styles", "render"):
+                    from . import cli_arrange
+
+                    run = {"arrange": cli_arrange.run_arrange, "styles": cli_arrange.run_styles,
+                           "render": cli_arrange.run_render}[args.command]
+                    return run(args, stdout, stderr)
+                return run_transcribe(args, stdout, stderr)
     except UsageError as err:
         stderr.write(f"hum2band: error: {err}\n")
         return EXIT_USER
