@@ -186,12 +186,17 @@ def twin_key(ls: LeadSheet) -> str:
     return title_key(title or ls.song_id) or f"{ls.source}/{ls.song_id}"
 
 
+def twin_groups(sheets: list[LeadSheet]) -> list[list[LeadSheet]]:
+    """``sheets`` grouped by :func:`twin_key`, in first-seen order."""
+    groups: dict[str, list[LeadSheet]] = {}
+    for ls in sheets:
+        groups.setdefault(twin_key(ls), []).append(ls)
+    return list(groups.values())
+
+
 def count_twins(sheets: list[LeadSheet]) -> int:
     """How many of ``sheets`` share their :func:`twin_key` with another (for the benchmarks)."""
-    keys: dict[str, int] = {}
-    for ls in sheets:
-        keys[twin_key(ls)] = keys.get(twin_key(ls), 0) + 1
-    return sum(n for n in keys.values() if n > 1)
+    return sum(len(g) for g in twin_groups(sheets) if len(g) > 1)
 
 
 def group_twins(sheets: list[LeadSheet]) -> int:
@@ -201,18 +206,12 @@ def group_twins(sheets: list[LeadSheet]) -> int:
     a tune that any model learned from never reaches a test split through its twin, and the
     shipped models' test songs stay unseen (the test split only loses songs).
     """
-    groups: dict[str, list[LeadSheet]] = {}
-    for ls in sheets:
-        groups.setdefault(twin_key(ls), []).append(ls)
-    twins = 0
-    for members in groups.values():
-        own = [split_of(ls.source, ls.song_id) for ls in members]
-        shared = min(own, key=SPLIT_ORDER.index)
+    groups = twin_groups(sheets)
+    for members in groups:
+        shared = min((split_of(ls.source, ls.song_id) for ls in members), key=SPLIT_ORDER.index)
         for ls in members:
             ls.group_split = shared
-        if len(members) > 1:
-            twins += len(members)
-    return twins
+    return sum(len(g) for g in groups if len(g) > 1)
 
 
 # ---- shared helpers -------------------------------------------------------------------------
