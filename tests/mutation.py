@@ -26,6 +26,7 @@ import shutil
 import subprocess
 import sys
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -148,17 +149,35 @@ def run_module(name: str, children: int) -> dict:
     return {"module": module, "codes": codes}
 
 
-def summary(name: str, result: dict) -> tuple[str, list[str]]:
-    codes = result["codes"]
+@dataclass
+class Score:
+    """One module's mutants by outcome."""
+
+    total: int
+    killed: int
+    equivalent: int
+    survived: int
+    no_tests: int
+    survivors: list[str]
+
+    @property
+    def score(self) -> float:
+        scored = self.total - self.equivalent
+        return self.killed / scored if scored else 1.0
+
+
+def score_of(codes: dict) -> Score:
+    """mutmut's exit code per mutant -> the counts of the report."""
     count = Counter(codes.values())
-    equivalent = [k for k, c in codes.items() if k in EQUIVALENT and c not in CAUGHT]
-    killed = sum(count[c] for c in CAUGHT)
-    scored = len(codes) - len(equivalent)
-    survivors = sorted(k for k, c in codes.items() if c not in CAUGHT and k not in EQUIVALENT)
-    score = killed / scored if scored else 1.0
-    line = (f"{name:<13} {result['module']:<36} {len(codes):>5} {killed:>6} {len(equivalent):>5} "
-            f"{count[SURVIVED]:>8} {count[NO_TESTS]:>8} {score:>6.1%}")
-    return line, survivors
+    return Score(total=len(codes), killed=sum(count[c] for c in CAUGHT),
+                 equivalent=sum(1 for k, c in codes.items() if k in EQUIVALENT and c not in CAUGHT),
+                 survived=count[SURVIVED], no_tests=count[NO_TESTS],
+                 survivors=sorted(k for k, c in codes.items() if c not in CAUGHT and k not in EQUIVALENT))
+
+
+def summary(name: str, module: str, s: Score) -> str:
+    return (f"{name:<13} {module:<36} {s.total:>5} {s.killed:>6} {s.equivalent:>5} "
+            f"{s.survived:>8} {s.no_tests:>8} {s.score:>6.1%}")
 
 
 def main(argv=None) -> int:
@@ -179,15 +198,13 @@ def main(argv=None) -> int:
     totals = Counter()
     for name in names:
         result = run_module(name, args.children)
-        line, survivors = summary(name, result)
-        print(line, flush=True)
-        codes = result["codes"]
-        eq = sum(1 for k, c in codes.items() if k in EQUIVALENT and c not in CAUGHT)
-        totals.update(total=len(codes), killed=sum(c in CAUGHT for c in codes.values()), equivalent=eq)
-        worst = min(worst, float(line.split()[-1].rstrip("%")) / 100)
+        s = score_of(result["codes"])
+        print(summary(name, result["module"], s), flush=True)
+        totals.update(total=s.total, killed=s.killed, equivalent=s.equivalent)
+        worst = min(worst, s.score)
         if args.show:
             mutmut = Path(sys.executable).with_name("mutmut")
-            for key in survivors:
+            for key in s.survivors:
                 diff = subprocess.run([str(mutmut), "show", key], cwd=BUILD / name,
                                       capture_output=True, text=True).stdout
                 print(f"--- {key}\n" + "\n".join(l for l in diff.splitlines() if l[:1] in "+-"
