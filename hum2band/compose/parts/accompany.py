@@ -11,12 +11,17 @@ Decoding, bar by bar (one decoder step per bar):
 2. onsets are sampled at ``temperature`` with a seeded generator (same seed, same parts);
    temperature 0 keeps the onsets the model rates above one half;
 3. the bar is played as a band member would (:mod:`hum2band.compose.parts.playing`,
-   :mod:`hum2band.compose.parts.fills`): one hit where the model wrote a flam; no note that sounds
-   a minor second or major seventh against the melody wherever it sounds (the model was trained
-   on targets without such notes on counted beats); the bass on the root or stated bass at each
-   chord change, in E1-G3, each note in the nearest octave; chord instruments under C6 and at
-   most 4-6 notes a tick; a drum fill into each new section or 8-bar phrase, a crash after it,
-   small variations between;
+   :mod:`hum2band.compose.parts.fills`): the drums keep the section's groove (its first two
+   bars, as the model wrote them, come back bar for bar) and vary it where a player does (a
+   small change in the 2nd bar of four now and then, one in every 4th, the comping anticipated
+   or voiced in another inversion there); one hit where the model wrote a flam; no note that
+   sounds a minor second or major seventh against the melody wherever it sounds (the model was
+   trained on targets without such notes on counted beats); the bass on the root or stated bass
+   at each chord change, in E1-G3, each note in the nearest octave; chord instruments under C6
+   and at most 4-6 notes a tick; a drum fill into each new section (two beats into a fuller one)
+   and into each phrase inside one where the singer leaves room (a one-hit pickup where not), a
+   crash on the new section's downbeat; where the singer rests a bar or more the band breaks
+   or builds in the style's way (:data:`hum2band.compose.parts.fills.BREAK_KIND`);
 4. what was played is fed back to the decoder for the next bar; the sections' energy then shapes
    the notes (:func:`hum2band.compose.form.shape_parts`).
 
@@ -38,7 +43,7 @@ from ...files.paths import MODELS_DIR
 from ...music.chords import ChordSymbol
 from ...music.meter import beats_per_bar
 from ...music.styles import STYLE_NAMES
-from ..form import section_phrase_ends, shape_parts
+from ..form import melody_rest_bars, section_phrase_ends, shape_parts
 from . import fills as F
 from . import grid as G
 from . import playing as P
@@ -53,8 +58,11 @@ MAX_VOICES = {"bass": 1, "keys": 5, "guitar": 6, "pads": 4}
 #: Bars in a phrase: the drums fill in the last beat of each phrase that leads into another
 #: (two beats before every second one) and crash on the next downbeat.
 PHRASE_BARS = 8
-#: Chance of a small drum variation in the middle of each 4-bar half-phrase.
+#: Chance of a small drum variation in the 2nd bar of each four of a section (the 4th always
+#: varies, when it does not fill).
 VARY_CHANCE = 0.5
+#: Bars of a section's groove: the drums of its first two bars come back in the bars after.
+GROOVE_BARS = 2
 
 def load_parts_model(path: str | os.PathLike | None = None) -> tuple[PartsModel, dict]:
     """The accompaniment model and its metadata (loaded once per path)."""
@@ -151,11 +159,17 @@ def accompany(melody_notes: np.ndarray, chords: Sequence[tuple[float, float, Cho
     pos = G.bar_positions(n_bars, mel)
     mask = G.tick_mask(n_bars, bpb)
     n_ticks = G.bar_ticks(bpb)
+    melody_arr = np.asarray(melody_notes, dtype=float).reshape(-1, 3)
+    if sections:
+        ends = section_phrase_ends(sections, n_bars, phrase_bars or n_bars)
+    else:
+        ends = phrase_end_bars(n_bars, phrase_bars).astype(np.int8) * 2
     player = _Player(st.name, st.feel, bpb, n_ticks, mel.pitch[:, :n_ticks].reshape(-1),
                      ch.root_pc[:, :n_ticks].reshape(-1), ch.bass_pc[:, :n_ticks].reshape(-1),
-                     ch.starts[:, :n_ticks].reshape(-1),
-                     phrase_end_bars(n_bars, phrase_bars) if not sections
-                     else section_phrase_ends(sections, n_bars, phrase_bars or n_bars))
+                     ch.starts[:, :n_ticks].reshape(-1), ends,
+                     rests=melody_rest_bars(melody_arr, n_bars, bpb),
+                     lifts=_lifts(sections, n_bars, phrase_bars),
+                     anchors=_groove_anchors(sections, n_bars, phrase_bars or PHRASE_BARS))
 
     onsets = np.zeros((n_bars, G.MAX_TICKS, G.ONSET_SIZE), dtype=np.float32)
     velocity = np.zeros((n_bars, G.MAX_TICKS, G.ONSET_SIZE), dtype=np.float32)
@@ -169,6 +183,9 @@ def accompany(melody_notes: np.ndarray, chords: Sequence[tuple[float, float, Cho
         fixed[:] = True
         fixed[max(a, 0):min(z, n_bars)] = False
         onsets[fixed] = keep.onsets[fixed]
+        # regenerated bars find their own groove: none is copied from a kept bar
+        player.anchors = np.where(~fixed & fixed[np.clip(player.anchors, 0, n_bars - 1)] & (player.anchors >= 0),
+                                  np.maximum(player.anchors, max(a, 0)), player.anchors)
 
     cond_ids = dict(style=STYLE_NAMES.index(st.name), variant=variant, meter=G.meter_index(meter),
                     tempo=G.tempo_band(tempo_bpm), mode=int(mode == "minor"))
@@ -198,7 +215,8 @@ def accompany(melody_notes: np.ndarray, chords: Sequence[tuple[float, float, Cho
                                             t(pos[w0:b + 1], torch.long), cond, bar_mask[:, :k],
                                             last_only=True)[0, -1].numpy()
                 on, vel, dur = _decide(out, b, mask[b], temperature, rng, player,
-                                       onsets[b - 1] if b > 0 else None)
+                                       onsets[b - 1] if b > 0 else None,
+                                       _groove_bar(player, b))
                 onsets[b], velocity[b], log2_dur[b] = on, vel, dur
     # bars kept from the earlier arrangement take their notes from it
     parts = _to_notes(onsets, velocity, log2_dur, ch, n_ticks, bpb, fixed, keep)
@@ -209,6 +227,45 @@ def accompany(melody_notes: np.ndarray, chords: Sequence[tuple[float, float, Cho
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.clip(x, -30, 30)))
+
+
+def _lifts(sections, n_bars: int, phrase_bars: int) -> np.ndarray:
+    """Per bar: the section after it is new material or plays fuller (the fill into it takes two
+    beats). Without sections: every second phrase (the old 16-bar rule)."""
+    out = np.zeros(n_bars, dtype=bool)
+    if not sections:
+        if phrase_bars > 0:
+            out[2 * phrase_bars - 1::2 * phrase_bars] = True
+        return out
+    seen = set()
+    for prev, nxt in zip(sections, sections[1:]):
+        seen.add(prev.label)
+        if 0 < nxt.start_bar <= n_bars and (nxt.energy > prev.energy or nxt.label not in seen):
+            out[nxt.start_bar - 1] = True
+    return out
+
+
+def _groove_anchors(sections, n_bars: int, phrase_bars: int) -> np.ndarray:
+    """Per bar, the first bar of its groove (the section's first full bar; every ``phrase_bars``
+    from bar 0 without sections); -1 for bars outside every section (intro, ending, a pickup)."""
+    out = -np.ones(n_bars, dtype=int)
+    if not sections:
+        return (np.arange(n_bars) // phrase_bars) * phrase_bars if phrase_bars > 0 else out
+    for sec in sections:
+        lo, hi = max(sec.material_bar, 0), min(sec.end_bar, n_bars)
+        out[lo:hi] = lo
+    return out
+
+
+def _groove_bar(player: "_Player", bar: int):
+    """The drum onsets and velocities (MAX_TICKS, N_DRUM) this bar of the groove repeats, or None
+    (the groove's own first bars, bars outside a section)."""
+    a = int(player.anchors[bar])
+    k = bar - a
+    if a < 0 or k < GROOVE_BARS:
+        return None
+    src = a + k % GROOVE_BARS
+    return player.grooves.get(src)
 
 
 def phrase_end_bars(n_bars: int, phrase_bars: int = PHRASE_BARS) -> np.ndarray:
@@ -232,8 +289,24 @@ class _Player:
     bass_flat: np.ndarray
     change_flat: np.ndarray
     phrase_ends: np.ndarray
+    rests: np.ndarray | None = None
+    lifts: np.ndarray | None = None
+    anchors: np.ndarray | None = None
     last_bass_midi: float | None = None
     bass_bars: int = 0
+    grooves: dict | None = None
+
+    def __post_init__(self) -> None:
+        n = len(self.phrase_ends)
+        self.rests = np.zeros(n, dtype=bool) if self.rests is None else self.rests
+        self.lifts = np.zeros(n, dtype=bool) if self.lifts is None else self.lifts
+        self.anchors = -np.ones(n, dtype=int) if self.anchors is None else self.anchors
+        self.grooves = {} if self.grooves is None else self.grooves
+
+    def room_at_end(self, bar: int) -> bool:
+        """Does the singer leave the bar's last counted beat free (nothing sung on its first half)?"""
+        t = (bar + 1) * self.n_ticks - G.TICKS_PER_BEAT
+        return not np.any(self.mel_flat[t:t + G.TICKS_PER_BEAT // 2] >= 0)
 
     def context(self, bar: int) -> P.BarContext:
         return P.BarContext(bar, self.n_ticks, self.root_flat, self.bass_flat, self.change_flat,
@@ -241,10 +314,12 @@ class _Player:
 
 
 def _decide(out: np.ndarray, bar: int, tick_mask: np.ndarray, temperature: float,
-            rng: np.random.Generator, player: _Player, previous: np.ndarray | None):
+            rng: np.random.Generator, player: _Player, previous: np.ndarray | None,
+            groove: tuple | None = None):
     """Onsets, velocities and durations of one bar from the model's output (48, OUT_SIZE).
 
-    ``previous`` is the onset grid played in the bar before (None for the first bar)."""
+    ``previous`` is the onset grid played in the bar before (None for the first bar); ``groove``
+    the drum onsets and velocities of the groove bar this one repeats (None: the model's own)."""
     n_ticks = player.n_ticks
     logits = out[:, G.ONSET_COLUMNS]
     if temperature <= 1e-6:
@@ -257,6 +332,16 @@ def _decide(out: np.ndarray, bar: int, tick_mask: np.ndarray, temperature: float
     dcols = G.DURATION_COLUMN[G.ONSET_COLUMNS]
     dur = np.where(dcols >= 0, out[:, np.maximum(dcols, 0)], 0.0)
     ctx = player.context(bar)
+    k = bar - int(player.anchors[bar]) if player.anchors[bar] >= 0 else -1
+    if groove is not None:
+        fire[:, :G.N_DRUM], vel[:, :G.N_DRUM] = groove[0] > 0.5, groove[1]
+    if k >= 0 and k % 4 == 3 and not player.phrase_ends[bar]:
+        changes = ctx.change_flat[ctx.song_tick(0):ctx.song_tick(0) + n_ticks].astype(bool).copy()
+        changes[0] = True
+        for part in ("keys", "guitar"):
+            F.displace_comping(fire, vel, dur, n_ticks, P.part_block(part), changes)
+    elif k >= 0 and k % 4 == 1:
+        F.invert_voicing(fire, vel, dur, n_ticks, P.part_block("keys"))
     P.merge_doubles(fire, logits, n_ticks, previous[n_ticks - 1] > 0.5 if previous is not None else None)
     for part in G.PITCHED_PARTS:
         P.hear_melody(fire, dur, ctx, part)
@@ -275,13 +360,30 @@ def _decide(out: np.ndarray, bar: int, tick_mask: np.ndarray, temperature: float
     P.hear_melody(fire, dur, ctx, "bass", min_ticks=1)
     player.bass_bars = int(plays_bass)
     drums = fire[:n_ticks, :G.N_DRUM]
-    if drums.any():
-        if bar > 0 and player.phrase_ends[bar - 1]:
+    if k >= 0 and k < GROOVE_BARS and drums.any():
+        player.grooves[bar] = (fire[:, :G.N_DRUM].astype(np.float32), vel[:, :G.N_DRUM].copy())
+    rest = bool(player.rests[bar])
+    last_rest = rest and not (bar + 1 < len(player.rests) and player.rests[bar + 1])
+    kind = F.BREAK_KIND.get(player.style, "fill")
+    if rest and kind == "stop":
+        F.stop_time(fire, vel, dur, n_ticks, player.style, player.feel, player.beats_per_bar, rng,
+                    lead_back=last_rest)
+    elif drums.any():
+        after_rest = bar > 0 and player.rests[bar - 1]
+        if bar > 0 and (player.phrase_ends[bar - 1] == 2 or after_rest):
             F.crash_downbeat(fire, vel, player.style)
-        if player.phrase_ends[bar]:
-            beats = 2 if (bar + 1) % (2 * PHRASE_BARS) == 0 and player.beats_per_bar >= 4 else 1
+        if last_rest:
+            beats = player.beats_per_bar if kind == "build" else min(2, player.beats_per_bar)
             F.write_fill(fire, vel, n_ticks, player.style, player.feel, player.beats_per_bar, rng, beats)
-        elif bar % 4 == 2 and rng.random() < VARY_CHANCE:
+        elif player.phrase_ends[bar] == 2:
+            beats = 2 if player.lifts[bar] and player.beats_per_bar >= 4 else 1
+            F.write_fill(fire, vel, n_ticks, player.style, player.feel, player.beats_per_bar, rng, beats)
+        elif player.phrase_ends[bar] == 1:
+            if player.room_at_end(bar):
+                F.write_fill(fire, vel, n_ticks, player.style, player.feel, player.beats_per_bar, rng, 1)
+            else:
+                F.pickup(fire, vel, n_ticks, player.style)
+        elif k >= 0 and (k % 4 == 3 or (k % 4 == 1 and rng.random() < VARY_CHANCE)):
             F.vary(fire, vel, n_ticks, player.beats_per_bar, rng)
     return fire.astype(np.float32), vel.astype(np.float32), dur.astype(np.float32)
 

@@ -1,12 +1,21 @@
-"""Drum fills into a new phrase, the crash that marks its first downbeat, and small variations.
+"""Drum fills into a new phrase, the crash that marks its first downbeat, variations, and the
+band's break where the singer rests.
 
 The corpus's mma grooves were rendered without their fill variants, so the parts model rarely
 writes a fill where a drummer would. The decoder asks this module for one in the last counted
 beat (or two) of a bar that ends a phrase, and for a crash on the next bar's downbeat: the fill
 replaces what the model wrote there (kick on the beat kept), in the style's feel, at a
 crescendo. Between fills, :func:`vary` lets a drummer's small changes in (an extra kick, a
-ghost snare, an open hi-hat) every few bars, away from the last beat so a variation is never
-mistaken for a fill.
+ghost snare, an open hi-hat), away from the last beat so a variation is never mistaken for a
+fill; :func:`pickup` is the one-hit lead-in of a phrase the singer runs into.
+
+Where the singer leaves a bar or more empty, the band answers in the style's way
+(:data:`BREAK_KIND`): a **stop** (:func:`stop_time`: every part hits the downbeat together and
+lets the bar ring, the drums lead back in), a **build** (a fill over the whole last empty bar),
+or a longer **fill** (its last two beats) for the quiet styles.
+
+The comping varies as a player's does (:func:`displace_comping`: one chord hit an eighth
+earlier; :func:`invert_voicing`: the lowest note of each chord up an octave).
 
 Shapes: ``fire`` and ``vel`` are one bar of the onset grid, (MAX_TICKS, ONSET_SIZE); velocities
 0-1. Ticks: 12 per counted beat.
@@ -54,7 +63,8 @@ def write_fill(fire: np.ndarray, vel: np.ndarray, n_ticks: int, style: str, feel
     """A fill in the last ``beats`` counted beats of the bar (edits ``fire`` and ``vel``).
 
     The hits run through the style's voices from high to low (:data:`FILL_VOICES`) on its
-    subdivision, getting louder; the kick stays on the first beat of the fill. The rng picks
+    subdivision (an eighth-note fill speeds up to 16ths in its last beat), getting louder; the
+    kick stays on the first beat of the fill. The rng picks
     one of a few rhythms (all hits, a rest on the second, the last doubled) so fills vary.
     """
     voices, _ = FILL_VOICES.get(style, ((SNARE, LOW_TOM), 6))
@@ -62,6 +72,9 @@ def write_fill(fire: np.ndarray, vel: np.ndarray, n_ticks: int, style: str, feel
     beats = max(1, min(int(beats), beats_per_bar))
     start = n_ticks - beats * G.TICKS_PER_BEAT
     ticks = np.arange(start, n_ticks, step)
+    if step >= 6:       # an eighth-note fill speeds up to 16ths in its last beat (never two hits there)
+        last = n_ticks - G.TICKS_PER_BEAT
+        ticks = np.union1d(ticks[ticks < last], np.arange(last, n_ticks, step // 2))
     kind = int(rng.integers(3))
     if kind == 1 and len(ticks) > 2:
         ticks = np.delete(ticks, 1)
@@ -114,3 +127,68 @@ def vary(fire: np.ndarray, vel: np.ndarray, n_ticks: int, beats_per_bar: int,
         fire[t, OPEN_HAT], vel[t, OPEN_HAT] = True, max(float(vel[t, CLOSED_HAT]), 0.6)
     else:
         fire[t, KICK], vel[t, KICK] = True, 0.7
+
+
+def pickup(fire: np.ndarray, vel: np.ndarray, n_ticks: int, style: str) -> None:
+    """A one-hit lead-in on the bar's last eighth (a snare, the style's first fill voice), for a
+    phrase end the singer sings through (no room for a fill)."""
+    voices, _ = FILL_VOICES.get(style, ((SNARE,), 3))
+    t = n_ticks - G.TICKS_PER_BEAT // 2
+    fire[t - 1:t + 2, voices[0]] = False          # never a flam with a hit the model put beside it
+    fire[t, voices[0]] = True
+    vel[t, voices[0]] = 0.55
+
+
+#: How the band answers a bar the singer leaves empty, per style: "stop" (stop-time hits),
+#: "build" (a fill over the whole last empty bar), "fill" (a two-beat fill in it).
+BREAK_KIND = {
+    "pop": "build", "rock": "build", "country": "build", "funk": "stop", "swing": "stop",
+    "latin": "stop", "reggae": "stop", "ballad": "fill", "jazz-ballad": "fill", "bossa nova": "fill",
+    "waltz": "fill", "folk": "fill",
+}
+
+
+def stop_time(fire: np.ndarray, vel: np.ndarray, dur: np.ndarray, n_ticks: int, style: str, feel: str,
+              beats_per_bar: int, rng: np.random.Generator, lead_back: bool) -> None:
+    """A stop: the whole band on the downbeat (the drums with a crash and the kick), short, then
+    silence; with ``lead_back`` the drums fill the last beat back into the song. Edits the bar's
+    ``fire``, ``vel`` and ``dur`` (log2 ticks) in place."""
+    fire[1:n_ticks] = False
+    held = fire[0, G.N_DRUM:]
+    dur[0, G.N_DRUM:][held] = np.minimum(dur[0, G.N_DRUM:][held], np.log2(G.TICKS_PER_BEAT // 2))
+    crash_downbeat(fire, vel, style)
+    if style == "folk" or not fire[0, :G.N_DRUM].any():
+        fire[0, KICK], vel[0, KICK] = True, 0.85
+    if lead_back:
+        write_fill(fire, vel, n_ticks, style, feel, beats_per_bar, rng, 1)
+
+
+def displace_comping(fire: np.ndarray, vel: np.ndarray, dur: np.ndarray, n_ticks: int, block: slice,
+                     keep_ticks: np.ndarray) -> bool:
+    """Move the bar's last chord hit of a part (its columns ``block``) an eighth earlier, an
+    anticipation, unless a hit is there already or the hit is on a tick in ``keep_ticks`` (the
+    downbeat, a chord change). Returns whether a hit moved."""
+    eighth = G.TICKS_PER_BEAT // 2
+    ticks = [int(t) for t in np.nonzero(fire[:n_ticks, block].any(axis=1))[0]
+             if t >= eighth and not keep_ticks[t]]
+    for t in ticks[::-1]:
+        to = t - eighth
+        if fire[to, block].any() or keep_ticks[to]:
+            continue
+        cols = np.nonzero(fire[t, block])[0] + block.start
+        fire[to, cols], vel[to, cols] = True, vel[t, cols]
+        dur[to, cols] = np.log2(2.0 ** dur[t, cols] + eighth)
+        fire[t, cols] = False
+        return True
+    return False
+
+
+def invert_voicing(fire: np.ndarray, vel: np.ndarray, dur: np.ndarray, n_ticks: int, block: slice) -> None:
+    """Another inversion: on every tick a chord part plays three notes or more, its lowest note
+    goes up an octave (when that stays in the part's columns and is not played already)."""
+    for t in np.nonzero(fire[:n_ticks, block].sum(axis=1) >= 3)[0]:
+        cols = np.nonzero(fire[t, block])[0]
+        low, up = block.start + int(cols[0]), block.start + int(cols[0]) + 12
+        if up < block.stop and not fire[t, up]:
+            fire[t, up], vel[t, up], dur[t, up] = True, vel[t, low], dur[t, low]
+            fire[t, low] = False
