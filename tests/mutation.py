@@ -43,7 +43,8 @@ MODULES = {
     "keyfinding": ("hum2band/music/keyfinding.py", ["tests/test_keyfinding.py", "tests/test_music_properties.py"]),
     "tuning": ("hum2band/music/tuning.py", ["tests/test_tuning.py", "tests/test_music_properties.py"]),
     "notes": ("hum2band/listen/notes.py",
-              ["tests/test_notes.py", "tests/test_music_properties.py", "tests/test_robustness.py"]),
+              ["tests/test_notes.py", "tests/test_notes_rules.py", "tests/test_music_properties.py",
+               "tests/test_robustness.py"]),
     "rhythm": ("hum2band/listen/rhythm.py", ["tests/test_rhythm_key.py", "tests/test_bar_fix_options.py"]),
 }
 
