@@ -40,6 +40,28 @@ For every style and every held-out song in a meter the style plays, the model wr
     * energy: notes per bar (all parts) in the first section against the rest, the sections found
       from the melody (:func:`hum2band.compose.form.find_sections`, as ``arrange`` does; the
       model is given them);
+
+(f) **form** (issue 13, second table), on the sections and phrases found from the melody:
+
+    * fills at detected ends: the fill rate (as in (e)) on the last bar before each section
+      (``sec``), on the last bar of each phrase inside a section (``phr``) and on every other
+      bar (``oth``);
+    * variation: the share of a section's bars whose drum bar differs (one hit or more, one tick
+      of tolerance) from the section's most common drum bar (``drum var``), split into the
+      section's odd bars (1st, 3rd, ...) and even bars (2nd, 4th, ...: where a player varies); the
+      same for the comping rhythm (keys and guitar onsets, ``comp var``); a player varies a
+      groove, neither loops it (0) nor changes every bar (1);
+    * energy per section: notes per bar and mean velocity of the first section against the rest
+      (``notes 1st``, ``vel 1st``), and notes per bar of the first section against the first
+      section of other material, its B (``A/B``): a first verse sparser than the chorus is < 1;
+    * breaks: passages of one bar or more inside the song that the singer leaves empty
+      (``rests``, counted on the melody's 16ths here), and the share of them where the band breaks
+      or builds (``break``: in one of their bars the drum bar departs from the section's usual bar
+      by two hits or more, or the band plays at most half the notes of the section's median bar);
+    * worst cases: the arrangements with the most clashes, doubled hits, missed bass roots,
+      missed section fills, and the flattest or busiest drums, each with its song, meter and style;
+    * the form itself: phrase and section lengths found, the share of sections off an 8-bar grid,
+      the label patterns.
     * section chord consistency: on songs with a repeated section, the share of its beats with
       the chord of its first appearance: the human chords, the harmony model's, and the model's
       after :func:`hum2band.compose.form.repeat_harmony` (what ``arrange`` plays).
@@ -266,6 +288,20 @@ def first_full_bar(song) -> int:
     return int(first >= song["bpb"] / 2.0 and first < song["bpb"])
 
 
+def fill_flags(parts: dict, song) -> list:
+    """Per bar but the last: does the drum bar fill (its last counted beat departs from the song's
+    usual last beat by two or more hits)?"""
+    bars = drum_bars(parts, song)[:-1]
+    if len(bars) < 2 or not any(len(b) for b in bars):
+        return [False] * len(bars)
+    nt = G.bar_ticks(song["bpb"])
+    last0 = nt - G.TICKS_PER_BEAT
+    tails = [b[b[:, 1] >= last0] for b in bars]
+    keys = [tuple(map(tuple, t)) for t in tails]
+    usual = np.array(max(set(keys), key=keys.count), dtype=int).reshape(-1, 2)
+    return [_unmatched(t, usual) >= 2 for t in tails]
+
+
 def loops_and_fills(parts: dict, song, from_bar: int | None = None) -> tuple[bool, int, int, int, int]:
     """(the drums loop one bar throughout, fills at 8-bar phrase ends, phrase ends,
     fills elsewhere, other bars); the final bar is left out of both. Phrases are counted from
@@ -274,17 +310,92 @@ def loops_and_fills(parts: dict, song, from_bar: int | None = None) -> tuple[boo
     if len(bars) < 2 or not any(len(b) for b in bars):
         return False, 0, 0, 0, 0
     loop = all(_unmatched(bars[0], b) == 0 for b in bars[1:])
-    nt = G.bar_ticks(song["bpb"])
-    last0 = nt - G.TICKS_PER_BEAT
-    tails = [b[b[:, 1] >= last0] for b in bars]
-    keys = [tuple(map(tuple, t)) for t in tails]
-    usual = np.array(max(set(keys), key=keys.count), dtype=int).reshape(-1, 2)
-    fill = [_unmatched(t, usual) >= 2 for t in tails]
+    fill = fill_flags(parts, song)
     start = first_full_bar(song) if from_bar is None else from_bar
     end = [b >= start and (b + 1 - start) % 8 == 0 for b in range(len(bars))]
     f_end = sum(f for f, e in zip(fill, end) if e)
     f_other = sum(f for f, e in zip(fill, end) if not e)
     return loop, f_end, sum(end), f_other, len(bars) - sum(end)
+
+
+def end_levels(sections, n_bars: int) -> np.ndarray:
+    """Per bar: 2 on the last bar before a section, 1 on the last bar of a phrase inside one
+    (``phrase_starts``), 0 elsewhere; counted here from the sections, not by the decoder."""
+    lv = np.zeros(n_bars, dtype=int)
+    for sec in sections:
+        for b in getattr(sec, "phrase_starts", ()):
+            if 0 < b <= n_bars:
+                lv[b - 1] = 1
+    for sec in sections:
+        if 0 < sec.start_bar <= n_bars:
+            lv[sec.start_bar - 1] = 2
+    return lv
+
+
+def sung_rests(song) -> np.ndarray:
+    """Per bar: the singer rests through it (after the first sung bar, before the last; nothing
+    sung on its 16ths before its last counted beat), counted here on the melody's 16ths."""
+    bpb, n = song["bpb"], song["n_bars"]
+    step = sixteenth_step_beats(bpb)
+    mel = np.asarray(song["melody"], dtype=float).reshape(-1, 3)
+    out = np.zeros(n, dtype=bool)
+    if not len(mel):
+        return out
+    first, last = int(mel[:, 0].min() // bpb), int((mel[:, 1].max() - 1e-6) // bpb)
+    for b in range(first + 1, min(last, n)):
+        grid = np.arange(b * bpb + step, (b + 1) * bpb - 1.0 - 1e-9, step)
+        out[b] = not any(np.any((mel[:, 0] <= t + 1e-6) & (mel[:, 1] > t + 1e-6)) for t in grid)
+    return out
+
+
+def _bar_key(bar: np.ndarray) -> tuple:
+    return tuple(map(tuple, bar))
+
+
+def variation(bars: list, sections, n_bars: int) -> tuple[int, int, int, int]:
+    """(bars of a section that differ from the section's most common bar, bars counted, of those
+    the differing bars and the bars that are even-numbered in the section: its 2nd, 4th, ...);
+    ``bars`` per bar a (k, 2) int array of (class, tick); the song's last bar is left out."""
+    diff = total = even_diff = even = 0
+    for sec in sections:
+        span = range(max(sec.material_bar, 0), min(sec.end_bar, n_bars - 1))
+        own = [bars[b] for b in span]
+        if len(own) < 2 or not any(len(b) for b in own):
+            continue
+        keys = [_bar_key(b) for b in own]
+        usual = np.array(max(set(keys), key=keys.count), dtype=int).reshape(-1, 2)
+        differs = [_unmatched(b, usual) > 0 for b in own]
+        diff += sum(differs)
+        total += len(own)
+        even_diff += sum(differs[1::2])
+        even += len(differs[1::2])
+    return diff, total, even_diff, even
+
+
+def comp_bars(parts: dict, song) -> list:
+    """Per bar, the comping rhythm (keys and guitar onsets, pitches left out: the chords change
+    them anyway) as a sorted (part, tick) array."""
+    nt = G.bar_ticks(song["bpb"])
+    bars = [set() for _ in range(song["n_bars"])]
+    for k, name in enumerate(("keys", "guitar")):
+        for on, _, midi, _ in _notes(parts, name):
+            t = int(round(on * G.TICKS_PER_BEAT))
+            if 0 <= t // nt < song["n_bars"]:
+                bars[t // nt].add((k, t % nt))
+    return [np.array(sorted(x), dtype=int).reshape(-1, 2) for x in bars]
+
+
+def bar_notes(parts: dict, song) -> tuple[np.ndarray, np.ndarray]:
+    """(notes started per bar, summed velocity per bar), all parts."""
+    n = np.zeros(song["n_bars"])
+    v = np.zeros(song["n_bars"])
+    for p in ("drums",) + PITCHED:
+        arr = _notes(parts, p)
+        b = np.floor(arr[:, 0] / song["bpb"] + 1e-9).astype(int) if len(arr) else np.zeros(0, dtype=int)
+        ok = (b >= 0) & (b < song["n_bars"])
+        np.add.at(n, b[ok], 1)
+        np.add.at(v, b[ok], arr[ok, 3])
+    return n, v
 
 
 @dataclass
@@ -318,8 +429,31 @@ class Tally:
     rest_notes: int = 0
     rest_bars: int = 0
     naive: list = field(default_factory=lambda: [0, 0, 0, 0])
+    fill_sec: int = 0
+    secs: int = 0
+    fill_phr: int = 0
+    phrs: int = 0
+    fill_oth: int = 0
+    oths: int = 0
+    var_diff: int = 0
+    var_bars: int = 0
+    var_even_diff: int = 0
+    var_even: int = 0
+    comp_diff: int = 0
+    comp_n: int = 0
+    first_vel: float = 0.0
+    first_n: int = 0
+    rest_vel: float = 0.0
+    rest_n: int = 0
+    a_notes: int = 0
+    a_bars: int = 0
+    b_notes: int = 0
+    b_bars: int = 0
+    breaks: int = 0
+    rest_bars_n: int = 0
 
-    def add(self, parts: dict, song, sections) -> None:
+    def add(self, parts: dict, song, sections) -> dict:
+        """Count one arrangement; returns its own figures (for the worst cases)."""
         c, s = clash_16ths(parts, song)
         g, t = chord_fidelity(parts, song)
         dd, dn, pd_, pn = doubled(parts)
@@ -353,6 +487,67 @@ class Tally:
             self.first_notes, self.first_bars = self.first_notes + n_first, self.first_bars + first.n_bars
             self.rest_notes += n_all - n_first
             self.rest_bars += song["n_bars"] - first.n_bars
+        # (f) form
+        n_bars = song["n_bars"]
+        fills = fill_flags(parts, song)
+        lv = end_levels(sections, n_bars)[:len(fills)]
+        own = {"sec": [0, 0], "oth": [0, 0]}
+        for f, level in zip(fills, lv):
+            if level == 2:
+                self.fill_sec, self.secs = self.fill_sec + f, self.secs + 1
+                own["sec"][0] += f
+                own["sec"][1] += 1
+            elif level == 1:
+                self.fill_phr, self.phrs = self.fill_phr + f, self.phrs + 1
+            else:
+                self.fill_oth, self.oths = self.fill_oth + f, self.oths + 1
+                own["oth"][0] += f
+                own["oth"][1] += 1
+        dbars = drum_bars(parts, song)
+        vd, vb, ved, ve = variation(dbars, sections, n_bars)
+        cd, cb, _, _ = variation(comp_bars(parts, song), sections, n_bars)
+        self.var_diff, self.var_bars = self.var_diff + vd, self.var_bars + vb
+        self.var_even_diff, self.var_even = self.var_even_diff + ved, self.var_even + ve
+        self.comp_diff, self.comp_n = self.comp_diff + cd, self.comp_n + cb
+        notes, vels = bar_notes(parts, song)
+        if len(sections) > 1:
+            first = sections[0]
+            inside = np.zeros(n_bars, dtype=bool)
+            inside[first.start_bar:first.end_bar] = True
+            self.first_vel += float(vels[inside].sum())
+            self.first_n += int(notes[inside].sum())
+            self.rest_vel += float(vels[~inside].sum())
+            self.rest_n += int(notes[~inside].sum())
+            other = next((x for x in sections if x.label != first.label), None)
+            if other is not None:
+                self.a_notes += int(notes[first.start_bar:first.end_bar].sum())
+                self.a_bars += first.n_bars
+                self.b_notes += int(notes[other.start_bar:other.end_bar].sum())
+                self.b_bars += other.n_bars
+        rests = sung_rests(song)
+        b = 0
+        while b < n_bars:                       # each passage of empty bars: does the band answer it?
+            if not rests[b]:
+                b += 1
+                continue
+            z = b
+            while z + 1 < n_bars and rests[z + 1]:
+                z += 1
+            sec = next((x for x in sections if x.start_bar <= b < x.end_bar), None)
+            span = [k for k in range(sec.start_bar, min(sec.end_bar, n_bars)) if not rests[k]] if sec else []
+            if span:
+                keys = [_bar_key(dbars[k]) for k in span]
+                usual = np.array(max(set(keys), key=keys.count), dtype=int).reshape(-1, 2)
+                median = float(np.median([notes[k] for k in span]))
+                self.breaks += int(any(_unmatched(dbars[k], usual) >= 2 or notes[k] <= 0.5 * median
+                                       for k in range(b, z + 1)))
+                self.rest_bars_n += 1
+            b = z + 1
+        return {"clash": c / s if s else 0.0, "dbl": (dd + pd_) / max(dn + pn, 1),
+                "root": r / ch if ch else float("nan"),
+                "sec fill": own["sec"][0] / own["sec"][1] if own["sec"][1] and len(_notes(parts, "drums")) else float("nan"),
+                "oth fill": own["oth"][0] / own["oth"][1] if own["oth"][1] and len(_notes(parts, "drums")) else float("nan"),
+                "drum var": vd / vb if vb else float("nan")}
 
     def __iadd__(self, other: "Tally") -> "Tally":
         for f in fields(self):
@@ -371,7 +566,16 @@ class Tally:
                 "bass hi": self.bass_hi, "bass out": r(self.bass_out, self.bass_n),
                 "octave": r(self.leaps, self.steps), "loops": r(self.loops, self.songs),
                 "fill end": r(self.fill_end, self.ends), "fill else": r(self.fill_other, self.others),
-                "energy": r(r(self.first_notes, self.first_bars), r(self.rest_notes, self.rest_bars))}
+                "energy": r(r(self.first_notes, self.first_bars), r(self.rest_notes, self.rest_bars)),
+                "fill sec": r(self.fill_sec, self.secs), "fill phr": r(self.fill_phr, self.phrs),
+                "fill oth": r(self.fill_oth, self.oths), "drum var": r(self.var_diff, self.var_bars),
+                "var 2nd/4th": r(self.var_even_diff, self.var_even),
+                "var 1st/3rd": r(self.var_diff - self.var_even_diff, self.var_bars - self.var_even),
+                "comp var": r(self.comp_diff, self.comp_n),
+                "notes 1st": r(r(self.first_notes, self.first_bars), r(self.rest_notes, self.rest_bars)),
+                "vel 1st": r(r(self.first_vel, self.first_n), r(self.rest_vel, self.rest_n)),
+                "A/B": r(r(self.a_notes, self.a_bars), r(self.b_notes, self.b_bars)),
+                "rests": self.rest_bars_n, "break": r(self.breaks, self.rest_bars_n)}
 
 
 BASS_LOW, BASS_HIGH = 28, 55
@@ -379,15 +583,75 @@ COLUMNS = ("clash", "fid", "dbl drum", "dbl note", "bass root", "bass lo", "bass
            "loops", "fill end", "fill else", "energy")
 
 
-def print_table(title: str, rows: list, acc: dict | None = None) -> None:
+FORM_COLUMNS = ("fill sec", "fill phr", "fill oth", "drum var", "var 1st/3rd", "var 2nd/4th", "comp var", "notes 1st", "vel 1st", "A/B",
+                "rests", "break")
+INT_COLUMNS = ("bass lo", "bass hi", "rests")
+
+
+def print_table(title: str, rows: list, acc: dict | None = None, columns: tuple = COLUMNS) -> None:
     print(f"\n{title}")
     head = f"{'style':<12} {'songs':>5} " + ("style acc " if acc is not None else "")
-    print(head + " ".join(f"{c:>9}" for c in COLUMNS))
+    print(head + " ".join(f"{c:>9}" for c in columns))
     for name, tally in rows:
         r = tally.row()
         line = f"{name:<12} {tally.songs:>5} " + (f"{acc[name]:>9.2f} " if acc is not None else "")
-        cells = [f"{r[c]:>9d}" if c in ("bass lo", "bass hi") else f"{r[c]:>9.3f}" for c in COLUMNS]
+        cells = [f"{r[c]:>9d}" if c in INT_COLUMNS else f"{r[c]:>9.3f}" for c in columns]
         print(line + " ".join(cells))
+
+
+def print_worst(records: list, n: int = 5) -> None:
+    """The worst arrangements on each figure (style, song, meter and the figure)."""
+    print("\nworst cases (hum2band)")
+    for key, worst_high, label in (("clash", True, "most melody clashes"), ("dbl", True, "most doubled hits"),
+                                   ("root", False, "fewest bass roots on the change"),
+                                   ("sec fill", False, "fewest fills into a section"),
+                                   ("oth fill", True, "most fills away from any end"),
+                                   ("drum var", False, "flattest drums (least variation)"),
+                                   ("drum var", True, "busiest drums (most variation)")):
+        ranked = sorted((x for x in records if x[key] == x[key]),      # arrangements without drums left out
+                        key=lambda x: -x[key] if worst_high else x[key])[:n]
+        print(f"  {label}: " + "; ".join(f"{x['style']} {_short(x['song'])} {x['meter']} {x[key]:.2f}"
+                                         for x in ranked))
+
+
+def _short(song_id: str) -> str:
+    """``openewld/dataset/A/B/Title.mxl`` -> ``openewld/Title``."""
+    parts = song_id.split("/")
+    return parts[0] + "/" + parts[-1].rsplit(".", 1)[0][:28]
+
+
+def print_form_stats(songs: dict) -> None:
+    """Phrase and section lengths found from the test melodies, off-grid share, label patterns."""
+    from collections import Counter
+
+    from hum2band.compose import form as FM
+
+    plen, slen, pats = Counter(), Counter(), Counter()
+    off = total = 0
+    for group in songs.values():
+        for song in group:
+            if hasattr(FM, "find_phrases"):
+                plen.update(b - a for a, b in FM.find_phrases(song["melody"], 0, song["n_bars"], song["bpb"],
+                                                             song["tonic"], song["mode"]))
+            secs = _sections(song)
+            slen.update(x.n_bars for x in secs)
+            start = first_full_bar(song)
+            off += sum((x.start_bar - start) % 8 != 0 for x in secs[1:])
+            total += max(len(secs) - 1, 0)
+            pats[" ".join(x.label for x in secs)] += 1
+    print("\nform found from the melodies: phrase lengths " + (", ".join(f"{k}:{v}" for k, v in sorted(plen.items()))
+                                                          or "(no phrase finder)")
+          + "; section lengths " + ", ".join(f"{k}:{v}" for k, v in sorted(slen.items()))
+          + f"; section starts off the 8-bar grid {off}/{total}; patterns "
+          + ", ".join(f"{k} x{v}" for k, v in pats.most_common(6)))
+
+
+def _sections(song) -> list:
+    """The sections ``arrange`` finds for a song (the key given when this version takes it)."""
+    try:
+        return find_sections(song["melody"], 0, song["n_bars"], song["bpb"], tonic_pc=song["tonic"], mode=song["mode"])
+    except TypeError:
+        return find_sections(song["melody"], 0, song["n_bars"], song["bpb"])
 
 
 def section_consistency(chords, sections, bpb: int) -> tuple[int, int]:
@@ -419,7 +683,7 @@ def consistency_table(songs: dict) -> None:
     n = 0
     for meter, group in songs.items():
         for song in group:
-            sections = find_sections(song["melody"], 0, song["n_bars"], song["bpb"])
+            sections = _sections(song)
             if len({x.label for x in sections}) == len(sections):
                 continue
             n += 1
@@ -456,6 +720,7 @@ def main(argv=None) -> int:
     wanted = {w.strip() for w in a.styles.split(",") if w.strip()}
     X, y, song_of = [], [], []
     rows, mma_rows = [], []
+    records: list = []
     gen_times, gen_cpu = [], []
     tmp = tempfile.mkdtemp(prefix="h2b-bench-")
     for st in all_styles():
@@ -465,7 +730,7 @@ def main(argv=None) -> int:
         for meter in st.meters:
             for i, song in enumerate(songs.get(meter, [])):
                 t, c0 = time.perf_counter(), time.process_time()
-                sections = find_sections(song["melody"], 0, song["n_bars"], song["bpb"])
+                sections = _sections(song)
                 ps = accompany(song["melody"], song["chords"], song["n_bars"], meter, song["tonic"], song["mode"],
                                song["tempo"], st.name, seed=i, model=model, sections=sections)
                 gen_times.append((time.perf_counter() - t) * 32.0 / song["n_bars"])
@@ -473,7 +738,8 @@ def main(argv=None) -> int:
                 X.append(features(ps.parts, song["n_bars"], song["bpb"]))
                 y.append(st.name)
                 song_of.append(song["id"])
-                ours.add(ps.parts, song, sections)
+                rec = ours.add(ps.parts, song, sections)
+                records.append(dict(rec, style=st.name, song=song["id"], meter=f"{meter[0]}/{meter[1]}"))
                 if not a.no_mma:
                     from hum2band.train.corpus import render_with_mma
 
@@ -508,6 +774,12 @@ def main(argv=None) -> int:
     print_table("hum2band", rows + [("all", tot)], acc)
     if not a.no_mma:
         print_table("mma (the style's first groove, same chords)", mma_rows + [("all", mtot)])
+    print_table("hum2band: form (fills at the detected section / phrase ends / elsewhere, variation, "
+                "energy per section, breaks)", rows + [("all", tot)], columns=FORM_COLUMNS)
+    if not a.no_mma:
+        print_table("mma: form", mma_rows + [("all", mtot)], columns=FORM_COLUMNS)
+    print_worst(records)
+    print_form_stats(songs)
     for name, t in (("hum2band", tot), ("mma", mtot)):
         n = t.naive
         print(f"{name}: fills with phrases counted from bar 0 even after a pickup bar: at phrase ends "
@@ -521,7 +793,9 @@ def main(argv=None) -> int:
     print("targets: style accuracy >= 0.90; clash <= 0.056 (POP909's human piano); chord fidelity >= 0.80; "
           "doubled <= 0.01; bass root >= 0.85 in every style; bass octave leaps <= 0.10; loops <= 0.05; "
           "fills at phrase ends >= 0.50 and >= 0.30 above elsewhere; < 1 s per 32 bars")
-    print("energy: notes per bar in the first section / in the rest (songs with more than one section)")
+    print("energy: notes per bar in the first section / in the rest (songs with more than one section); "
+          "form targets: fill sec >= 0.50 and >= 0.30 above fill oth; drum var between 0.2 and 0.6 "
+          "(a groove that varies); notes 1st and A/B < 1 (a sparser first verse); break >= 0.5")
     return 0
 
 

@@ -12,7 +12,8 @@ Decoding, bar by bar (one decoder step per bar):
    temperature 0 keeps the onsets the model rates above one half;
 3. the bar is played as a band member would (:mod:`hum2band.compose.parts.playing`,
    :mod:`hum2band.compose.parts.fills`): the drums keep the section's groove (its first two
-   bars, as the model wrote them, come back bar for bar) and vary it where a player does (a
+   bars as the model wrote them come back bar for bar; one bar when the second is the first
+   sampled again, :data:`GROOVE_TOLERANCE`) and vary it where a player does (a
    small change in the 2nd bar of four now and then, one in every 4th, the comping anticipated
    or voiced in another inversion there); one hit where the model wrote a flam; no note that
    sounds a minor second or major seventh against the melody wherever it sounds (the model was
@@ -63,6 +64,9 @@ PHRASE_BARS = 8
 VARY_CHANCE = 0.5
 #: Bars of a section's groove: the drums of its first two bars come back in the bars after.
 GROOVE_BARS = 2
+#: The second bar of a groove is the first one again (a one-bar groove) when the model's sample
+#: of it differs from the first by at most this many hits: sampling, not a two-bar pattern.
+GROOVE_TOLERANCE = 3
 
 def load_parts_model(path: str | os.PathLike | None = None) -> tuple[PartsModel, dict]:
     """The accompaniment model and its metadata (loaded once per path)."""
@@ -268,6 +272,12 @@ def _groove_bar(player: "_Player", bar: int):
     return player.grooves.get(src)
 
 
+def _hits_apart(a: np.ndarray, b: np.ndarray) -> int:
+    """Drum hits of one bar with no hit of the same drum within a tick in the other, both ways."""
+    near = lambda x: x | np.roll(x, 1, axis=0) | np.roll(x, -1, axis=0)  # noqa: E731
+    return int(np.sum(a & ~near(b)) + np.sum(b & ~near(a)))
+
+
 def phrase_end_bars(n_bars: int, phrase_bars: int = PHRASE_BARS) -> np.ndarray:
     """Bars that end a phrase and lead into another (a fill goes there), shape (n_bars,) bool."""
     ends = np.zeros(n_bars, dtype=bool)
@@ -333,6 +343,10 @@ def _decide(out: np.ndarray, bar: int, tick_mask: np.ndarray, temperature: float
     dur = np.where(dcols >= 0, out[:, np.maximum(dcols, 0)], 0.0)
     ctx = player.context(bar)
     k = bar - int(player.anchors[bar]) if player.anchors[bar] >= 0 else -1
+    if groove is None and k == 1 and bar - 1 in player.grooves:
+        first = player.grooves[bar - 1]
+        if _hits_apart(fire[:n_ticks, :G.N_DRUM], first[0][:n_ticks] > 0.5) <= GROOVE_TOLERANCE:
+            groove = first          # the model's second bar is the first one, sampled again: a one-bar groove
     if groove is not None:
         fire[:, :G.N_DRUM], vel[:, :G.N_DRUM] = groove[0] > 0.5, groove[1]
     if k >= 0 and k % 4 == 3 and not player.phrase_ends[bar]:
