@@ -55,9 +55,10 @@ For every style and every held-out song in a meter the style plays, the model wr
       (``notes 1st``, ``vel 1st``), and notes per bar of the first section against the first
       section of other material, its B (``A/B``): a first verse sparser than the chorus is < 1;
     * breaks: passages of one bar or more inside the song that the singer leaves empty
-      (``rests``, counted on the melody's 16ths here), and the share of them where the band breaks
-      or builds (``break``: in one of their bars the drum bar departs from the section's usual bar
-      by two hits or more, or the band plays at most half the notes of the section's median bar);
+      (``rests``: no note starts before a bar's last beat, none held past its first 16th), and the
+      share of them where the band breaks or builds (``break``: in one of their bars the drum bar
+      departs from the section's usual bar by two hits or more, or the band plays at most half
+      the notes of the section's median bar);
     * worst cases: the arrangements with the most clashes, doubled hits, missed bass roots,
       missed section fills, and the flattest or busiest drums, each with its song, meter and style;
     * the form itself: phrase and section lengths found, the share of sections off an 8-bar grid,
@@ -333,18 +334,19 @@ def end_levels(sections, n_bars: int) -> np.ndarray:
 
 
 def sung_rests(song) -> np.ndarray:
-    """Per bar: the singer rests through it (after the first sung bar, before the last; nothing
-    sung on its 16ths before its last counted beat), counted here on the melody's 16ths."""
+    """Per bar: the singer rests through it (after the first sung bar, before the last): no note
+    starts before its last counted beat and none held into it lasts past its first 16th."""
     bpb, n = song["bpb"], song["n_bars"]
-    step = sixteenth_step_beats(bpb)
     mel = np.asarray(song["melody"], dtype=float).reshape(-1, 3)
     out = np.zeros(n, dtype=bool)
     if not len(mel):
         return out
     first, last = int(mel[:, 0].min() // bpb), int((mel[:, 1].max() - 1e-6) // bpb)
     for b in range(first + 1, min(last, n)):
-        grid = np.arange(b * bpb + step, (b + 1) * bpb - 1.0 - 1e-9, step)
-        out[b] = not any(np.any((mel[:, 0] <= t + 1e-6) & (mel[:, 1] > t + 1e-6)) for t in grid)
+        lo, hi = b * bpb, (b + 1) * bpb - 1.0
+        starts = np.any((mel[:, 0] >= lo - 1e-3) & (mel[:, 0] < hi - 1e-3))
+        held = np.any((mel[:, 0] < lo - 1e-3) & (mel[:, 1] > lo + sixteenth_step_beats(bpb) + 1e-3))
+        out[b] = not (starts or held)
     return out
 
 

@@ -208,6 +208,7 @@ def boundary_strengths(melody: np.ndarray, first_bar: int, end_bar: int, beats_p
             out[b] = -2.0 if held else -0.5
             continue
         best = -np.inf
+        restart = 0.8 if b > grid_start + 1 and melody_similarity(mel, b, grid_start, 2, bpb) >= 0.75 else 0.0
         for j in cand:
             i = j - 1
             rest = max(on[j] - off[i], 0.0)
@@ -219,9 +220,7 @@ def boundary_strengths(melody: np.ndarray, first_bar: int, end_bar: int, beats_p
                 pos = on[i] - np.floor(on[i] / bpb + 1e-9) * bpb
                 if abs(pos) < 1e-6 or (bpb == 4 and abs(pos - 2.0) < 1e-6):
                     score += 0.3
-            if b > grid_start + 1 and melody_similarity(mel, b, grid_start, 2, bpb) >= 0.75:
-                score += 0.8
-            best = max(best, score)
+            best = max(best, score + restart)
         out[b] = BOUNDARY_BASE + best + (HYPERMETER if (b - grid_start) % PHRASE_BARS == 0 else 0.0)
     return out
 

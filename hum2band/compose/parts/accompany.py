@@ -251,13 +251,16 @@ def _lifts(sections, n_bars: int, phrase_bars: int) -> np.ndarray:
 
 def _groove_anchors(sections, n_bars: int, phrase_bars: int) -> np.ndarray:
     """Per bar, the first bar of its groove (the section's first full bar; every ``phrase_bars``
-    from bar 0 without sections); -1 for bars outside every section (intro, ending, a pickup)."""
+    from bar 0 without sections; bar 0 for an intro and a pickup bar before the first section);
+    -1 for the bars after the last section (the ending)."""
     out = -np.ones(n_bars, dtype=int)
     if not sections:
         return (np.arange(n_bars) // phrase_bars) * phrase_bars if phrase_bars > 0 else out
     for sec in sections:
         lo, hi = max(sec.material_bar, 0), min(sec.end_bar, n_bars)
         out[lo:hi] = lo
+    first = min(max(min(sec.material_bar for sec in sections), 0), n_bars)
+    out[:first] = 0
     return out
 
 
