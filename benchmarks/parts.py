@@ -52,7 +52,7 @@ For every style and every held-out song in a meter the style plays, the model wr
       same for the comping rhythm (keys and guitar onsets, ``comp var``); a player varies a
       groove, neither loops it (0) nor changes every bar (1);
     * energy per section: notes per bar and mean velocity of the first section against the rest
-      (``notes 1st``, ``vel 1st``), and notes per bar of the first section against the first
+      (``notes 1st``, ``vel 1st``), and notes per bar of the first sung section against the first
       section of other material, its B (``A/B``): a first verse sparser than the chorus is < 1;
     * breaks: passages of one bar or more inside the song that the singer leaves empty
       (``rests``: no note starts before a bar's last beat, none held past its first 16th), and the
@@ -520,10 +520,12 @@ class Tally:
             self.first_n += int(notes[inside].sum())
             self.rest_vel += float(vels[~inside].sum())
             self.rest_n += int(notes[~inside].sum())
-            other = next((x for x in sections if x.label != first.label), None)
+            sung = [x for x in sections if x.label != "intro"]      # A/B: the first verse, not an intro
+            verse = sung[0] if sung else first
+            other = next((x for x in sung if x.label != verse.label), None)
             if other is not None:
-                self.a_notes += int(notes[first.start_bar:first.end_bar].sum())
-                self.a_bars += first.n_bars
+                self.a_notes += int(notes[verse.start_bar:verse.end_bar].sum())
+                self.a_bars += verse.n_bars
                 self.b_notes += int(notes[other.start_bar:other.end_bar].sum())
                 self.b_bars += other.n_bars
         rests = sung_rests(song)

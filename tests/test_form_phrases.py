@@ -112,3 +112,11 @@ def test_fills_go_into_each_section_and_each_phrase_inside_one_at_two_strengths(
     sections = [F.Section(0, 8, "A", phrase_starts=(4,)), F.Section(8, 14, "B"), F.Section(14, 26, "A")]
     ends = F.section_phrase_ends(sections, 27, 8)
     assert {int(b): int(ends[b]) for b in np.nonzero(ends)[0]} == {3: 1, 7: 2, 13: 2, 21: 1}
+
+
+def test_bars_before_the_singer_comes_in_are_an_intro_section_and_the_form_starts_after_it():
+    melody = _tune(*PHRASE_6, *PHRASE_6, *BRIDGE_8, *PHRASE_6, start_bar=3)
+    sections = F.find_sections(melody, 0, 29, 4)
+    assert [(s.start_bar, s.end_bar, s.label) for s in sections] == [
+        (0, 3, F.INTRO_LABEL), (3, 9, "A"), (9, 15, "A"), (15, 23, "B"), (23, 29, "A")]
+    assert sections[0].energy == sections[1].energy == 0              # the band starts sparse

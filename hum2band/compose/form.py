@@ -35,7 +35,7 @@ Times are counted beats from the first bar line (beat 0), bars 0-based.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Sequence
 
 import numpy as np
@@ -71,6 +71,8 @@ SECTION_PRIOR = {4: -0.9, 6: -0.3, 8: 0.0, 10: -0.6, 12: -0.7, 16: -0.9}
 OTHER_SECTION = -1.2
 REPEAT_BONUS = 1.0
 MAX_SECTION_BARS = 16
+#: The label of the bars before the singer comes in, when :func:`find_sections` is given them.
+INTRO_LABEL = "intro"
 
 
 @dataclass(frozen=True)
@@ -359,12 +361,20 @@ def find_sections(melody: np.ndarray, first_bar: int, end_bar: int, beats_per_ba
     -------
     list of Section
         Contiguous, covering ``first_bar`` to ``end_bar``, energies from :func:`plan_energy`; a
-        song shorter than 12 bars is one section (its phrases inside it).
+        song shorter than 12 bars is one section (its phrases inside it); two bars or more before
+        the first note are a section of their own, :data:`INTRO_LABEL`, sparse like the first
+        sung one.
     """
     n = end_bar - first_bar
     if n <= 0:
         return []
     mel = np.asarray(melody, dtype=float).reshape(-1, 3)
+    sung = int(np.floor(mel[:, 0].min() / beats_per_bar + 1e-9)) if len(mel) else first_bar
+    if sung - first_bar >= 2 and sung < end_bar:
+        # bars before the singer comes in: an instrumental intro, sparse, then the song's own form
+        song = find_sections(mel, sung, end_bar, beats_per_bar, tonic_pc, mode)
+        return [Section(first_bar, sung, INTRO_LABEL, 0)] + [replace(s, energy=0) if i == 0 else s
+                                                             for i, s in enumerate(song)]
     phrases = find_phrases(mel, first_bar, end_bar, beats_per_bar, tonic_pc, mode)
     pickup = int(is_pickup_bar(mel, first_bar, beats_per_bar)) if phrases and phrases[0][1] - first_bar > 1 else 0
     if n < SECTION_BARS + PHRASE_BARS:
