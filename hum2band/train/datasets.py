@@ -71,7 +71,7 @@ log = logging.getLogger(__name__)
 SOURCES = ("pop909", "nottingham", "chord-melody", "openewld")
 SPLITS = ("train", "validation", "test")
 #: Bumped per source whenever its reader changes, so stale caches are re-read.
-CACHE_VERSION = {"pop909": 2, "nottingham": 1, "chord-melody": 2, "openewld": 2}
+CACHE_VERSION = {"pop909": 2, "nottingham": 2, "chord-melody": 2, "openewld": 2}
 
 
 def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
@@ -316,17 +316,40 @@ def load_openewld(root: Path, limit: int | None = None) -> list[LeadSheet]:
 
 
 # ---- ABC (Nottingham) -----------------------------------------------------------------------
+def abc_tunes(text: str) -> list[str]:
+    """The tunes of an ABC file, each as a text of its own: the file header (what comes before
+    the first ``X:`` line) followed by the tune, from its ``X:`` line to the next.
+
+    Each tune is parsed on its own because music21, reading a whole file as one opus, carries a
+    tune's unit note length (``L:``) over to the tunes after it that state none: in the
+    Nottingham jigs, every tune after "The Lark in the Clear Air" (``L:1/4``) came out with its
+    eighth notes read as quarters, two bars of music in every 6/8 bar.
+    """
+    lines = text.splitlines()
+    starts = [i for i, line in enumerate(lines) if line.startswith("X:")]
+    if not starts:
+        return [text] if text.strip() else []
+    header = lines[:starts[0]]
+    # only the file header's fields (a free-text preamble is not ABC)
+    header = [line for line in header if len(line) > 1 and line[1] == ":" and line[0].isalpha()]
+    bounds = starts + [len(lines)]
+    return ["\n".join(header + lines[a:b]) + "\n" for a, b in zip(bounds[:-1], bounds[1:])]
+
+
 def read_abc_tunes(path: Path, source: str = "nottingham", genre: str = "folk") -> list[LeadSheet]:
-    """Every tune of an ABC file with quoted chords, via music21 (song id ``"file/X"``)."""
+    """Every tune of an ABC file with quoted chords, via music21 (song id ``"file/X"``), each
+    tune parsed on its own (see :func:`abc_tunes`)."""
     import music21
 
-    opus = music21.converter.parse(str(path), format="abc")
-    scores = opus.scores if hasattr(opus, "scores") else [opus]
     out = []
-    for i, sc in enumerate(scores):
-        number = sc.metadata.number if sc.metadata and sc.metadata.number else str(i + 1)
-        song_id = f"{path.stem}/{number}"
+    for i, tune in enumerate(abc_tunes(Path(path).read_text(encoding="utf-8", errors="replace"))):
+        song_id = f"{path.stem}/{i + 1}"
         try:
+            sc = music21.converter.parse(tune, format="abc")
+            if hasattr(sc, "scores"):
+                sc = sc.scores[0]
+            number = sc.metadata.number if sc.metadata and sc.metadata.number else str(i + 1)
+            song_id = f"{path.stem}/{number}"
             ls = _music21_to_leadsheet(sc, song_id, source, genre)
         except Exception as exc:  # a malformed tune is skipped, not the file
             log.warning("%s: skipped %s (%s)", source, song_id, exc)
