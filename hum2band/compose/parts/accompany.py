@@ -401,7 +401,7 @@ def _decide(out: np.ndarray, bar: int, tick_mask: np.ndarray, temperature: float
             else:
                 F.pickup(fire, vel, n_ticks, player.style)
         elif k >= 0 and (k % 4 == 3 or (k % 4 == 1 and rng.random() < VARY_CHANCE)):
-            F.vary(fire, vel, n_ticks, player.beats_per_bar, rng)
+            F.vary(fire, vel, n_ticks, player.beats_per_bar, rng, player.style)
     return fire.astype(np.float32), vel.astype(np.float32), dur.astype(np.float32)
 
 

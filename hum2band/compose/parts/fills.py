@@ -76,8 +76,8 @@ def write_fill(fire: np.ndarray, vel: np.ndarray, n_ticks: int, style: str, feel
         last = n_ticks - G.TICKS_PER_BEAT
         ticks = np.union1d(ticks[ticks < last], np.arange(last, n_ticks, step // 2))
     kind = int(rng.integers(3))
-    if kind == 1 and len(ticks) > 2:
-        ticks = np.delete(ticks, 1)
+    if kind == 1 and len(ticks) > 2 and ticks[1] < n_ticks - G.TICKS_PER_BEAT:
+        ticks = np.delete(ticks, 1)                 # a rest inside the fill, never in its last beat
     elif kind == 2 and step >= 6:
         ticks = np.union1d(ticks, [n_ticks - step // 2])
     kick_on_beat = fire[start, KICK]
@@ -108,9 +108,10 @@ def crash_downbeat(fire: np.ndarray, vel: np.ndarray, style: str) -> None:
 
 
 def vary(fire: np.ndarray, vel: np.ndarray, n_ticks: int, beats_per_bar: int,
-         rng: np.random.Generator) -> None:
+         rng: np.random.Generator, style: str = "") -> None:
     """One small change a drummer makes inside a phrase, before the bar's last beat: a kick on an
-    off-beat eighth, a ghost snare, or the hi-hat opened on an off-beat eighth."""
+    off-beat eighth, a ghost snare, or the hi-hat opened on an off-beat eighth; in folk (a
+    tambourine, no kit) a shaken 16th after an off-beat eighth."""
     last = n_ticks - G.TICKS_PER_BEAT
     offbeats = (np.array([4, 8]) if beats_per_bar == 2
                 else np.arange(G.TICKS_PER_BEAT // 2, last, G.TICKS_PER_BEAT))
@@ -118,6 +119,11 @@ def vary(fire: np.ndarray, vel: np.ndarray, n_ticks: int, beats_per_bar: int,
         return
     t = int(rng.choice(offbeats))
     kind = int(rng.integers(3))
+    if style == "folk":
+        u = t + (2 if beats_per_bar == 2 else 3)
+        fire[u - 1:u + 2, SHAKER] = False
+        fire[u, SHAKER], vel[u, SHAKER] = True, 0.45
+        return
     if kind == 0:
         fire[t, KICK], vel[t, KICK] = True, 0.7
     elif kind == 1:
@@ -130,13 +136,13 @@ def vary(fire: np.ndarray, vel: np.ndarray, n_ticks: int, beats_per_bar: int,
 
 
 def pickup(fire: np.ndarray, vel: np.ndarray, n_ticks: int, style: str) -> None:
-    """A one-hit lead-in on the bar's last eighth (a snare, the style's first fill voice), for a
-    phrase end the singer sings through (no room for a fill)."""
+    """A lead-in on the bar's last eighth and the 16th after it (the style's first fill voice: a
+    snare, a shaker in folk), for a phrase end the singer sings through (no room for a fill)."""
     voices, _ = FILL_VOICES.get(style, ((SNARE,), 3))
     t = n_ticks - G.TICKS_PER_BEAT // 2
-    fire[t - 1:t + 2, voices[0]] = False          # never a flam with a hit the model put beside it
-    fire[t, voices[0]] = True
-    vel[t, voices[0]] = 0.55
+    fire[t - 1:n_ticks, voices[0]] = False        # never a flam with a hit the model put beside it
+    fire[t, voices[0]], vel[t, voices[0]] = True, 0.5
+    fire[t + 3, voices[0]], vel[t + 3, voices[0]] = True, 0.6
 
 
 #: How the band answers a bar the singer leaves empty, per style: "stop" (stop-time hits),
