@@ -46,7 +46,7 @@ def test_fills_go_where_the_melodys_sections_end_not_every_eight_bars(style):
     for end in (5, 11, 19):                                            # the bars before 7, 13, 21 (1-based)
         assert _fills(drums, end), (end, _bar(drums, end))
         assert any(k in CYMBALS and t == 0 for k, t in _bar(drums, end + 1)), end
-    assert not _fills(drums, 7) and not _fills(drums, 15)              # the old grid's bars 8 and 16
+    assert not _fills(drums, 7) and not _fills(drums, 23)              # the old grid's bars 8 and 24
 
 
 def _song_with_a_rest(n_rest: int) -> tuple[np.ndarray, int]:
