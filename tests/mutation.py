@@ -106,6 +106,87 @@ EQUIVALENT: dict[str, str] = {
         "w.sum() < 0 instead of <= 0: the sum is never 0 -- the density's mode lies within the "
         "kernel of a note, so a note is always inside the 50-cent window",
     "hum2band.music.tuning.x_estimate_tuning_cents__mutmut_99": "as above: the branch is never taken",
+    "hum2band.listen.notes.x__runs__mutmut_5":
+        "np.asarray(mask, None): every caller passes a boolean mask (voicing's or its negation), "
+        "which stays boolean",
+    "hum2band.listen.notes.x__runs__mutmut_7": "dtype left out: as above",
+    "hum2band.listen.notes.x__runs__mutmut_11":
+        "astype(None) (float64): the steps are +-1.0 instead of +-1, found by the same == 1 / == -1",
+    "hum2band.listen.notes.x__fill_nan__mutmut_3":
+        "dtype None: its one caller (_smooth) passes a float array (np.where with np.nan)",
+    "hum2band.listen.notes.x__fill_nan__mutmut_5": "dtype left out: as above",
+    "hum2band.listen.notes.x__smooth__mutmut_5":
+        "np.where(voiced, pitch, None) gives an object array whose None becomes nan in _fill_nan's "
+        "np.asarray(x, float): the same filled contour",
+    "hum2band.listen.notes.x__smooth__mutmut_10":
+        "k >= 1 instead of k > 1: a running median of one sample is the sample itself",
+    "hum2band.listen.notes.x_median_filter_nearest__mutmut_3":
+        "dtype None: every caller passes float64 (the same values for any numeric input)",
+    "hum2band.listen.notes.x_median_filter_nearest__mutmut_5": "dtype left out: as above",
+    "hum2band.listen.notes.x_median_filter_nearest__mutmut_35":
+        "np.partition at rank k // 3 instead of k // 2 before reading rank k // 2: the same rank for "
+        "the 3-frame default (and k = 2); for any window of 4-39 frames numpy 2.4 leaves the rows "
+        "fully sorted (checked on random contours), so the same element",
+    "hum2band.listen.notes.x_median_filter_nearest__mutmut_32":
+        "axis left out: np.partition's default axis -1 is axis 1 of the 2-D window view",
+    "hum2band.listen.notes.x_interval_pitches__mutmut_30":
+        "dtype None: the intervals are only divided by the hop and rounded, the same for ints",
+    "hum2band.listen.notes.x_interval_pitches__mutmut_32": "dtype left out: as above",
+    "hum2band.listen.notes.x_interval_pitches__mutmut_34":
+        "reshape(-2, 2): numpy 2.4 (constraints.txt) reads any negative size as 'the rest', as -1",
+    "hum2band.listen.notes.x_interval_pitches__mutmut_40":
+        "no upper clip on the first frame: an onset past the end gives b = clip(., a, len) = len <= a, "
+        "an empty interval (nan) either way",
+    "hum2band.listen.notes.x_interval_pitches__mutmut_51":
+        "no upper clip on the last frame: slicing past the end of the arrays stops at their end",
+    "hum2band.listen.notes.x_segment_notes__mutmut_34":
+        "getattr(track, 'narrow_band', None) instead of False: both falsy",
+    "hum2band.listen.notes.x_segment_notes__mutmut_95":
+        "peak_db 1.0 instead of 0.0 when no frame is voiced: then there is no note to give a velocity",
+    "hum2band.listen.notes.x_segment_notes__mutmut_104":
+        "(b - a) / 2 instead of // 2: for integer keep, keep - 1 > a + m + 0.5 exactly when "
+        "keep - 1 > a + m",
+    "hum2band.listen.notes.x_segment_notes__mutmut_127":
+        "no upper clip on the velocity: a note's frames are voiced, so its 90th-percentile loudness "
+        "is at most the loudest voiced frame's and the velocity at most 100",
+    "hum2band.listen.notes.x_segment_notes__mutmut_138": "128 instead of 127 on that clip: as above",
+    "hum2band.listen.notes.x__split_by_pitch__mutmut_14":
+        "i <= b: a cut at i = b only adds the empty piece (b, b), which the final filter drops",
+    "hum2band.listen.notes.x__split_by_pitch__mutmut_17":
+        "the else branch is dead: i starts at a + hold, restarts at start + hold after a cut and "
+        "only grows, so i - start >= hold always",
+    "hum2band.listen.notes.x__split_by_pitch__mutmut_26": "max(hold * 3, 2): hold >= 1, so hold * 3 >= 3",
+    "hum2band.listen.notes.x__split_by_pitch__mutmut_27":
+        "i + start >= hold: always true, as i - start >= hold (above) and start >= 0",
+    "hum2band.listen.notes.x__split_by_pitch__mutmut_56":
+        "d >= c: the cuts strictly increase (each at least hold after the last, all below b), so "
+        "no piece is empty",
+    "hum2band.listen.notes.x__split_by_dips__mutmut_22":
+        "n <= 2 * min_len: for n = 2 * min_len the scan min_len <= i < n - min_len is empty anyway",
+    "hum2band.listen.notes.x__split_by_dips__mutmut_23":
+        "n < 2 / min_len (never): for n < 2 * min_len the scan is empty, the same single piece",
+    "hum2band.listen.notes.x__split_by_dips__mutmut_74":
+        "j - 1 < n instead of j + 1 < n: the guard never stops the rise search -- the loudest frame m "
+        "of the right window (m <= n - 1, m <= i + w) rises more than half, so j stops by m - 1",
+    "hum2band.listen.notes.x__split_by_dips__mutmut_75":
+        "j + 2 < n: as above; where it first fails (j + 1 = m = n - 1) the rise test stops j there too",
+    "hum2band.listen.notes.x__split_by_dips__mutmut_76": "j + 1 <= n: as above, the guard never binds",
+    "hum2band.listen.notes.x__split_by_dips__mutmut_85":
+        "j - i <= w instead of < w: as above, j stops by m - 1 <= i + w - 1, so neither binds",
+    "hum2band.listen.notes.x__split_by_dips__mutmut_117":
+        "d >= c: no piece is empty -- each cut lies min_len after the last, and before b "
+        "(cut - a <= i + (j - i) // 2 with j <= n - 2)",
+    "hum2band.listen.notes.x__refine_onsets__mutmut_45":
+        "n >= 0: for n = 0 the added test compares the last note's end with the first note's "
+        "start, which never match for notes in time order",
+    "hum2band.listen.notes.x__refine_onsets__mutmut_63":
+        "(b - j) / 2 instead of // 2: for integers k, j: k - 1 > j + m + 0.5 exactly when k - 1 > j + m",
+    "hum2band.listen.notes.x__refine_onsets__mutmut_105":
+        "j - 1 instead of j + 1: in that branch lo >= j + (b - j) // 2 >= j + 1 (b - lo > 1 needs "
+        "b - j >= 3), so lo + argmin is the larger either way",
+    "hum2band.listen.notes.x__steady_part__mutmut_2":
+        "n <= 5: for n = 5, ceil(5 * 0.85) = 5 keeps the whole contour anyway",
+    "hum2band.listen.notes.x__steady_part__mutmut_3": "n < 6: as above",
 }
 
 #: mutmut's exit codes per mutant (a mutant that makes the tests time out is caught too, as

@@ -345,6 +345,23 @@ def test_a_wide_dip_cuts_in_the_middle_of_its_floor():
     assert _pieces(_split_by_dips(rms, 0, 60, S, HOP)) == [(0, 31), (31, 60)]
 
 
+def test_a_dip_window_of_0_02_s_looks_two_frames_either_side():
+    # A V-shaped dip: -23, -26 at 25, 26, -29 at 27-29, -26, -23 at 30, 31. Smoothed: 25 -23,
+    # 26 -26, 27 -28, 28 -29, 29 -28, 30 -26, 31 -23. Two frames either side of the minimum (28)
+    # peak at -26: 3 dB, no cut; three frames either side would reach -23 (6 dB).
+    rms = np.full(60, -20.0)
+    rms[25:32] = [-23.0, -26.0, -29.0, -29.0, -29.0, -26.0, -23.0]
+    assert _pieces(_split_by_dips(rms, 0, 60, replace(S, dip_window_s=0.02), HOP)) == [(0, 60)]
+    assert _pieces(_split_by_dips(rms, 0, 60, replace(S, dip_window_s=0.03), HOP)) == [(0, 28), (28, 60)]
+
+
+def test_a_step_down_in_loudness_with_a_notch_is_not_a_syllable():
+    # -20, a notch at -33 (frames 30-32), then settling at -30: smoothed 30 -28.67, 31 -33,
+    # 32 -32, 33 -31, 34 -30. The loudness comes back only 3 dB (< 4) after the notch: no cut.
+    rms = np.concatenate([np.full(30, -20.0), np.full(3, -33.0), np.full(27, -30.0)])
+    assert _pieces(_split_by_dips(rms, 0, 60, S, HOP)) == [(0, 60)]
+
+
 def test_two_dips_far_apart_make_three_notes():
     # Two dips as in the first test, the second with its bottom at 58-62 (cut 29 + 30 + 1 = 60).
     rms = np.concatenate([np.full(28, -20.0), np.full(5, -24.5), np.full(25, -20.0), np.full(5, -24.5),
@@ -367,9 +384,19 @@ def test_a_second_dip_that_would_leave_a_note_shorter_than_0_1_s_does_not_cut():
     assert _pieces(_split_by_dips(rms, 0, 60, S, HOP)) == [(0, 30), (30, 40), (40, 60)]
 
 
+def test_a_dip_is_cut_at_its_floor_not_on_its_way_down():
+    # A slow fall (-21 at 20 down by 1.5 dB a frame to -30 at 26), -30 at 26-29, a jump back to
+    # -20 at 30. Smoothed: 26 -29.5, 27-28 -30, 29 -26.67, 30 -23.33, 31 -20. The first frame no
+    # louder than both neighbours is 27 (9.67 dB under the peaks); half the 10 dB rise is 5:
+    # 28 (+0) and 29 (+3.33) are under it, 30 (+6.67) is not: cut 27 + (29 - 27) // 2 = 28.
+    rms = np.concatenate([np.full(20, -20.0), -21.0 - 1.5 * np.arange(7), np.full(3, -30.0),
+                          np.full(30, -20.0)])
+    assert _pieces(_split_by_dips(rms, 0, 60, S, HOP)) == [(0, 28), (28, 60)]
+
+
 def test_a_dip_within_the_first_0_1_s_does_not_cut():
-    # Bottom -26 at 6-10 (smoothed minimum at 7-9): the scan starts at frame 10, on the rise.
-    rms = np.concatenate([np.full(6, -20.0), np.full(5, -26.0), np.full(29, -20.0)])
+    # Bottom -27 at 6-10 (smoothed minimum at 7-9): the scan starts at frame 10, on the rise.
+    rms = np.concatenate([np.full(6, -20.0), np.full(5, -27.0), np.full(29, -20.0)])
     assert _pieces(_split_by_dips(rms, 0, 40, S, HOP)) == [(0, 40)]
 
 
@@ -546,6 +573,32 @@ def test_notes_carry_their_times_pitch_name_and_velocity_from_their_loudness():
     assert [n.midi_pitch for n in notes] == [60.3, 62.0, 63.6, 65.0]
     assert [n.midi for n in notes] == [60, 62, 64, 65]
     assert [n.velocity for n in notes] == [100, 80, 60, 20]
+
+
+def test_a_brief_accent_does_not_set_a_notes_velocity():
+    # A reference note at -20 dB, then a note of 101 frames: 10 at -30 dB (its first 0.1 s),
+    # 91 at -40 dB. Its loudness is the 90th percentile of its frames, frame 90 of the 101 in
+    # order: -40 dB (the accent is under 10 % of it), so velocity 100 + 2 * (-40 + 20) = 60.
+    contour = np.concatenate([np.full(30, 60.0), np.full(20, np.nan), np.full(101, 62.0)])
+    rms = np.concatenate([np.full(30, -20.0), np.full(20, SILENCE_DB), np.full(10, -30.0),
+                          np.full(91, -40.0)])
+    notes = segment_notes(_sung(contour, rms))
+    assert [n.velocity for n in notes] == [100, 60]
+
+
+def test_the_velocity_is_at_least_20():
+    # A 5-frame blip at -5 dB (too short for a note, but the loudest sung frame), a note at
+    # -20 dB and one at -60 dB, in 600 frames of room noise at -80 dB (so that the take's top
+    # level, its 99th percentile, stays at -20 dB and -60 dB is still within 40 dB of it).
+    # Velocities against the blip: 100 + 2 * (-20 + 5) = 70, and 100 + 2 * (-60 + 5) = -10 -> 20.
+    n = 600
+    pitch, rms = np.full(n, np.nan), np.full(n, -80.0)
+    pitch[50:55], rms[50:55] = 62.0, -5.0
+    pitch[100:130], rms[100:130] = 60.0, -20.0
+    pitch[200:230], rms[200:230] = 64.0, -60.0
+    notes = segment_notes(_track(pitch, rms))
+    assert [round(n.midi_pitch) for n in notes] == [60, 64]
+    assert [n.velocity for n in notes] == [70, 20]
 
 
 def test_a_silent_take_has_no_notes():
