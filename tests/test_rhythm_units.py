@@ -120,6 +120,9 @@ def test_onset_strength_scales_salience_by_the_attack():
     loud = R.onsets_from_notes(notes, onset_strength=(np.array([0.0, 2.0]), np.array([-2.0, 6.0])))
     scaled = raw * np.array([0.5, 1.0, 1.5])
     np.testing.assert_allclose(loud.salience, scaled / scaled.mean())
+    # half as loud (-1 -> 3, mean 1 at the onsets): the same factors
+    half = R.onsets_from_notes(notes, onset_strength=(np.array([0.0, 2.0]), np.array([-1.0, 3.0])))
+    np.testing.assert_allclose(half.salience, scaled / scaled.mean())
     # a silent curve, a curve of one frame or of mismatched lengths change nothing
     for curve in [(np.array([0.0, 2.0]), np.array([0.0, 0.0])),
                   (np.array([0.0, 1.0, 2.0]), np.array([1.0, 2.0]))]:
