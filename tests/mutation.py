@@ -45,7 +45,9 @@ MODULES = {
     "notes": ("hum2band/listen/notes.py",
               ["tests/test_notes.py", "tests/test_notes_rules.py", "tests/test_music_properties.py",
                "tests/test_robustness.py"]),
-    "rhythm": ("hum2band/listen/rhythm.py", ["tests/test_rhythm_key.py", "tests/test_bar_fix_options.py"]),
+    "rhythm": ("hum2band/listen/rhythm.py",
+               ["tests/test_rhythm_key.py", "tests/test_bar_fix_options.py",
+                "tests/test_rhythm_units.py"]),
 }
 
 #: Mutants that change nothing a caller can observe: mutant name -> why.
@@ -106,6 +108,139 @@ EQUIVALENT: dict[str, str] = {
         "w.sum() < 0 instead of <= 0: the sum is never 0 -- the density's mode lies within the "
         "kernel of a note, so a note is always inside the 50-cent window",
     "hum2band.music.tuning.x_estimate_tuning_cents__mutmut_99": "as above: the branch is never taken",
+    "hum2band.listen.rhythm.x_onsets_from_notes__mutmut_15":
+        "np.array of the notes' onsets without dtype=float: Note times and pitches are floats "
+        "(the transcriber's and every caller's); integers would give the same values",
+    "hum2band.listen.rhythm.x_onsets_from_notes__mutmut_17": "as above",
+    "hum2band.listen.rhythm.x_onsets_from_notes__mutmut_20": "as above, the offsets",
+    "hum2band.listen.rhythm.x_onsets_from_notes__mutmut_22": "as above, the offsets",
+    "hum2band.listen.rhythm.x_onsets_from_notes__mutmut_29": "as above, the pitches",
+    "hum2band.listen.rhythm.x_onsets_from_notes__mutmut_31": "as above, the pitches",
+    "hum2band.listen.rhythm.x_onsets_from_notes__mutmut_52":
+        "the keep mask as float ones instead of booleans: np.flatnonzero finds the same onsets",
+    "hum2band.listen.rhythm.x_onsets_from_notes__mutmut_54": "as above",
+    "hum2band.listen.rhythm.x_onsets_from_notes__mutmut_60":
+        "keep[i] = None in a boolean array stores False",
+    "hum2band.listen.rhythm.x_onsets_from_notes__mutmut_67":
+        "np.append(idx[1:], None): the last group's slice off[a:None] runs to the end, as "
+        "off[a:len(on)]",
+    "hum2band.listen.rhythm.x_onsets_from_notes__mutmut_121":
+        "np.asarray of the onset-strength curve without dtype=float: np.interp reads integer "
+        "frames and strengths as the same numbers",
+    "hum2band.listen.rhythm.x_onsets_from_notes__mutmut_123": "as above",
+    "hum2band.listen.rhythm.x_onsets_from_notes__mutmut_125":
+        "len >= 1 instead of > 1: a one-frame curve reads the same strength at every onset, so "
+        "every factor is 0.5 + 0.5 = 1 (or the curve is skipped when that strength is <= 0)",
+    "hum2band.listen.rhythm.x_pulse_candidates__mutmut_11": "x * 1.0 instead of x / 1.0",
+    "hum2band.listen.rhythm.x_pulse_candidates__mutmut_85":
+        "max(i - 3, 1): i is the lag-grid index nearest the fine period, which is >= lo_s; with "
+        "lo_s >= 0.106 s (rhythm_hypotheses uses the default 0.12 s) i >= 4, so i - 3 >= 1",
+    "hum2band.listen.rhythm.x_dp_pulse__mutmut_13":
+        "steps as floats: they hold the same integer counts, and np.arange(1, k + 1) / k gives "
+        "the same pulse times",
+    "hum2band.listen.rhythm.x_dp_pulse__mutmut_15": "as above",
+    "hum2band.listen.rhythm.x_make_track__mutmut_3":
+        "the pulse indices as integers: np.interp maps the onsets to the same pulse units",
+    "hum2band.listen.rhythm.x_make_track__mutmut_5": "as above",
+    "hum2band.listen.rhythm.x_make_track__mutmut_69": "astype(None) is float64, as astype(float)",
+    "hum2band.listen.rhythm.x_make_track__mutmut_72":
+        "np.zeros(1) instead of np.zeros(0) when there are no pairs: the argsort of the empty "
+        "pair_du selects none of it",
+    "hum2band.listen.rhythm.x__repetition__mutmut_3":
+        "len(du) == 1 instead of == 0: with one pair or none no lag window holds 3 pairs, so "
+        "every lag gets 0 either way",
+    "hum2band.listen.rhythm.x__repetition__mutmut_11":
+        "the lags without dtype=float: lags - tol_u and lags + tol_u are floats anyway",
+    "hum2band.listen.rhythm.x__repetition__mutmut_13": "as above",
+    "hum2band.listen.rhythm.x__repetition__mutmut_35":
+        "np.maximum(n, 2): the share is only used where n >= 3",
+    "hum2band.listen.rhythm.x__onset_grid__mutmut_3":
+        "the pulse indices as integers: k[:-1] + 0.5 and np.interp give the same values",
+    "hum2band.listen.rhythm.x__onset_grid__mutmut_5": "as above",
+    "hum2band.listen.rhythm.x_note_cues__mutmut_14":
+        "pitch classes as floats for the triad test: np.mod and np.isin compare the same "
+        "numbers",
+    "hum2band.listen.rhythm.x_note_cues__mutmut_18": "astype(None) is float64, as astype(float)",
+    "hum2band.listen.rhythm.x_note_cues__mutmut_40":
+        "n or True: with no onsets ons.pitch[:1] is the same empty array as ons.pitch",
+    "hum2band.listen.rhythm.x_note_cues__mutmut_63":
+        "(gap > 0.25) / 1.0 instead of * 1.0: the same floats",
+    "hum2band.listen.rhythm.x_note_cues__mutmut_66": "as above, the phrase ends",
+    "hum2band.listen.rhythm.x__chord_fit_by_shift__mutmut_15":
+        "one more segment per shift: it is empty, and an empty segment adds fit 0 times weight "
+        "0 to both sums",
+    "hum2band.listen.rhythm.x__phase_features__mutmut_25":
+        "per_pos(None) counts the notes per position, as per_pos(ones) does (as integers)",
+    "hum2band.listen.rhythm.x__phase_features__mutmut_55":
+        "the else branch is dead: past the early return some onset is on the grid, so the "
+        "arrays of the notes on the grid are never empty",
+    "hum2band.listen.rhythm.x__phase_features__mutmut_57": "as above",
+    "hum2band.listen.rhythm.x__phase_features__mutmut_76": "as above",
+    "hum2band.listen.rhythm.x__phase_features__mutmut_78": "as above",
+    "hum2band.listen.rhythm.x__phase_features__mutmut_91": "as above",
+    "hum2band.listen.rhythm.x__phase_features__mutmut_94": "as above",
+    "hum2band.listen.rhythm.x__phase_features__mutmut_98": "as above",
+    "hum2band.listen.rhythm.x__phase_features__mutmut_101": "as above",
+    "hum2band.listen.rhythm.x__phase_features__mutmut_122": "as above",
+    "hum2band.listen.rhythm.x__phase_features__mutmut_123": "as above",
+    "hum2band.listen.rhythm.x__phase_features__mutmut_131": "as above",
+    "hum2band.listen.rhythm.x__phase_features__mutmut_132": "as above",
+    "hum2band.listen.rhythm.x__phase_features__mutmut_159": "as above",
+    "hum2band.listen.rhythm.x__phase_features__mutmut_138":
+        "astype(None) is float64, as astype(float)",
+    "hum2band.listen.rhythm.x__phase_features__mutmut_184":
+        "astype(None) is float64, as astype(float)",
+    "hum2band.listen.rhythm.x__phase_features__mutmut_268":
+        "astype(None) is float64, as astype(float)",
+    "hum2band.listen.rhythm.x__phase_features__mutmut_174":
+        "max(len(p0), 2): differs only with one note on the grid, whose centred hold is 0, so "
+        "the sum divided is 0",
+    "hum2band.listen.rhythm.x__phase_features__mutmut_207":
+        "np.full(q_len, None): the positions left unset hold None, which equals none of the "
+        "categories 0-3, as -1 does",
+    "hum2band.listen.rhythm.x__phase_features__mutmut_211":
+        "-2 instead of -1: any value outside 0-3 is 'no category'",
+    "hum2band.listen.rhythm.x__phase_features__mutmut_276":
+        "q_len / d instead of //: q_len is a multiple of d, so the parity test is the same",
+    "hum2band.listen.rhythm.x__phase_features__mutmut_284":
+        "down - q_len // 2 instead of + (mod q_len): q_len = d * beats per bar is even (d is 4 "
+        "or 6 times a power of 2), so both are half a bar away",
+    "hum2band.listen.rhythm.x__phase_features__mutmut_311":
+        "(q_len / d) % 2 instead of (q_len // d) % 2: q_len is a multiple of d",
+    "hum2band.listen.rhythm.x_fix_errors__mutmut_11":
+        "err[sh] = instead of += for the downbeat term: err starts at 0 and this term comes "
+        "first",
+    "hum2band.listen.rhythm.x_fix_errors__mutmut_30":
+        "the pulse indices as integers: np.interp gives the same first-note position",
+    "hum2band.listen.rhythm.x_fix_errors__mutmut_32": "as above",
+    "hum2band.listen.rhythm.x__grid_times__mutmut_47":
+        "the pulse indices as integers: np.interp gives the same grid times",
+    "hum2band.listen.rhythm.x__grid_times__mutmut_49": "as above",
+    "hum2band.listen.rhythm.x__grid_times__mutmut_51":
+        "u <= 0: at u = 0 the extrapolation gives pulses[0], as the interpolation does",
+    "hum2band.listen.rhythm.x__grid_times__mutmut_52":
+        "u < 1: for 0 <= u < 1 the extrapolation at the first period, pulses[0] + u * "
+        "(pulses[1] - pulses[0]), is the linear interpolation between the first two pulses",
+    "hum2band.listen.rhythm.x__steady_rhythm__mutmut_50":
+        "the beat indices as floats: index % beats_per_bar == 0 tests the same integer values",
+    "hum2band.listen.rhythm.x_grid_statistics__mutmut_11":
+        "the beat times without dtype=float: they are only interpolated and differenced",
+    "hum2band.listen.rhythm.x_grid_statistics__mutmut_13": "as above",
+    "hum2band.listen.rhythm.x_grid_statistics__mutmut_21":
+        "make_track's pairs up to 1 pulse apart instead of 0: the pairs feed only the "
+        "repetition cue, which grid_statistics does not read",
+    "hum2band.listen.rhythm.x_grid_statistics__mutmut_32":
+        "the downbeat indices as floats: int(k_down[0]) is the same",
+    "hum2band.listen.rhythm.x_grid_statistics__mutmut_41":
+        "the downbeat times without dtype=float: np.interp reads them as the same numbers",
+    "hum2band.listen.rhythm.x_grid_statistics__mutmut_43": "as above",
+    "hum2band.listen.rhythm.x_grid_statistics__mutmut_70":
+        "log2(hold * beat) instead of log2(hold / beat): the log-holds are centred per take, so "
+        "a constant factor cancels",
+    "hum2band.listen.rhythm.x_grid_statistics__mutmut_86":
+        "astype(None) is float64, as astype(float)",
+    "hum2band.listen.rhythm.x_grid_statistics__mutmut_91":
+        "astype(None) is float64, as astype(float)",
     "hum2band.listen.notes.x__runs__mutmut_5":
         "np.asarray(mask, None): every caller passes a boolean mask (voicing's or its negation), "
         "which stays boolean",
