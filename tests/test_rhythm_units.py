@@ -399,6 +399,10 @@ def test_track_pulse_of_one_or_two_onsets():
     # one onset at 2.0 s (ends 2.4): a steady grid at the period from 2.0 - 0.75 to 2.4 + 0.75
     np.testing.assert_allclose(R.track_pulse(onsets([2.0], end_s=2.4), 0.5),
                                [1.25, 1.75, 2.25, 2.75], atol=1e-12)
+    # 1.1 s is too close to 1.0 s to follow it; the pulse 1.1 -> 1.65 s (0.55 s) reaches 1.5 of
+    # its periods before the first onset (0.175 s) and after the last note's end (2.775 s)
+    np.testing.assert_allclose(R.track_pulse(onsets([1.0, 1.1, 1.65], end_s=1.95), 0.5),
+                               [0.55, 1.1, 1.65, 2.2, 2.75], atol=1e-12)
     # two onsets a period apart: they, one pulse before and one after
     np.testing.assert_allclose(R.track_pulse(onsets([1.0, 1.5], end_s=1.7), 0.5),
                                [0.5, 1.0, 1.5, 2.0], atol=1e-12)
