@@ -22,6 +22,7 @@ from hum2band.listen.rhythm import (HOLD_PROFILE, PHASE_FEATURE_NAMES, Hypothesi
 from hum2band.music.melody import Note
 
 SQ2PI = math.sqrt(2 * math.pi)
+NF = len(PHASE_FEATURE_NAMES)
 
 
 def close(actual, desired, **kw):
@@ -589,10 +590,10 @@ def test_phase_features_of_a_four_four_phrase_worked_by_hand():
     ]
     cues = cues_of(rows, 0.5, R.diatonic_triads(0, False))
     q, n_on = 16, 7
-    weights = spikes(21, {0: 1.0})           # rank the shifts by the onset likelihood alone
+    weights = spikes(NF, {0: 1.0})           # rank the shifts by the onset likelihood alone
     ll_shift = n_on * np.arange(q, dtype=float)
     f = R._phase_features(cues, owner, q, 4, ll_shift, n_on, 0.5, (4, 4), 0, weights)
-    assert f.shape == (16, 21)
+    assert f.shape == (16, NF)
     close(f[:, col("onset_ll")], np.arange(16))
 
     # Shift s puts grid point j at bar position (j + s) % 16, so the downbeat under shift s is
@@ -667,7 +668,7 @@ def test_phase_features_of_a_three_four_phrase_with_background_ends():
     cues = cues_of(rows, 0.5, R.diatonic_triads(0, False))
     q, n_on = 12, 5
     f = R._phase_features(cues, owner, q, 4, -n_on * np.arange(12.0), n_on, 0.5, (3, 4), 0,
-                          spikes(21, {0: 1.0}))
+                          spikes(NF, {0: 1.0}))
     assert not f[:, col("last_note_downbeat")].any()         # the last note is not on the grid
     for name in ("first_downbeat", "first_last_beat", "first_last_eighth", "first_other_beat"):
         assert not f[:, col(name)].any(), name               # nor is the first
@@ -699,7 +700,7 @@ def test_phase_features_on_a_grid_finer_than_sixteenths():
     # the odd points get its lowest value. Notes at 32nd 0 (held 1 beat) and 5 (held 1/4)
     cues = cues_of([(0, 1, 0, 1, 0, 0), (-2, 0, 1, 1, 2, 4)], 1.0, R.diatonic_triads(0, False))
     f = R._phase_features(cues, np.array([0, 5]), 32, 8, np.zeros(32), 2, 1.0, (4, 4), 1,
-                          np.zeros(21))
+                          np.zeros(NF))
     prof = np.full(32, HOLD_PROFILE[(4, 4)].min())
     prof[::2] = HOLD_PROFILE[(4, 4)]
     close(f[:, col("hold_profile")],
@@ -710,7 +711,7 @@ def test_phase_features_of_a_six_eight_start():
     # 6/8: 6 sixteenths per dotted-quarter beat, 12 per bar; the last eighth is 2 before the bar
     cues = cues_of([(0, 1, 1, 1, 0, 0)], 0.75, R.diatonic_triads(0, False))
     f = R._phase_features(cues, np.array([0]), 12, 6, np.zeros(12), 1, 0.75, (6, 8), 0,
-                          np.zeros(21))
+                          np.zeros(NF))
     close(f[:, col("start_last_eighth")], spikes(12, {10: 1.0}))
     close(f[:, col("start_last_beat")], spikes(12, {6: 1.0}))
     close(f[:, col("first_last_eighth")], spikes(12, {10: 1.0}))
@@ -719,7 +720,7 @@ def test_phase_features_of_a_six_eight_start():
 def test_phase_features_without_notes_on_the_grid_keep_only_the_onset_likelihood():
     cues = cues_of([(0, 1, 1, 1, 0, 0), (1, 0, 1, 0, 2, 2)], 0.5, R.diatonic_triads(0, False))
     ll = np.arange(16.0)
-    f = R._phase_features(cues, np.array([-1, -1]), 16, 4, ll, 2, 0.5, (4, 4), 0, np.ones(21))
+    f = R._phase_features(cues, np.array([-1, -1]), 16, 4, ll, 2, 0.5, (4, 4), 0, np.ones(NF))
     close(f[:, 0], ll / 2)
     assert not f[:, 1:].any()
 
