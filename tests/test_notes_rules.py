@@ -747,3 +747,34 @@ def test_a_note_exactly_as_long_as_the_stray_limit_is_kept():
              Note(1.25, 1.75, 62.0, 62, 64), Note(1.75, 2.25, 60.0, 60, 64)]
     assert _pitches(repair_register(notes, s)) == [60.0, 62.0, 41.0, 62.0, 60.0]
     assert _pitches(repair_register(notes, replace(s, stray_max_s=0.26))) == [60.0, 62.0, 62.0, 60.0]
+
+
+# ---- repair_register at the ends of a take (found by the time-shift property) ---------------------
+def test_a_scrap_next_to_the_first_note_is_dropped_and_the_first_note_kept():
+    from hum2band.listen.notes import repair_register
+
+    # 60, a 0.12 s scrap at 40 (20 semitones under both neighbours, no octave brings it within
+    # 3 semitones of the register 60), 60: the scrap goes, both 60s stay as sung
+    notes = [Note(0.0, 0.5, 60.0), Note(0.5, 0.62, 40.0), Note(0.62, 1.2, 60.0)]
+    assert [n.midi_pitch for n in repair_register(notes)] == [60.0, 60.0]
+
+
+def test_an_octave_slip_next_to_the_last_note_is_folded_and_the_last_note_kept():
+    from hum2band.listen.notes import repair_register
+
+    # 45, 59 (an octave slip of 47: 14 over both neighbours), 45 held 0.2 s at the end
+    notes = [Note(0.11, 0.31, 45.0), Note(0.34, 0.41, 59.0), Note(0.44, 0.64, 45.0)]
+    assert [n.midi_pitch for n in repair_register(notes)] == [45.0, 47.0, 45.0]
+
+
+@pytest.mark.parametrize("start_s", [0.0, 0.04, 0.37, 2.8])
+def test_a_note_exactly_stray_max_s_long_gets_the_same_verdict_anywhere_in_the_take(start_s):
+    from hum2band.listen.notes import repair_register
+
+    # 20 frames of 0.01 s: exactly stray_max_s (0.2 s), so not a stray wherever it lies, although
+    # offset - onset comes out as 0.2 s or a hair under it depending on the times (at 0.04 s and
+    # 0.37 s: under)
+    s = SegmenterSettings()
+    on = start_s + 0.11
+    notes = [Note(on, on + 0.2, 72.0), Note(on + 0.23, on + 0.5, 55.0), Note(on + 0.5, on + 0.9, 55.0)]
+    assert [n.midi_pitch for n in repair_register(notes, s)] == [72.0, 55.0, 55.0]

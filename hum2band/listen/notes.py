@@ -161,7 +161,9 @@ def repair_register(notes: list[Note], settings: SegmenterSettings | None = None
     of the take) is out of register: it is moved by octaves when that brings it within
     ``octave_tolerance_semitones`` of the register (the median of up to three notes each side),
     and otherwise dropped when it is shorter than ``stray_max_s``. A real leap that stays (the
-    next notes follow it) has a neighbour near it and is kept.
+    next notes follow it) has a neighbour near it and is kept. The first (last) note is not judged
+    by a neighbour that is itself out of register: that neighbour is the scrap, judged next.
+    Lengths are compared in whole frames, so the same notes later in a take get the same verdict.
 
     Parameters
     ----------
@@ -181,6 +183,14 @@ def repair_register(notes: list[Note], settings: SegmenterSettings | None = None
         pitch = np.array([n.midi_pitch for n in out])
         near = [pitch[j] for j in (i - 1, i + 1) if 0 <= j < len(out)]
         d = pitch[i] - np.array(near)
+        if len(near) == 1:
+            # the first or last note has one neighbour: when that neighbour is itself out of its
+            # own register (a scrap between this note and the next), the neighbour is the stray
+            j = 1 if i == 0 else len(out) - 2
+            d_j = pitch[j] - np.array([pitch[i], pitch[2 * j - i]])
+            if np.all(d_j > s.leap_semitones) or np.all(d_j < -s.leap_semitones):
+                i += 1
+                continue
         if np.all(d > s.leap_semitones) or np.all(d < -s.leap_semitones):
             around = np.concatenate([pitch[max(0, i - 3):i], pitch[i + 1:i + 4]])
             register = float(np.median(around))
@@ -189,7 +199,7 @@ def repair_register(notes: list[Note], settings: SegmenterSettings | None = None
             if octaves != 0 and abs(pitch[i] - 12.0 * octaves - register) <= s.octave_tolerance_semitones:
                 folded = n.midi_pitch - 12.0 * octaves
                 out[i] = Note(n.onset_s, n.offset_s, folded, int(round(folded)), n.velocity)
-            elif n.offset_s - n.onset_s < s.stray_max_s:
+            elif n.offset_s - n.onset_s < s.stray_max_s - 1e-6:  # whole frames: no rounding
                 del out[i]
                 continue
         i += 1
