@@ -592,6 +592,160 @@ def fit_key(data_dir: Path, args) -> None:
     print("KEY_WEIGHTS = np.array([" + ", ".join(f"{v:.3f}" for v in w) + "])")
 
 
+# ------------------------------------------------------------------------------------------------
+# Fitting the rhythm stage's templates and weights (train split only)
+# ------------------------------------------------------------------------------------------------
+def _transcribe_take(args):
+    """(take, notes) of one take through the audio path (every second one an AAC memo)."""
+    index, take = args
+    warnings.filterwarnings("ignore")
+    from hum2band.listen.transcription import transcribe_audio
+
+    samples, sr = take_audio(take, index)
+    return take, list(transcribe_audio(samples, sr).notes)
+
+
+def transcribed_takes(data_dir: Path, split: str, reps: int, n_per_meter: int,
+                      cache: str | None = None, jobs: int = 2) -> list[tuple[Take, list]]:
+    """``reps`` sets of takes of ``split`` (seeds 1000, 1001, ...), sung, every second one through
+    an AAC memo, and transcribed: the same path as the benchmark's. Cached in ``cache`` (pickle)
+    when given, since transcribing a few hundred takes takes minutes."""
+    import pickle
+
+    if cache and os.path.exists(cache):
+        with open(cache, "rb") as f:
+            return pickle.load(f)
+    takes: list[Take] = []
+    for rep in range(reps):
+        takes += build_takes(data_dir, split, n_per_meter, 1000 + rep)
+    print(f"transcribing {len(takes)} takes of the {split} split ...", flush=True)
+    if jobs > 1:
+        from multiprocessing import Pool
+
+        with Pool(jobs) as pool:
+            out = pool.map(_transcribe_take, list(enumerate(takes)), chunksize=1)
+    else:
+        out = [_transcribe_take(a) for a in enumerate(takes)]
+    if cache:
+        with open(cache, "wb") as f:
+            pickle.dump(out, f)
+    return out
+
+
+def fit_templates(pairs) -> tuple[dict, dict]:
+    """ONSET_PROB and HOLD_PROFILE of :mod:`hum2band.listen.rhythm` counted on transcribed takes
+    with their known grid (:func:`hum2band.listen.rhythm.grid_statistics`).
+
+    Per meter, the folk-like takes are split into a denser and a sparser onset style by 2-means on
+    each take's onset rate per bar position; POP909's 4/4 songs are a style of their own (the
+    last, which :func:`hum2band.listen.rhythm.phase_model` reads as "pop"). 2/4 is not fitted
+    (it is never estimated, only honoured as an override)."""
+    from hum2band.listen import rhythm as R
+
+    onset_prob, hold = {}, {}
+    for meter in METERS:
+        stats = {"folk": [], "pop": []}
+        for take, notes in pairs:
+            if take.tune.meter != meter:
+                continue
+            snapped = snap_notes(notes, estimate_tuning_cents(notes))
+            st = R.grid_statistics(snapped, take.beats_s, take.downbeats_s, meter)
+            stats["pop" if take.tune.source == "pop909" and meter == (4, 4) else "folk"].append(st)
+        every = stats["folk"] + stats["pop"]
+        hold[meter] = sum(st.hold_sum for st in every) / np.maximum(sum(st.filled for st in every), 1)
+        rates = np.array([st.filled / np.maximum(st.total, 1) for st in stats["folk"]])
+        dense = rates.mean(axis=1) >= np.median(rates.mean(axis=1))
+        for _ in range(20):  # 2-means
+            c1, c0 = rates[dense].mean(axis=0), rates[~dense].mean(axis=0)
+            new = ((rates - c1) ** 2).sum(axis=1) < ((rates - c0) ** 2).sum(axis=1)
+            if (new == dense).all() or new.all() or not new.any():
+                break
+            dense = new
+        groups_ = [[st for st, k in zip(stats["folk"], dense) if k],
+                   [st for st, k in zip(stats["folk"], dense) if not k]]
+        if stats["pop"]:
+            groups_.append(stats["pop"])
+        onset_prob[meter] = tuple(sum(st.filled for st in g) / np.maximum(sum(st.total for st in g), 1)
+                                  for g in groups_)
+        print(f"{meter[0]}/{meter[1]}: {len(every)} takes, onset styles of "
+              f"{', '.join(str(len(g)) for g in groups_)} takes")
+    return onset_prob, hold
+
+
+def fit_rhythm(data_dir: Path, args) -> None:
+    """Fit the rhythm stage on the **train split** (never validation or test): its onset templates,
+    then PHASE_WEIGHTS (which bar phase) and FEATURE_WEIGHTS (which tempo and meter) by
+    conditional logistic regression, on ``--fit-reps`` sets of transcribed takes. Prints the
+    constants to paste into ``hum2band/listen/rhythm.py``.
+
+    Phase: among the shifts of a hypothesis with the right meter and tempo, the right ones are
+    those whose beats and downbeats match the reference best (beat F + downbeat F within 0.1 of
+    the best). Hypotheses: the right ones have the take's meter and its tempo within 4 %."""
+    import mir_eval
+    from hum2band.listen import rhythm as R
+
+    pairs = transcribed_takes(data_dir, "train", args.fit_reps, args.n_per_meter, args.fit_cache)
+    onset_prob, hold = fit_templates(pairs)
+    R.ONSET_PROB.update(onset_prob)
+    R.HOLD_PROFILE.update(hold)
+    snapped = [(take, snap_notes(notes, estimate_tuning_cents(notes))) for take, notes in pairs]
+
+    def hypotheses():
+        out = []
+        for take, notes in snapped:
+            _, hyps = R.rhythm_hypotheses(notes, take.duration_s)
+            if hyps:
+                out.append((take, hyps))
+        return out
+
+    def right(h, take):
+        return h.meter == take.tune.meter and abs(h.tempo_bpm / take.tempo_bpm - 1) < 0.04
+
+    phase_data = {k: [] for k in R.PHASE_WEIGHTS}
+    for take, hyps in hypotheses():
+        on = np.array([n.onset_s for n in take.sung])
+        lo, hi = on.min() - 0.1, max(n.offset_s for n in take.sung) + 0.1
+        ref_d = take.downbeats_s[(take.downbeats_s >= lo) & (take.downbeats_s <= hi)]
+        ref_b = take.beats_s[(take.beats_s >= lo) & (take.beats_s <= hi)]
+        for h in hyps:
+            if not right(h, take):
+                continue
+            f = []
+            for sh in range(h.phase_features.shape[0]):
+                h.shift = sh
+                b, d = R._grid_times(h)
+                b, d = b[(b >= lo) & (b <= hi)], d[(d >= lo) & (d <= hi)]
+                f.append(mir_eval.beat.f_measure(ref_d, d, 0.07) + mir_eval.beat.f_measure(ref_b, b, 0.07))
+            f = np.array(f)
+            if f.max() > 1.5:
+                phase_data[h.phase_model].append((h.phase_features, f >= f.max() - 0.1))
+    for k in R.PHASE_WEIGHTS:
+        print(f"phase {k}: ", end="")
+        R.PHASE_WEIGHTS[k] = _conditional_logit(phase_data[k], R.PHASE_WEIGHTS[k].copy(), lam=3e-3)
+    data = []
+    for take, hyps in hypotheses():  # again, with the bar phases the new weights choose
+        ok = np.array([right(h, take) for h in hyps])
+        if ok.any() and not ok.all():
+            data.append((np.array([h.features for h in hyps]), ok))
+    print("hypotheses: ", end="")
+    w = _conditional_logit(data, R.FEATURE_WEIGHTS.copy())
+
+    def arr(x, indent="        "):
+        vals = [f"{v:.2f}" if abs(v) < 10 else f"{v:.1f}" for v in x]
+        return "np.array([" + ", ".join(vals) + "])"
+
+    print("ONSET_PROB = {")
+    for m, styles in onset_prob.items():
+        print(f"    {m}: (" + ", ".join(arr(p) for p in styles) + "),")
+    print("}\nHOLD_PROFILE = {")
+    for m, v in hold.items():
+        print(f"    {m}: {arr(v)},")
+    print("}\nPHASE_WEIGHTS = {")
+    for k, v in R.PHASE_WEIGHTS.items():
+        print(f'    "{k}": np.array([' + ", ".join(f"{x:.3f}" for x in v) + "]),")
+    print("}\nFEATURE_WEIGHTS = np.array([" + ", ".join(f"{v:.3f}" for v in w) + "])")
+
+
 
 def choose_decoder(takes: list[Take]) -> None:
     """Choose the beat decoder's settings (:class:`hum2band.listen.beats.DecoderSettings`) by
@@ -660,6 +814,11 @@ def main(argv=None) -> int:
                          "on the same notes (method 'beat-mod')")
     ap.add_argument("--fit-key", action="store_true",
                     help="fit the key cue weights on renditions of validation-split songs")
+    ap.add_argument("--fit-rhythm", action="store_true",
+                    help="fit the rhythm stage's templates and weights on transcribed renditions of "
+                         "train-split songs (prints the constants)")
+    ap.add_argument("--fit-reps", type=int, default=6, help="sets of takes for --fit-rhythm")
+    ap.add_argument("--fit-cache", metavar="FILE", help="keep --fit-rhythm's transcriptions in FILE")
     ap.add_argument("--choose-decoder", action="store_true",
                     help="choose the beat decoder's settings (validation split, notes path)")
     args = ap.parse_args(argv)
@@ -674,6 +833,9 @@ def main(argv=None) -> int:
         return 2
     if args.fit_key:
         fit_key(data_dir, args)
+        return 0
+    if args.fit_rhythm:
+        fit_rhythm(data_dir, args)
         return 0
     t_build = time.perf_counter()
     takes = build_takes(data_dir, args.split, args.n_per_meter, args.seed)
