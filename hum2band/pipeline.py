@@ -390,19 +390,23 @@ class ArrangedSong:
         """Write the score files only (no audio): ``arrangement.mid``, ``leadsheet.musicxml`` and
         ``pianoroll.png`` into ``out_dir`` (created if needed; existing files are replaced).
 
+        The MIDI tracks' volumes (CC 7) carry the mix's balance: from the gains the render gave
+        each stem when :meth:`render` has run, else from the style's balance per role (see
+        :func:`hum2band.perform.export.midi_volumes`).
+
         Returns
         -------
         dict
             File kind -> path written.
         """
-        from .perform.export import write_leadsheet_musicxml, write_pianoroll_png
+        from .perform.export import write_arrangement_midi, write_leadsheet_musicxml, write_pianoroll_png
 
         d = Path(out_dir)
         d.mkdir(parents=True, exist_ok=True)
         a = self.arrangement
         paths = {"midi": d / "arrangement.mid", "leadsheet": d / "leadsheet.musicxml",
                  "pianoroll": d / "pianoroll.png"}
-        a.write_midi(paths["midi"])
+        write_arrangement_midi(paths["midi"], a, None if self.mix is None else self.mix.part_gains_db)
         write_leadsheet_musicxml(paths["leadsheet"], a.melody, a.chords, a.melody.key, a.melody.rhythm.meter,
                                  title=Path(a.input_path).stem)
         write_pianoroll_png(paths["pianoroll"], a.melody, self.pitch_track, a.chords, a.parts)

@@ -105,6 +105,17 @@ def test_every_output_is_there_and_consistent(made, name):
             assert chans == {9}
         elif chans:
             assert 9 not in chans
+    # each track's volume (CC 7, at time 0 on its channel) carries the mix's balance: the loudest
+    # part at 100, none louder
+    volumes = {}
+    for t in mid.tracks:
+        tname = next((m.name for m in t if m.type == "track_name"), "")
+        if tname in {p["name"] for p in data["parts"]}:
+            first = next(m for m in t if m.type == "control_change" and m.control == 7)
+            assert sum(m.time for m in t[:t.index(first) + 1]) == 0, tname
+            assert first.channel == (9 if tname == "drums" else first.channel) and 1 <= first.value <= 100
+            volumes[tname] = first.value
+    assert max(volumes.values()) == 100, volumes
     markers = [m.text for t in mid.tracks for m in t if m.type == "marker" and m.text != "N.C."]
     assert [m for m in markers if not m.startswith("Section ")] == [c["label"] for c in data["chords"]]
     # the form: sections cover the sung bars, one marker each

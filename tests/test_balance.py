@@ -78,3 +78,39 @@ def test_the_band_sits_the_same_distance_under_the_voice_at_any_recording_level(
     assert 3.0 <= gaps[0] <= 9.0
     assert gaps[1] == pytest.approx(gaps[0], abs=0.3)            # a quiet take: the same balance
     assert gaps[2] == pytest.approx(gaps[0] + 3.0, abs=0.3)      # --vocal-level moves it
+
+
+@needs_fluidsynth
+def test_the_render_reports_the_gain_it_gave_each_stem_and_the_midi_carries_it(tmp_path):
+    """``gains_db`` is each stem's level over the raw FluidSynth render (pan aside), measured
+    here with pyloudnorm on a second render; the exported MIDI's CC 7 follows it on GM's curve."""
+    import mido
+
+    from hum2band.perform import export
+
+    arr = _band("pop")
+    font = soundfonts.find_soundfont()
+    stems = render.render_parts(arr, font, reverb=False)
+    n = next(iter(stems.values())).shape[0]
+    assert set(stems.gains_db) == set(stems)
+    for part in arr.parts:
+        raw = render.render_part(part, font, n, arr.tuning_cents, reverb=False).astype(np.float64)
+        gl, gr = render.pan_gains(part.pan)
+        raw[:, 0] *= gl
+        raw[:, 1] *= gr
+        assert _lufs(stems[part.name]) - _lufs(raw) == pytest.approx(stems.gains_db[part.name], abs=0.2)
+    result = render.mix(stems)
+    assert result.part_gains_db == stems.gains_db
+    path = tmp_path / "a.mid"
+    export.write_arrangement_midi(path, arr, result.part_gains_db)
+    cc7 = {}
+    for track in mido.MidiFile(str(path)).tracks:
+        name = next((m.name for m in track if m.type == "track_name"), "")
+        values = [m.value for m in track if m.type == "control_change" and m.control == 7]
+        if values:
+            cc7[name] = values[0]
+    top = max(stems.gains_db.values())
+    for name, g in stems.gains_db.items():
+        assert cc7[name] == round(100 * 10 ** ((g - top) / 40)), (name, cc7, stems.gains_db)
+    # the drums were played at velocity 40: the loudest correction, so they come in at 100
+    assert cc7["drums"] == 100 and min(cc7.values()) < 100

@@ -168,3 +168,74 @@ def test_shipped_examples_read_as_written(tmp_path, name, meter, durations):
     assert [d for _, _, d in notes[: len(durations)]] == durations
     ts = score.recurse().getElementsByClass("TimeSignature")[0]
     assert (ts.numerator, ts.denominator) == meter
+
+
+# ---- arrangement.mid carries the mix's balance (CC 7) -------------------------------------------
+def _band_arrangement(style: str = "pop"):
+    from hum2band.music.arrangement import Arrangement
+
+    melody, chords = ode_melody()
+    beats = melody.rhythm.beats_s
+    parts = [Part("drums", 0, True, [PartNote(b, b + 0.1, 36, 90) for b in beats], 0.0, 0.0),
+             Part("bass", 33, False, [PartNote(b, b + 0.4, 38, 90) for b in beats], 0.0, 0.0),
+             Part("pads", 48, False, [PartNote(beats[0], beats[-1], 62, 60)], -0.15, 0.0)]
+    return Arrangement(melody, parts, chords, style=style, seed=0, model_version="test")
+
+
+def test_midi_volumes_follow_the_stem_gains_on_the_gm_curve():
+    from hum2band.perform.soundfonts import balance_lu
+
+    parts = _band_arrangement().parts
+    # stems that got 0 dB and -12 dB: the louder at 100, the other 12 dB under it on
+    # gain = 40 log10(cc/127), i.e. cc = 100 * 10**(-12/40) = 50.1
+    vols = export.midi_volumes(parts[:2], "pop", {"drums": 0.0, "bass": -12.0})
+    assert vols == [100, 50]
+    # only relative dB matter: the same balance 30 dB higher gives the same volumes
+    assert export.midi_volumes(parts[:2], "pop", {"drums": 30.0, "bass": 18.0}) == [100, 50]
+    # no render at all: the style's balance per role (pop: drums 0, bass -1.5, pads -7 LU)
+    assert [balance_lu(n, "pop") for n in ("drums", "bass", "pads")] == [0.0, -1.5, -7.0]
+    assert export.midi_volumes(parts, "pop") == [100, round(100 * 10 ** (-1.5 / 40)), round(100 * 10 ** (-7 / 40))]
+    assert export.midi_volumes(parts, "pop", {}) == [100, 92, 67]
+    # pads not measured (silent stem): its role's balance, put on the measured parts' scale by
+    # the median offset of the measured ones from their own balance (drums 0 - 0, bass -12 + 1.5)
+    shift = float(np.median([0.0 - 0.0, -12.0 - (-1.5)]))
+    pads_db = -7.0 + shift
+    assert export.midi_volumes(parts, "pop", {"drums": 0.0, "bass": -12.0}) == [
+        100, 50, round(100 * 10 ** (pads_db / 40))]
+    # a part's gain_db moves it in the fallback; far under the loudest part clamps at 1
+    quiet = [parts[0], Part("bass", 33, False, parts[1].notes, 0.0, -100.0)]
+    assert export.midi_volumes(quiet, "pop") == [100, 1]
+
+
+def test_arrangement_midi_opens_with_each_volume_at_time_zero_on_its_channel(tmp_path):
+    import mido
+    import pretty_midi
+
+    arr = _band_arrangement("ballad")
+    path = tmp_path / "arrangement.mid"
+    vols = export.write_arrangement_midi(path, arr, {"drums": -3.0, "bass": -15.0})
+    assert vols[:2] == [100, 50] and 1 <= vols[2] <= 100
+    assert [p.gain_db for p in arr.parts] == [0.0, 0.0, 0.0]          # the arrangement is unchanged
+    mid = mido.MidiFile(str(path))
+    want = {"Melody": 100, "drums": vols[0], "bass": vols[1], "pads": vols[2]}
+    seen = {}
+    for track in mid.tracks:
+        name = next((m.name for m in track if m.type == "track_name"), "")
+        tick, first_cc7, note_channels = 0, None, set()
+        for m in track:
+            tick += m.time
+            if m.type == "control_change" and m.control == 7 and first_cc7 is None:
+                first_cc7 = (tick, m.channel, m.value)
+            if m.type == "note_on":
+                note_channels.add(m.channel)
+        if name in want:
+            assert first_cc7 is not None, name
+            assert first_cc7[0] == 0 and {first_cc7[1]} == note_channels, (name, first_cc7, note_channels)
+            seen[name] = first_cc7[2]
+    assert seen == want
+    pm = pretty_midi.PrettyMIDI(str(path))
+    by_name = {i.name: i for i in pm.instruments}
+    for name, value in want.items():
+        cc7 = [c for c in by_name[name].control_changes if c.number == 7]
+        assert cc7 and cc7[0].time == 0.0 and cc7[0].value == value, name
+    assert by_name["drums"].is_drum

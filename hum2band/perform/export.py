@@ -1,4 +1,9 @@
-"""Exports for people: a lead sheet (MusicXML) and a piano-roll picture (PNG).
+"""Exports for people: the multi-track MIDI file with the mix's balance, a lead sheet (MusicXML)
+and a piano-roll picture (PNG).
+
+* :func:`write_arrangement_midi` -- ``arrangement.mid`` with each track's volume (CC 7) set
+  from the balance the render gave its stem (:func:`midi_volumes`), so the parts come into a DAW
+  balanced as in the mix.
 
 * :func:`write_leadsheet_musicxml` -- the melody snapped to the singer's beat grid (sixteenths or
   triplet eighths, chosen per beat; sixteenths in compound meters) with chord symbols as
@@ -18,7 +23,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ..music.arrangement import ChordSpan, seconds_to_beats
+from ..music.arrangement import Arrangement, ChordSpan, cc7_to_gain_db, seconds_to_beats
 from ..music.chords import ChordSymbol
 from ..music.key import PITCH_CLASS_NAMES, Key
 from ..music.melody import Melody
@@ -46,6 +51,75 @@ class SheetNote:
     start_beat: Fraction
     end_beat: Fraction
     midi: int
+
+
+# ---- MIDI --------------------------------------------------------------------------------------
+#: CC 7 value of the loudest part in the exported MIDI (the customary default channel volume).
+LOUDEST_CC7 = 100
+
+
+def part_levels_db(parts, style: str | None, gains_db: dict | None = None) -> list[float]:
+    """Each part's level in the mix (dB, on one common but arbitrary scale), in order.
+
+    Parameters
+    ----------
+    parts : list of Part
+    style : str or None
+        The arrangement's style (for the fallback).
+    gains_db : dict, optional
+        Stem name -> the gain the render applied to that stem relative to the raw FluidSynth render
+        (:attr:`hum2band.perform.render.Mix.part_gains_db`): a part found there gets it, as the
+        same soundfont in a DAW needs the same gain to sound as in the mix.
+
+    A part without a measured gain (no render, or a silent stem) falls back to its role's
+    ``balance_lu`` in the style plus its ``gain_db``, moved onto the measured parts' scale by
+    the median of (measured gain - balance_lu - gain_db) over them (by 0 when none was measured).
+    """
+    from .render import stem_names
+    from .soundfonts import balance_lu
+
+    gains = dict(gains_db or {})
+    names = stem_names(parts)
+    fallback = [balance_lu(p.name, style or None) + float(p.gain_db) for p in parts]
+    measured = [gains[n] - f for n, f in zip(names, fallback) if n in gains]
+    shift = float(np.median(measured)) if measured else 0.0
+    return [float(gains[n]) if n in gains else f + shift for n, f in zip(names, fallback)]
+
+
+def midi_volumes(parts, style: str | None, gains_db: dict | None = None) -> list[int]:
+    """CC 7 (channel volume) per part, in order, that carries the mix's balance into a DAW.
+
+    The curve is General MIDI's recommended one (GM Level 2, RP-036), gain_dB =
+    40·log10(cc/127): each part's level from :func:`part_levels_db` is taken relative to the
+    loudest part, which sits at :data:`LOUDEST_CC7` (100), so a part ``x`` dB under it gets
+    ``round(100 · 10**(x/40))``, clamped to 1..127 (a part more than ~80 dB under sits at 1).
+    """
+    levels = part_levels_db(parts, style, gains_db)
+    if not levels:
+        return []
+    top = max(levels)
+    return [int(np.clip(round(LOUDEST_CC7 * 10.0 ** ((x - top) / 40.0)), 1, 127)) for x in levels]
+
+
+def write_arrangement_midi(path: str | os.PathLike, arrangement: Arrangement,
+                           gains_db: dict | None = None) -> list[int]:
+    """Write ``arrangement.mid`` (see :meth:`hum2band.music.arrangement.Arrangement.write_midi`)
+    with each part's track volume (CC 7 at time 0 on its channel) from :func:`midi_volumes`;
+    the melody track stays at :data:`LOUDEST_CC7`. The arrangement itself is not changed.
+
+    Returns
+    -------
+    list of int
+        The CC 7 value of each part, in the order of ``arrangement.parts``.
+    """
+    from dataclasses import replace
+
+    volumes = midi_volumes(arrangement.parts, arrangement.style, gains_db)
+    # Arrangement.write_midi sets CC 7 from gain_db on GM's curve with 0 dB at 100: the gain
+    # that gives exactly each volume
+    parts = [replace(p, gain_db=cc7_to_gain_db(v)) for p, v in zip(arrangement.parts, volumes)]
+    replace(arrangement, parts=parts).write_midi(path)
+    return volumes
 
 
 # ---- quantization -----------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import ctypes
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
@@ -241,25 +241,43 @@ def render_parts(arrangement: Arrangement, soundfont_path: str | os.PathLike,
         rendered = [one(p) for p in parts]
     from .soundfonts import balance_lu
 
-    stems: dict[str, np.ndarray] = {}
-    for part, audio in zip(parts, rendered):
+    stems = Stems()
+    for part, name, audio in zip(parts, stem_names(parts), rendered):
         gl, gr = pan_gains(part.pan)
-        level = 10.0 ** (float(part.gain_db) / 20.0)
+        level_db = float(part.gain_db)
         audio[:, 0] *= np.float32(gl)
         audio[:, 1] *= np.float32(gr)
-        gl = gr = 1.0
         lufs = integrated_loudness(audio, sample_rate_hz)
         if np.isfinite(lufs):
             target = PART_REFERENCE_LUFS + balance_lu(part.name, arrangement.style or None)
-            level *= 10.0 ** ((target - lufs) / 20.0)
-        audio[:, 0] *= np.float32(gl * level)
-        audio[:, 1] *= np.float32(gr * level)
-        name = part.name
-        k = 2
-        while name in stems:
-            name, k = f"{part.name}_{k}", k + 1
+            level_db += target - lufs
+            stems.gains_db[name] = level_db
+        level = np.float32(10.0 ** (level_db / 20.0))
+        audio *= level
         stems[name] = audio
     return stems
+
+
+class Stems(dict):
+    """Stem name -> audio, as :func:`render_parts` returns it, plus ``gains_db``: stem name -> the
+    gain (dB) the render applied to that stem relative to the raw FluidSynth render (its balance
+    and part gain; the pan, which MIDI carries as CC 10, is not in it). A silent stem, which
+    cannot be measured, has no entry. :func:`mix` passes it on as :attr:`Mix.part_gains_db`."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.gains_db: dict[str, float] = {}
+
+
+def stem_names(parts) -> list[str]:
+    """The stem name of each part, in order: its name, ``NAME_2``, ``NAME_3``... for repeats."""
+    names: list[str] = []
+    for part in parts:
+        name, k = part.name, 2
+        while name in names:
+            name, k = f"{part.name}_{k}", k + 1
+        names.append(name)
+    return names
 
 
 # ---- the take ---------------------------------------------------------------------------------
@@ -301,6 +319,10 @@ class Mix:
     limited_by_peak : bool
         The peak ceiling, not the loudness target, set the gain (the mix is quieter than the target).
     sample_rate_hz : int
+    part_gains_db : dict
+        Stem name -> gain (dB) :func:`render_parts` applied to that part's stem relative to the
+        raw FluidSynth render (before :attr:`gain_db`, which every stem shares; pan not included);
+        measured parts only. The MIDI export sets each track's volume from it.
     """
 
     mix: np.ndarray
@@ -312,6 +334,7 @@ class Mix:
     peak_dbfs: float
     limited_by_peak: bool
     sample_rate_hz: int = SAMPLE_RATE_HZ
+    part_gains_db: dict = field(default_factory=dict)
 
 
 def integrated_loudness(audio: np.ndarray, sample_rate_hz: int = SAMPLE_RATE_HZ) -> float:
@@ -462,7 +485,8 @@ def mix(stems: Mapping[str, np.ndarray], vocal: np.ndarray | None = None,
     return Mix(mixed, out_stems, float(gain_db),
                float(gain_db + vocal_db) if vocal is not None else None,
                float(loudness + gain_db), float(target_lufs),
-               20.0 * np.log10(max(true_peak * float(g), 1e-12)), limited, sample_rate_hz)
+               20.0 * np.log10(max(true_peak * float(g), 1e-12)), limited, sample_rate_hz,
+               dict(getattr(stems, "gains_db", {})))
 
 
 def render_arrangement(arrangement: Arrangement, soundfont: str | os.PathLike | None = None,
