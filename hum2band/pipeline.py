@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 import os
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -336,6 +336,11 @@ class ArrangedSong:
     offset_s : float
         Silence put before the take to make room for the intro.
     pitch_track : PitchTrack or None
+    mix : hum2band.perform.render.Mix or None
+        Set by :meth:`render`.
+    sections : list of hum2band.compose.form.Section
+        The form the parts were played to, with each section's pickup bars and inner phrase
+        starts (``arrangement.json`` keeps them, so ``--section``/``--bars`` play to the same form).
     """
 
     arrangement: Arrangement
@@ -345,6 +350,7 @@ class ArrangedSong:
     offset_s: float = 0.0
     pitch_track: object = None
     mix: object = None
+    sections: list = field(default_factory=list)
 
     @property
     def chords(self) -> list[TimedChord]:
@@ -570,7 +576,7 @@ def _arrange(path: Path, opts: ArrangeOptions, progress: Progress | None, melody
                                                     x.start_bar, x.end_bar, x.energy) for x in sections])
     timings["arrange"] = time.perf_counter() - t
     _say(progress, "arrange", 1.0)
-    return ArrangedSong(arrangement, opts, grid, ps, offset_s, pitch_track)
+    return ArrangedSong(arrangement, opts, grid, ps, offset_s, pitch_track, sections=list(sections))
 
 
 def _model_version(meta: dict) -> str:
@@ -627,13 +633,33 @@ def _section_bars(from_dir: str, number: int) -> tuple[int, int]:
 
 def _sections(grid: SongGrid, opts: ArrangeOptions, earlier) -> list:
     """The song's form: the earlier arrangement's (``--from``), the user's (``--form``), or found
-    from the melody."""
+    from the melody.
+
+    An earlier arrangement's sections come back with their inner phrase starts (so fills inside a
+    regenerated section go where its phrases end, as the first time); an ``arrangement.json``
+    written before it kept them gets them from the melody: the phrase boundaries
+    :func:`~hum2band.compose.form.find_sections` finds that fall inside each section.
+    """
     from .compose.form import Section, find_sections, sections_from_form
 
     end = grid.n_bars - ENDING_BARS
     if earlier is not None and earlier.get("sections"):
-        return [Section(int(x["start_bar"]), int(x["end_bar"]), str(x["label"]), int(x.get("energy", 1)))
-                for x in earlier["sections"]]
+        found = None
+        out = []
+        for x in earlier["sections"]:
+            a, z = int(x["start_bar"]), int(x["end_bar"])
+            starts, pickup = x.get("phrase_starts"), x.get("pickup_bars")
+            if starts is None or pickup is None:
+                if found is None:
+                    found = find_sections(grid.notes, grid.first_bar, end, grid.beats_per_bar)
+                if starts is None:
+                    bounds = {b for f in found for b in (f.start_bar, *f.phrase_starts)}
+                    starts = sorted(b for b in bounds if a < b < z)
+                if pickup is None:
+                    pickup = next((f.pickup_bars for f in found if f.start_bar == a), 0)
+            out.append(Section(a, z, str(x["label"]), int(x.get("energy", 1)), int(pickup),
+                               tuple(int(b) for b in starts)))
+        return out
     if opts.form:
         return sections_from_form(opts.form, grid.first_bar, end)
     return find_sections(grid.notes, grid.first_bar, end, grid.beats_per_bar)
@@ -821,6 +847,10 @@ def write_outputs(song: ArrangedSong, out_dir: Path, force: bool = False,
         a.timings_s["export"] = time.perf_counter() - t
         rel = {name: f"stems/{p.name}" for name, p in stems.items()}
         d = a.to_json(rel)
+        for entry, sec in zip(d["sections"], song.sections):
+            # what the form's fills and repeats need back when a section is regenerated
+            entry["pickup_bars"] = int(sec.pickup_bars)
+            entry["phrase_starts"] = [int(b) for b in sec.phrase_starts]
         d["offset_s"] = round(float(song.offset_s), 6)
         d["offset_samples"] = int(round(song.offset_s * mix.sample_rate_hz))
         d["mix"] = {"file": "mix.wav", "sample_rate_hz": mix.sample_rate_hz,

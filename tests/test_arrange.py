@@ -342,3 +342,75 @@ def test_form_names_the_sections_and_section_regenerates_one(tmp_path):
     rc, _, err = run("arrange", EX / "ode_to_joy.m4a", "--style", "rock", "--section", "5", "--from", first,
                      "--out", tmp_path / "no")
     assert rc != 0 and "--section 5: the arrangement" in err and "has 2 sections" in err
+
+
+def _sixteen_bar_tune(path: Path) -> Path:
+    """Ode to Joy as written, A A' B A' (16 bars of 4/4 at 120 bpm), as a MIDI melody."""
+    import pretty_midi
+
+    e, f, g, c, d = 64, 65, 67, 60, 62
+    a1 = [(e, 1), (e, 1), (f, 1), (g, 1), (g, 1), (f, 1), (e, 1), (d, 1), (c, 1), (c, 1), (d, 1), (e, 1),
+          (e, 1.5), (d, .5), (d, 2)]
+    a2 = a1[:12] + [(d, 1.5), (c, .5), (c, 2)]
+    b = [(d, 1), (d, 1), (e, 1), (c, 1), (d, 1), (e, .5), (f, .5), (e, 1), (c, 1), (d, 1), (e, .5), (f, .5),
+         (e, 1), (d, 1), (c, 1), (d, 1), (55, 2)]
+    pm = pretty_midi.PrettyMIDI(initial_tempo=120)
+    inst = pretty_midi.Instrument(0, name="Melody")
+    beat = 0.0
+    for pitch, length in a1 + a2 + b + a2:
+        inst.notes.append(pretty_midi.Note(90, pitch, beat * 0.5, (beat + length) * 0.5 - 0.02))
+        beat += length
+    pm.instruments.append(inst)
+    pm.write(str(path))
+    return path
+
+
+def test_a_regenerated_section_keeps_its_inner_phrases(tmp_path, monkeypatch):
+    """``--section N`` plays to the first arrangement's form: the section's inner phrase starts
+    come back from arrangement.json (or, from an older one without them, from the melody), so the
+    parts model gets the same fill bars as the first time, not a fill every 8 bars."""
+    import hum2band
+    from hum2band.compose.form import section_phrase_ends
+    from hum2band.compose.parts import accompany as acc
+
+    seen = []
+    real = acc.accompany
+
+    def spy(*args, **kwargs):
+        seen.append(list(kwargs["sections"]))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(acc, "accompany", spy)
+    tune = _sixteen_bar_tune(tmp_path / "ode16.mid")
+    first = tmp_path / "first"
+    song = hum2band.arrange(tune, style="pop", seed=1)
+    song.write(first)
+    a = json.loads((first / "arrangement.json").read_text())
+    inner = [i for i, s in enumerate(a["sections"]) if s["phrase_starts"]]
+    assert inner, a["sections"]                   # the B section has a phrase inside it
+    number = inner[-1] + 1
+    sec = a["sections"][number - 1]
+    assert [(s.start_bar, s.end_bar, list(s.phrase_starts)) for s in song.sections] == [
+        (s["start_bar"], s["end_bar"], s["phrase_starts"]) for s in a["sections"]]
+    ends_first = section_phrase_ends(seen[0], song.grid.n_bars, 8)
+    # the fill inside it sits before its inner phrase, not where every-8-bars would put it
+    for b in sec["phrase_starts"]:
+        assert ends_first[b - 1] == 1
+
+    old = tmp_path / "old"                        # an arrangement.json written before they were kept
+    import shutil
+
+    shutil.copytree(first, old)
+    data = json.loads((old / "arrangement.json").read_text())
+    for s in data["sections"]:
+        del s["phrase_starts"], s["pickup_bars"]
+    (old / "arrangement.json").write_text(json.dumps(data))
+
+    for source in (first, old):
+        again = hum2band.arrange(tune, style="pop", seed=7, section=number, from_dir=str(source))
+        assert again.sections == song.sections, source.name
+        ends = section_phrase_ends(seen[-1], again.grid.n_bars, 8)
+        assert ends.tolist() == ends_first.tolist(), source.name
+    again.write(tmp_path / "again")
+    b = json.loads((tmp_path / "again" / "arrangement.json").read_text())
+    assert b["sections"] == a["sections"]
