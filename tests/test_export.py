@@ -239,3 +239,39 @@ def test_arrangement_midi_opens_with_each_volume_at_time_zero_on_its_channel(tmp
         cc7 = [c for c in by_name[name].control_changes if c.number == 7]
         assert cc7 and cc7[0].time == 0.0 and cc7[0].value == value, name
     assert by_name["drums"].is_drum
+
+
+def test_reading_the_balanced_midi_back_gives_each_part_its_own_gain_not_the_balance(tmp_path):
+    """``hum2band render arrangement.mid`` levels every stem again: the volumes written for a DAW
+    must not come back as gains on top of that (the balance twice), while a volume moved in the
+    DAW moves the part by the dB it means on the GM curve."""
+    import mido
+
+    from hum2band.music.arrangement import Arrangement
+
+    arr = _band_arrangement("pop")
+    arr.parts[1] = Part("bass", 33, False, arr.parts[1].notes, 0.0, -2.5)   # a user's -2.5 dB
+    path = tmp_path / "arrangement.mid"
+    vols = export.write_arrangement_midi(path, arr, {"drums": 0.0, "bass": -12.0, "pads": -20.0})
+    assert vols[:2] == [100, 50]
+    back = Arrangement.from_midi(path)
+    assert {p.name: round(p.gain_db, 2) for p in back.parts} == {"drums": 0.0, "bass": -2.5, "pads": 0.0}
+    # the bass's volume moved in a DAW from 50 to 25: 40 log10(25/50) = -12.04 dB more
+    mid = mido.MidiFile(str(path))
+    for track in mid.tracks:
+        if any(m.type == "track_name" and m.name == "bass" for m in track):
+            for m in track:
+                if m.type == "control_change" and m.control == 7:
+                    m.value = 25
+                    break
+    edited = tmp_path / "edited.mid"
+    mid.save(str(edited))
+    back = Arrangement.from_midi(edited)
+    bass = next(p for p in back.parts if p.name == "bass")
+    assert bass.gain_db == pytest.approx(-2.5 + 40 * np.log10(25 / 50), abs=0.01)
+    # a file from elsewhere (no hum2band level text): the volume is the gain, as before, to a
+    # volume step (-2.5 dB is 86.6, written 87: 40 log10(0.87) = -2.42 dB)
+    plain = tmp_path / "plain.mid"
+    arr.write_midi(plain)
+    gains = {p.name: p.gain_db for p in Arrangement.from_midi(plain).parts}
+    assert gains == pytest.approx({"drums": 0.0, "bass": 40 * np.log10(0.87), "pads": 0.0}, abs=1e-6)

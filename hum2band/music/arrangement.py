@@ -374,19 +374,28 @@ class Arrangement:
         tmp.replace(target)
 
     # ---- MIDI -------------------------------------------------------------------------------
-    def midi_tracks(self) -> list[tuple]:
-        """``(name, program, is_drum, notes, controls)`` per track: the melody, then the parts.
+    def midi_tracks(self, volumes: Sequence[int] | None = None) -> list[tuple]:
+        """``(name, program, is_drum, notes, controls, texts)`` per track: the melody, then the
+        parts.
 
-        ``controls`` holds the initial pan (CC 10) and volume (CC 7, from ``gain_db``).
+        ``controls`` holds the initial pan (CC 10) and volume (CC 7): from ``gain_db``, or, where
+        ``volumes`` gives one per part (the mix balance, see
+        :func:`hum2band.perform.export.midi_volumes`), that volume, with a text event
+        ``"hum2band level cc7=V gain_db=G"`` so that reading the file back gives the part its own
+        ``gain_db`` again (plus whatever a DAW moved the volume by), not the balance twice.
         """
         tracks = [(MELODY_TRACK_NAME, int(self.melody_program), False, list(self.melody.notes),
-                   {10: 64, 7: gain_db_to_cc7(0.0)})]
-        for p in self.parts:
+                   {10: 64, 7: gain_db_to_cc7(0.0)}, ())]
+        for i, p in enumerate(self.parts):
+            cc7, texts = gain_db_to_cc7(p.gain_db), ()
+            if volumes is not None:
+                cc7 = int(np.clip(int(volumes[i]), 1, 127))
+                texts = (f"{LEVEL_TEXT} cc7={cc7} gain_db={float(p.gain_db):.2f}",)
             tracks.append((p.name, int(p.program), bool(p.is_drum), list(p.notes),
-                           {10: pan_to_cc10(p.pan), 7: gain_db_to_cc7(p.gain_db)}))
+                           {10: pan_to_cc10(p.pan), 7: cc7}, texts))
         return tracks
 
-    def write_midi(self, path: str | Path) -> None:
+    def write_midi(self, path: str | Path, volumes: Sequence[int] | None = None) -> None:
         """Write ``arrangement.mid``: type 1, on the singer's tempo map.
 
         A conductor track holds the tempo map (one tempo event per sung beat, so MIDI seconds
@@ -396,14 +405,14 @@ class Arrangement:
         melody and one per part, with its GM program, pan and volume; drums on channel 10; every
         melodic channel tuned by ``tuning_cents`` with a pitch-bend offset (bend range ±2
         semitones). Where a chord ends before the next begins (or the last one ends), an
-        ``"N.C."`` marker says so.
+        ``"N.C."`` marker says so. ``volumes``: each part's CC 7 (see :meth:`midi_tracks`).
         """
         from .tempo_map import TempoMap
 
         tmap = TempoMap.from_rhythm(self.melody.rhythm, duration_s=self.duration_s)
         markers = sorted(chord_markers(self.chords) + [(float(x.start_s), x.marker) for x in self.sections],
                          key=lambda m: m[0])
-        tmap.write_midi(path, tracks=self.midi_tracks(), key=self.melody.key, markers=markers,
+        tmap.write_midi(path, tracks=self.midi_tracks(volumes), key=self.melody.key, markers=markers,
                         pitch_bend_cents=float(self.tuning_cents))
 
     @classmethod
@@ -475,12 +484,23 @@ def cc10_to_pan(value: int) -> float:
 
 #: CC 7 value that means 0 dB (GM: gain = 40 log10(cc / 127), 100 is the customary default).
 _CC7_UNITY = 100
+#: Start of the text event that records the volume hum2band wrote on a track and the part's own
+#: gain (see :meth:`Arrangement.midi_tracks`).
+LEVEL_TEXT = "hum2band level"
 
 
 def gain_db_to_cc7(gain_db: float) -> int:
     """A part gain in dB as MIDI CC 7 (GM volume curve 40·log10(v/127), 0 dB at 100)."""
     v = _CC7_UNITY * 10 ** (float(gain_db) / 40.0)
     return int(np.clip(round(v), 1, 127))
+
+
+def _level_text(text: str) -> tuple[int, float] | None:
+    """``(cc7, gain_db)`` of a ``"hum2band level cc7=V gain_db=G"`` text event, else None."""
+    import re
+
+    m = re.search(r"cc7=(\d+)\s+gain_db=(-?[\d.]+)", text)
+    return (int(m.group(1)), float(m.group(2))) if m else None
 
 
 def cc7_to_gain_db(value: int) -> float:
@@ -508,6 +528,7 @@ def _read_midi(path: Path, vocal_path, duration_s, style, melody_track) -> "Arra
         notes, bends, rpn, bend_range = [], [], {}, {}
         program: dict[int, int] = {}        # channel -> first program change in this track
         ctl: dict[int, dict[int, int]] = {}  # channel -> {controller: first value}
+        level = None  # (cc7 written, gain_db) from hum2band's level text
         for msg in tr:
             tick += msg.time
             if msg.type == "track_name" and not name:
@@ -516,6 +537,8 @@ def _read_midi(path: Path, vocal_path, duration_s, style, melody_track) -> "Arra
                 meter_events.append((tick, msg.numerator, msg.denominator))
             elif msg.type == "marker":
                 markers.append((tick, msg.text))
+            elif msg.type == "text" and msg.text.startswith(LEVEL_TEXT) and level is None:
+                level = _level_text(msg.text)
             elif msg.type == "key_signature" and key is None:
                 try:
                     key = Key.parse(msg.key)
@@ -554,7 +577,7 @@ def _read_midi(path: Path, vocal_path, duration_s, style, melody_track) -> "Arra
                 prefix = f"{name} " if name and mid.type != 0 else ""
                 label = prefix + _channel_part_name(ch, program.get(ch))
             tracks.append((label, program.get(ch), ch == 9, ch_notes, ctl.get(ch, {}),
-                           [b for b in bends if b[0] == ch], bend_range))
+                           [b for b in bends if b[0] == ch], bend_range, level))
 
     def sec(tick):
         return float(pm.tick_to_time(int(tick)))
@@ -578,7 +601,7 @@ def _read_midi(path: Path, vocal_path, duration_s, style, melody_track) -> "Arra
 
     # Tuning: first pitch bend of a melodic channel.
     tuning_cents = 0.0
-    for _, _, drum, _, _, bends, ranges in tracks:
+    for _, _, drum, _, _, bends, ranges, _ in tracks:
         melodic = [(ch, p) for ch, p in bends if ch != 9]
         if melodic and not drum:
             ch, p = melodic[0]
@@ -586,7 +609,7 @@ def _read_midi(path: Path, vocal_path, duration_s, style, melody_track) -> "Arra
             break
 
     melody_notes, parts = [], []
-    for name, program, drum, notes, ctl, _, _ in tracks:
+    for name, program, drum, notes, ctl, _, _, level in tracks:
         notes = sorted(notes)
         if name.strip().lower() == melody_track.strip().lower() and not melody_notes:
             melody_notes = [Note(sec(a), sec(b), float(p) + tuning_cents / 100.0, int(p), int(v))
@@ -595,8 +618,12 @@ def _read_midi(path: Path, vocal_path, duration_s, style, melody_track) -> "Arra
         if program is None:
             program = channel_program.get(notes[0][4], 0)
         part_notes = [PartNote(sec(a), sec(b), int(p), int(v)) for a, b, p, v, _ in notes]
+        gain_db = cc7_to_gain_db(ctl.get(7, _CC7_UNITY))
+        if level is not None:  # hum2band wrote the balance as the volume: the part's own gain,
+            written, own_db = level  # moved by what the volume was moved by since
+            gain_db = own_db + gain_db - cc7_to_gain_db(written)
         parts.append(Part(name or f"part{len(parts) + 1}", int(program), drum, part_notes,
-                          cc10_to_pan(ctl.get(10, 64)), cc7_to_gain_db(ctl.get(7, _CC7_UNITY))))
+                          cc10_to_pan(ctl.get(10, 64)), gain_db))
 
     chord_marks = []
     for tick, text in sorted(markers):

@@ -116,8 +116,9 @@ class TempoMap:
                    pitch_bend_cents: float = 0.0) -> None:
         """Write a type-1 MIDI file: a conductor track (tempo map, meter, key, markers) and one
         track per ``(name, gm_program, is_drum, notes)`` or ``(name, gm_program, is_drum, notes,
-        controls)``, where ``controls`` maps a controller number to its initial value at tick 0
-        (e.g. ``{10: 64, 7: 100}`` for pan and volume).
+        controls)`` or ``(name, gm_program, is_drum, notes, controls, texts)``, where
+        ``controls`` maps a controller number to its initial value at tick 0 (e.g.
+        ``{10: 64, 7: 100}`` for pan and volume) and ``texts`` are text events at tick 0.
 
         ``pitch_bend_cents`` tunes every melodic channel by that many cents (±200 bend range).
         """
@@ -148,6 +149,7 @@ class TempoMap:
         channel = 0
         for name, program, is_drum, notes, *rest in tracks:
             controls = rest[0] if rest else {}
+            texts = rest[1] if len(rest) > 1 else ()
             if is_drum:
                 ch = 9
             else:
@@ -161,6 +163,7 @@ class TempoMap:
                 (0, 0, mido.MetaMessage("track_name", name=name)),
                 (0, 1, mido.Message("program_change", channel=ch, program=int(program) & 127)),
             ]
+            ev.extend((0, 0, mido.MetaMessage("text", text=str(t))) for t in texts)
             for ctl, val in controls.items():
                 ev.append((0, 1, mido.Message("control_change", channel=ch, control=int(ctl),
                                               value=int(np.clip(val, 0, 127)))))

@@ -23,7 +23,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ..music.arrangement import Arrangement, ChordSpan, cc7_to_gain_db, seconds_to_beats
+from ..music.arrangement import Arrangement, ChordSpan, seconds_to_beats
 from ..music.chords import ChordSymbol
 from ..music.key import PITCH_CLASS_NAMES, Key
 from ..music.melody import Melody
@@ -112,13 +112,10 @@ def write_arrangement_midi(path: str | os.PathLike, arrangement: Arrangement,
     list of int
         The CC 7 value of each part, in the order of ``arrangement.parts``.
     """
-    from dataclasses import replace
-
     volumes = midi_volumes(arrangement.parts, arrangement.style, gains_db)
-    # Arrangement.write_midi sets CC 7 from gain_db on GM's curve with 0 dB at 100: the gain
-    # that gives exactly each volume
-    parts = [replace(p, gain_db=cc7_to_gain_db(v)) for p, v in zip(arrangement.parts, volumes)]
-    replace(arrangement, parts=parts).write_midi(path)
+    # the parts keep their own gain_db, recorded beside the volume, so that reading the file
+    # back (hum2band render) does not add the balance the renderer applies again
+    arrangement.write_midi(path, volumes=volumes)
     return volumes
 
 
