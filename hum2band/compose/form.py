@@ -254,13 +254,19 @@ def find_phrases(melody: np.ndarray, first_bar: int, end_bar: int, beats_per_bar
             cands.append((score, a))
         if cands:
             best[b] = max(cands, key=lambda x: (x[0], -x[1]))
-    cuts, b = [end_bar], end_bar
-    while best[b][1] is not None:
-        b = best[b][1]
-        cuts.append(b)
-    cuts = sorted(cuts)
+    cuts = _backtrack(best, end_bar)
     cuts[0] = first_bar
     return list(zip(cuts[:-1], cuts[1:]))
+
+
+def _backtrack(best: dict, end: int) -> list[int]:
+    """The cut points of a dynamic programme's best path, in order: ``best[j] = (score, i)``
+    with ``i`` the previous cut before ``j`` (None at the start)."""
+    cuts, j = [end], end
+    while best[j][1] is not None:
+        j = best[j][1]
+        cuts.append(j)
+    return sorted(cuts)
 
 
 def _label_phrases(melody: np.ndarray, phrases: Sequence[tuple[int, int]], beats_per_bar: int,
@@ -315,11 +321,7 @@ def group_phrases(melody: np.ndarray, phrases: Sequence[tuple[int, int]], beats_
                 score += REPEAT_BONUS
             cands.append((score, i))
         best[j] = max(cands, key=lambda x: (x[0], -x[1]))
-    cuts, j = [n], n
-    while best[j][1] is not None:
-        j = best[j][1]
-        cuts.append(j)
-    cuts = sorted(cuts)
+    cuts = _backtrack(best, n)
     sections: list[Section] = []
     labels: list[str] = []
     firsts: list[tuple[int, int, tuple]] = []
