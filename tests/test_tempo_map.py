@@ -184,6 +184,19 @@ def test_pitch_bend_tunes_melodic_channels_only(tmp_path):
     assert [m.pitch for _, m in read_events(path3)[1] if m.type == "pitchwheel"] == [-8192]
 
 
+def test_a_track_carries_its_controls_and_texts_at_tick_zero(tmp_path):
+    path = tmp_path / "texts.mid"
+    sung_map().write_midi(path, tracks=[("keys", 0, False, [note(1.3, 1.8)], {7: 75, 10: 64},
+                                         ("hum2band level cc7=75 gain_db=-2.00", "second")),
+                                        ("bass", 33, False, [note(1.3, 1.8, 40)], {7: 90})])
+    keys, bass = read_events(path)[1:]
+    assert [(t, m.text) for t, m in keys if m.type == "text"] == [
+        (0, "hum2band level cc7=75 gain_db=-2.00"), (0, "second")]
+    assert [(t, m.control, m.value) for t, m in keys if m.type == "control_change"] == [(0, 7, 75), (0, 10, 64)]
+    assert not [m for _, m in bass if m.type == "text"]
+    assert [(t, m.control, m.value) for t, m in bass if m.type == "control_change"] == [(0, 7, 90)]
+
+
 def test_bar_lines_of_meter_changes():
     assert bar_line_ticks([(0, 4, 4)], 480, 1920 * 3) == [0, 1920, 3840]
     assert bar_line_ticks([(0, 4, 4)], 480, 1920 * 3 + 1) == [0, 1920, 3840, 5760]
