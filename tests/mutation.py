@@ -47,7 +47,7 @@ MODULES = {
                "tests/test_robustness.py"]),
     "rhythm": ("hum2band/listen/rhythm.py",
                ["tests/test_rhythm_key.py", "tests/test_bar_fix_options.py",
-                "tests/test_rhythm_units.py"]),
+                "tests/test_rhythm_units.py", "tests/test_rhythm_vote.py"]),
 }
 
 #: Mutants that change nothing a caller can observe: mutant name -> why.

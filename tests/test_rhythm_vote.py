@@ -1,0 +1,141 @@
+"""The rhythm stage's vote on meter and tempo (:func:`hum2band.listen.rhythm.voted_meter_tempo`)
+and the perturbed copies it votes over, with expectations worked out here."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hum2band.listen import rhythm as R
+from hum2band.music.melody import Note
+
+
+def _melody(n: int = 400, start_s: float = 0.5, semitones: float = 0.0) -> list[Note]:
+    return [Note(start_s + 0.4 * k, start_s + 0.4 * k + 0.3, 60.0 + semitones + k % 5,
+                 60 + int(semitones) + k % 5, 70 + k % 20) for k in range(n)]
+
+
+def test_copies_are_the_same_every_time_and_as_many_as_asked():
+    a, b = R.perturbed_copies(_melody(50), 3), R.perturbed_copies(_melody(50), 3)
+    assert len(a) == 3
+    assert [[(n.onset_s, n.offset_s) for n in c] for c in a] == [[(n.onset_s, n.offset_s) for n in c] for c in b]
+    assert R.perturbed_copies(_melody(50), 0) == []
+    assert len(R.perturbed_copies(_melody(50))) == R.ENSEMBLE_RUNS
+
+
+def test_a_copy_moves_each_note_whole_and_keeps_its_pitch_and_velocity():
+    notes = _melody(400)
+    for copy in R.perturbed_copies(notes, 4):
+        by_pitch_and_vel = {(n.midi_pitch, n.velocity, round(n.offset_s - n.onset_s, 9)) for n in notes}
+        for n in copy:
+            assert (n.midi_pitch, n.velocity, round(n.offset_s - n.onset_s, 9)) in by_pitch_and_vel
+            assert n.midi in (60, 61, 62, 63, 64)
+
+
+def test_copies_move_onsets_by_the_jitter_and_leave_out_about_one_note_in_twenty():
+    notes = _melody(4000)
+    moves, kept = [], []
+    for copy in R.perturbed_copies(notes, 4):
+        # the notes are 0.4 s apart and move by ~15 ms: each one is matched by its grid slot
+        slot = np.round((np.array([n.onset_s for n in copy]) - 0.5) / 0.4).astype(int)
+        moves.append(np.array([n.onset_s for n in copy]) - (0.5 + 0.4 * slot))
+        kept.append(len(copy))
+    moves = np.concatenate(moves)
+    # sample sd of 15,000-odd normal draws of sd 15 ms: within 2 % of it
+    assert np.std(moves) == pytest.approx(R.ENSEMBLE_JITTER_S, rel=0.02)
+    assert abs(np.mean(moves)) < 0.001
+    # 4 x 4000 notes each left out with p = 0.05: 800 expected, sd sqrt(16000 * 0.05 * 0.95) = 27.6
+    dropped = 4 * 4000 - sum(kept)
+    assert abs(dropped - 800) < 4 * 27.6
+
+
+def test_copies_of_a_later_or_transposed_take_are_later_or_transposed_copies():
+    base = R.perturbed_copies(_melody(60), 2)
+    later = R.perturbed_copies(_melody(60, start_s=3.5), 2)
+    up = R.perturbed_copies(_melody(60, semitones=5.0), 2)
+    for c0, c1, c2 in zip(base, later, up):
+        assert [n.onset_s + 3.0 for n in c0] == pytest.approx([n.onset_s for n in c1], abs=1e-9)
+        assert [n.midi_pitch + 5.0 for n in c0] == [n.midi_pitch for n in c2]
+
+
+def test_copies_follow_the_notes_time_order_whatever_order_they_come_in():
+    notes = _melody(40)
+    assert [[n.onset_s for n in c] for c in R.perturbed_copies(notes[::-1], 2)] == \
+        [[n.onset_s for n in c] for c in R.perturbed_copies(notes, 2)]
+
+
+class _H:
+    """A stand-in hypothesis: its score is features @ FEATURE_WEIGHTS (one feature set to s / w0)."""
+
+    def __init__(self, meter, tempo_bpm, score):
+        self.meter, self.tempo_bpm = meter, tempo_bpm
+        self.features = np.zeros(len(R.FEATURE_WEIGHTS))
+        self.features[0] = score / R.FEATURE_WEIGHTS[0]
+
+
+def _vote(monkeypatch, own, per_copy):
+    """Vote with the notes' own hypotheses ``own`` and, per perturbed copy, the best reading
+    ``(meter, tempo)`` its hypotheses give."""
+    copies = iter(per_copy)
+    monkeypatch.setattr(R, "ENSEMBLE_RUNS", len(per_copy))
+
+    def fake(notes, *args, **kwargs):
+        m, t = next(copies)
+        return None, [_H((4, 4), 999.0, -5.0), _H(m, t, 1.0)]
+
+    monkeypatch.setattr(R, "rhythm_hypotheses", fake)
+    return R.voted_meter_tempo(own, _melody(20), 10.0)
+
+
+def test_the_reading_most_copies_agree_on_wins(monkeypatch):
+    own = [_H((3, 4), 96.0, 2.0), _H((6, 8), 64.0, 1.9)]
+    # the notes say 3/4 at 96 (1 vote); five copies say 6/8 at about 64, three 3/4 at 96:
+    # 6/8 has 5 votes, 3/4 has 1 + 3 = 4
+    votes = [((6, 8), 64.0), ((6, 8), 65.5), ((3, 4), 96.0), ((6, 8), 63.0), ((3, 4), 97.0),
+             ((6, 8), 64.4), ((3, 4), 95.5), ((6, 8), 64.9)]
+    meter, tempo = _vote(monkeypatch, own, votes)
+    assert meter == (6, 8) and tempo == pytest.approx(64.0, abs=1.6)
+
+
+def test_tempi_within_four_percent_are_one_tempo_and_further_apart_are_not(monkeypatch):
+    own = [_H((4, 4), 100.0, 3.0)]
+    # 102 and 103 are within 4 % of 100: with the notes' own, 3 votes; 110 is not (10 % off
+    # 100, 6.8 % off 103): 3 votes; a tie, so the notes' own. Counted one by one, 110 would win.
+    votes = [((4, 4), 102.0), ((4, 4), 110.0), ((4, 4), 103.0), ((4, 4), 110.0), ((4, 4), 110.0)]
+    assert _vote(monkeypatch, own, votes) == ((4, 4), 100.0)
+    # one more at 110 and it wins
+    assert _vote(monkeypatch, own, votes + [((4, 4), 110.0)]) == ((4, 4), 110.0)
+    # the same tempo in another meter is another reading: 4 for 3/4 against 2 for 4/4
+    votes = [((3, 4), 100.0)] * 4 + [((4, 4), 100.0)]
+    assert _vote(monkeypatch, own, votes) == ((3, 4), 100.0)
+
+
+def test_a_tie_goes_to_the_notes_own_best(monkeypatch):
+    own = [_H((6, 8), 70.0, 1.0), _H((4, 4), 105.0, 4.0)]   # the best: 4/4 at 105
+    votes = [((6, 8), 70.0), ((6, 8), 70.0), ((4, 4), 105.0)]   # 2 against 1 + 1
+    assert _vote(monkeypatch, own, votes) == ((4, 4), 105.0)
+    # no copies at all: the notes' own best
+    assert _vote(monkeypatch, own, []) == ((4, 4), 105.0)
+
+
+def test_a_copy_with_too_few_notes_for_any_hypothesis_does_not_vote(monkeypatch):
+    own = [_H((4, 4), 120.0, 1.0)]
+    monkeypatch.setattr(R, "ENSEMBLE_RUNS", 2)
+    monkeypatch.setattr(R, "rhythm_hypotheses", lambda *a, **k: (None, []))
+    assert R.voted_meter_tempo(own, _melody(20), 10.0) == ((4, 4), 120.0)
+
+
+def test_the_vote_passes_the_take_and_its_overrides_to_every_copy(monkeypatch):
+    seen = []
+
+    def fake(notes, duration_s, tempo_bpm, meters, onset_strength, downbeat_s, pickup_beats):
+        seen.append((len(notes), duration_s, tempo_bpm, meters, onset_strength, downbeat_s, pickup_beats))
+        return None, [_H((3, 4), 90.0, 0.0)]
+
+    monkeypatch.setattr(R, "ENSEMBLE_RUNS", 3)
+    monkeypatch.setattr(R, "rhythm_hypotheses", fake)
+    notes = _melody(200)
+    R.voted_meter_tempo([_H((3, 4), 90.0, 0.0)], notes, 81.0, 90.0, ((3, 4),), "curve", 2.5, 1.0)
+    assert len(seen) == 3
+    assert all(s[1:] == (81.0, 90.0, ((3, 4),), "curve", 2.5, 1.0) for s in seen)
+    assert all(150 < s[0] <= 200 for s in seen)  # copies of the notes, a few left out
