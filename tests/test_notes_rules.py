@@ -778,3 +778,35 @@ def test_a_note_exactly_stray_max_s_long_gets_the_same_verdict_anywhere_in_the_t
     on = start_s + 0.11
     notes = [Note(on, on + 0.2, 72.0), Note(on + 0.23, on + 0.5, 55.0), Note(on + 0.5, on + 0.9, 55.0)]
     assert [n.midi_pitch for n in repair_register(notes, s)] == [72.0, 55.0, 55.0]
+
+
+def _take(*pitch_and_length):
+    """Back-to-back notes of the given (pitch, length in s)."""
+    out, t = [], 0.0
+    for p, length in pitch_and_length:
+        out.append(Note(t, t + length, float(p)))
+        t += length
+    return out
+
+
+@pytest.mark.parametrize("away", [40.0, 80.0])
+def test_the_last_note_is_not_judged_by_a_long_note_out_of_register_before_it(away):
+    from hum2band.listen.notes import repair_register
+
+    # 60 61 60, then a 0.3 s note 20 semitones away (too long for a stray, no octave brings it
+    # within 3 of the register 60: kept), then a short 60 to end on. The last note's one
+    # neighbour is itself out of register (20 from both of its neighbours), so the last note is
+    # kept; judged by its neighbour alone it would be out of register and, at 0.15 s, dropped.
+    notes = _take((60, 0.5), (61, 0.3), (60, 0.3), (away, 0.3), (60, 0.15))
+    assert [n.midi_pitch for n in repair_register(notes)] == [60.0, 61.0, 60.0, away, 60.0]
+
+
+@pytest.mark.parametrize("before, last", [(67.0, 58.0), (53.0, 62.0)])
+def test_a_neighbour_exactly_a_leap_from_the_register_does_not_shield_the_last_note(before, last):
+    from hum2band.listen.notes import repair_register
+
+    # The note before the last lies exactly 7 semitones (leap_semitones) from one of its
+    # neighbours: not *more* than a leap, so not out of register, and the last note (9 from it,
+    # 0.15 s, no octave fold within 3 of the register 61/60) is judged and dropped as a stray.
+    notes = _take((60, 0.5), (61, 0.3), (60, 0.3), (before, 0.3), (last, 0.15))
+    assert [n.midi_pitch for n in repair_register(notes)] == [60.0, 61.0, 60.0, before]
