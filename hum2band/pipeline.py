@@ -573,7 +573,8 @@ def _arrange(path: Path, opts: ArrangeOptions, progress: Progress | None, melody
                               input_path=str(path), melody_program=melody_program, timings_s=timings,
                               sections=[SectionSpan(x.label, float(grid.seconds(x.start_bar * grid.beats_per_bar)),
                                                     float(grid.seconds(x.end_bar * grid.beats_per_bar)),
-                                                    x.start_bar, x.end_bar, x.energy) for x in sections])
+                                                    x.start_bar, x.end_bar, x.energy, x.pickup_bars,
+                                                    tuple(x.phrase_starts)) for x in sections])
     timings["arrange"] = time.perf_counter() - t
     _say(progress, "arrange", 1.0)
     return ArrangedSong(arrangement, opts, grid, ps, offset_s, pitch_track, sections=list(sections))
@@ -847,10 +848,6 @@ def write_outputs(song: ArrangedSong, out_dir: Path, force: bool = False,
         a.timings_s["export"] = time.perf_counter() - t
         rel = {name: f"stems/{p.name}" for name, p in stems.items()}
         d = a.to_json(rel)
-        for entry, sec in zip(d["sections"], song.sections):
-            # what the form's fills and repeats need back when a section is regenerated
-            entry["pickup_bars"] = int(sec.pickup_bars)
-            entry["phrase_starts"] = [int(b) for b in sec.phrase_starts]
         d["offset_s"] = round(float(song.offset_s), 6)
         d["offset_samples"] = int(round(song.offset_s * mix.sample_rate_hz))
         d["mix"] = {"file": "mix.wav", "sample_rate_hz": mix.sample_rate_hz,

@@ -238,6 +238,11 @@ class SectionSpan:
         Bars ``start_bar <= b < end_bar`` of the arrangement's bar grid (0-based).
     energy : int
         0 sparse, 1 full, 2 fullest: how much the band plays.
+    pickup_bars : int
+        Bars of the section before its first phrase starts (a pickup).
+    phrase_starts : tuple of int
+        Bars inside the section where a phrase starts (where a fill or pickup leads in): what a
+        regenerated section (``--section``, ``--bars``) needs to play to the same phrases.
     """
 
     label: str
@@ -246,16 +251,21 @@ class SectionSpan:
     start_bar: int
     end_bar: int
     energy: int = 1
+    pickup_bars: int = 0
+    phrase_starts: tuple = ()
 
     def to_json(self) -> dict:
         return {"label": self.label, "start_s": round(float(self.start_s), 4),
                 "end_s": round(float(self.end_s), 4), "start_bar": int(self.start_bar),
-                "end_bar": int(self.end_bar), "energy": int(self.energy)}
+                "end_bar": int(self.end_bar), "energy": int(self.energy),
+                "pickup_bars": int(self.pickup_bars),
+                "phrase_starts": [int(b) for b in self.phrase_starts]}
 
     @classmethod
     def from_json(cls, d: dict) -> "SectionSpan":
         return cls(str(d["label"]), float(d["start_s"]), float(d["end_s"]), int(d["start_bar"]),
-                   int(d["end_bar"]), int(d.get("energy", 1)))
+                   int(d["end_bar"]), int(d.get("energy", 1)), int(d.get("pickup_bars", 0)),
+                   tuple(int(b) for b in d.get("phrase_starts", ())))
 
     @property
     def marker(self) -> str:
