@@ -187,11 +187,10 @@ def repair_register(notes: list[Note], settings: SegmenterSettings | None = None
             # the first or last note has one neighbour: when that neighbour is itself out of its
             # own register (a scrap between this note and the next), the neighbour is the stray
             j = 1 if i == 0 else len(out) - 2
-            d_j = pitch[j] - np.array([pitch[i], pitch[2 * j - i]])
-            if np.all(d_j > s.leap_semitones) or np.all(d_j < -s.leap_semitones):
+            if _leaps_from_both(pitch[j] - np.array([pitch[i], pitch[2 * j - i]]), s.leap_semitones):
                 i += 1
                 continue
-        if np.all(d > s.leap_semitones) or np.all(d < -s.leap_semitones):
+        if _leaps_from_both(d, s.leap_semitones):
             around = np.concatenate([pitch[max(0, i - 3):i], pitch[i + 1:i + 4]])
             register = float(np.median(around))
             octaves = np.round((pitch[i] - register) / 12.0)
@@ -199,11 +198,18 @@ def repair_register(notes: list[Note], settings: SegmenterSettings | None = None
             if octaves != 0 and abs(pitch[i] - 12.0 * octaves - register) <= s.octave_tolerance_semitones:
                 folded = n.midi_pitch - 12.0 * octaves
                 out[i] = Note(n.onset_s, n.offset_s, folded, int(round(folded)), n.velocity)
-            elif n.offset_s - n.onset_s < s.stray_max_s - 1e-6:  # whole frames: no rounding
+            elif n.offset_s - n.onset_s < s.stray_max_s - 1e-6:  # lengths are whole frames:
+                # the microsecond absorbs the float error of offset - onset
                 del out[i]
                 continue
         i += 1
     return out
+
+
+def _leaps_from_both(d: np.ndarray, leap_semitones: float) -> bool:
+    """Whether a note lies more than ``leap_semitones`` above all its neighbours, or below all
+    of them (``d``: its pitch minus each neighbour's, semitones)."""
+    return bool(np.all(d > leap_semitones) or np.all(d < -leap_semitones))
 
 
 def interval_pitches(track: PitchTrack, intervals_s: np.ndarray,

@@ -45,8 +45,8 @@ split of the corpora (POP909, Nottingham, OpenEWLD, chord-melody): six sets of 1
 (40 per meter family), synthesized, every second one through an AAC memo, and transcribed by the
 listen stage -- the same path as the benchmark's, on songs it never uses
 (``benchmarks/rhythm_key.py --fit-rhythm``). 6/8 is counted in two dotted-quarter beats per bar.
-The 2/4 templates are older (counted on notes-path renditions of Nottingham and POP909). 2/4 is never chosen (a melody alone cannot tell it
-from 4/4) but is honoured as an override. Overrides: ``tempo_bpm`` makes the beat itself the
+The 2/4 templates are older (counted on notes-path renditions of Nottingham and POP909). 2/4 is
+never chosen (a melody alone cannot tell it from 4/4) but is honoured as an override. Overrides: ``tempo_bpm`` makes the beat itself the
 tracked pulse (the beats still follow the singer's drift), ``meter`` restricts the hypotheses to
 that meter. Bar-line fixes: ``downbeat_s`` (a time at which a bar starts) and ``pickup_beats``
 (beats sung before bar 1) keep, on every hypothesis, only the bar phases (to a sixteenth) that
@@ -109,9 +109,9 @@ ENSEMBLE_DROP = 0.05
 #: Grid points per counted beat: sixteenths (4 per quarter, 6 per dotted quarter).
 SUBDIVISIONS = {(4, 4): 4, (3, 4): 4, (6, 8): 6, (2, 4): 4}
 #: Probability that a sixteenth-note grid point carries a note onset, per position in the bar
-#: (position 0 = downbeat). Counted on degraded sung renditions of the development half of the
-#: benchmark (its former --fit-templates option: Nottingham reels, hornpipes, waltzes,
-#: jigs and POP909 songs, even song ids only).
+#: (position 0 = downbeat), per onset style. Counted on transcribed sung takes of the corpora's
+#: train split against their known grid (``benchmarks/rhythm_key.py --fit-rhythm``, see the module
+#: doc); 2/4 on the older notes-path renditions of Nottingham and POP909.
 ONSET_PROB = {
     (4, 4): (
         np.array([0.76, 0.11, 0.44, 0.09, 0.71, 0.06, 0.68, 0.08,
@@ -143,11 +143,11 @@ ONSET_PROB = {
 #: long notes start on strong positions. Same source as ONSET_PROB.
 HOLD_PROFILE = {
     (4, 4): np.array([0.37, 0.26, -0.08, -0.12, 0.02, -0.14, -0.13, -0.08,
-              0.16, -0.06, -0.19, -0.19, -0.03, -0.20, -0.25, -0.25]),
+                      0.16, -0.06, -0.19, -0.19, -0.03, -0.20, -0.25, -0.25]),
     (3, 4): np.array([0.48, 0.46, -0.23, -0.25, 0.04, -0.06, -0.56, -0.52,
-              -0.21, -0.33, -0.59, -0.52]),
+                      -0.21, -0.33, -0.59, -0.52]),
     (6, 8): np.array([0.30, 0.10, -0.11, -0.30, -0.15, -0.30, 0.23, 0.06,
-              -0.12, -0.29, -0.17, -0.34]),
+                      -0.12, -0.29, -0.17, -0.34]),
     (2, 4): np.array([0.30, -0.05, -0.11, -0.29, -0.01, -0.34, -0.22, -0.32]),
 }
 
