@@ -730,9 +730,8 @@ def fit_rhythm(data_dir: Path, args) -> None:
     print("hypotheses: ", end="")
     w = _conditional_logit(data, R.FEATURE_WEIGHTS.copy())
 
-    def arr(x, indent="        "):
-        vals = [f"{v:.2f}" if abs(v) < 10 else f"{v:.1f}" for v in x]
-        return "np.array([" + ", ".join(vals) + "])"
+    def arr(x):
+        return "np.array([" + ", ".join(f"{v:.2f}" for v in x) + "])"
 
     print("ONSET_PROB = {")
     for m, styles in onset_prob.items():
