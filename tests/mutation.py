@@ -322,7 +322,7 @@ EQUIVALENT: dict[str, str] = {
     "hum2band.listen.notes.x__steady_part__mutmut_2":
         "n <= 5: for n = 5, ceil(5 * 0.85) = 5 keeps the whole contour anyway",
     "hum2band.listen.notes.x__steady_part__mutmut_3": "n < 6: as above",
-    "hum2band.listen.notes.x_repair_register__mutmut_105":
+    "hum2band.listen.notes.x_repair_register__mutmut_100":
         "<= for < against stray_max_s - 1e-6: note lengths are whole 10 ms frames, so none lies "
         "within a microsecond of 0.199999 s (the 1e-6 is there to absorb the float error of "
         "offset - onset)",
