@@ -144,7 +144,7 @@ class ArrangeOptions:
             raise OptionError(f"tempo {self.tempo_bpm} is outside 30-300 beats per minute")
         if self.key is not None:
             Key.parse(str(self.key))
-        from .listen.rhythm import check_bar_fix
+        from .listen.bar_fix import check_bar_fix
 
         check_bar_fix(self.downbeat_s, self.pickup_beats, meter=meter)
         if self.chords is not None:

@@ -8,6 +8,7 @@ import pytest
 
 from hum2band.errors import OptionError
 from hum2band.listen import beats as B
+from hum2band.listen.bar_fix import check_bar_fix
 from hum2band.listen import rhythm as R
 from hum2band.music.meter import beats_per_bar
 
@@ -109,15 +110,15 @@ def test_downbeat_fix_puts_a_bar_line_at_that_time_on_a_note_or_between_notes():
 
 def test_bar_fix_errors_are_one_line_and_say_what_to_do():
     with pytest.raises(OptionError, match="outside the take") as e:
-        R.check_bar_fix(42.0, None, duration_s=30.0)
+        check_bar_fix(42.0, None, duration_s=30.0)
     assert "\n" not in str(e.value)
     with pytest.raises(OptionError, match="outside the take"):
-        R.check_bar_fix(-1.0, None)
+        check_bar_fix(-1.0, None)
     with pytest.raises(OptionError, match="less than a bar"):
-        R.check_bar_fix(None, 3.0, meter=(3, 4))
+        check_bar_fix(None, 3.0, meter=(3, 4))
     with pytest.raises(OptionError, match="pickup"):
-        R.check_bar_fix(None, -0.5)
-    R.check_bar_fix(1.5, 2.5, duration_s=30.0, meter=(4, 4))  # fine
+        check_bar_fix(None, -0.5)
+    check_bar_fix(1.5, 2.5, duration_s=30.0, meter=(4, 4))  # fine
 
 
 def test_numpy_forward_is_the_torch_module():

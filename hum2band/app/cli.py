@@ -204,7 +204,7 @@ def validate_options(args: argparse.Namespace) -> TranscribeOptions:
     if backend not in names and not _is_backend_combination(backend):
         raise OptionError(f"pitch backend '{backend}' is not one I have: use one of "
                           f"{', '.join(names)}, or join single ones with '+'")
-    from ..listen.rhythm import check_bar_fix
+    from ..listen.bar_fix import check_bar_fix
 
     downbeat_s, pickup_beats = getattr(args, "downbeat_s", None), getattr(args, "pickup_beats", None)
     check_bar_fix(downbeat_s, pickup_beats, meter=meter)

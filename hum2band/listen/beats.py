@@ -46,7 +46,7 @@ from ..errors import OptionError
 from ..files.paths import PROJECT_ROOT
 from ..music.melody import Note
 from ..music.meter import Rhythm, beats_per_bar
-from .rhythm import check_bar_fix
+from .bar_fix import check_bar_fix
 
 #: Onsets closer than this (s) are one event (the first note's pitch counts).
 ONSET_MERGE_S = 0.05

@@ -67,6 +67,9 @@ import numpy as np
 from ..errors import OptionError
 from ..music.melody import Note
 from ..music.meter import Rhythm, beats_per_bar
+from .bar_fix import check_bar_fix
+from .beats import BAR_CLASSES, OFF_GRID, UNITS_PER_BEAT, NoteBeliefs, take_beliefs
+from .beats import METERS as MODEL_METERS
 
 #: Onsets closer than this (s) are one event.
 ONSET_MERGE_S = 0.05
@@ -461,11 +464,12 @@ FEATURE_NAMES = (
     "z_4/4", "z2_4/4", "z_3/4", "z2_3/4", "z_6/8", "z2_6/8",
     "repeat_1bar", "repeat_2bar", "repeat_4bar", "hold_downbeat", "hold_beat",
     "phase_best", "phase_sure", "bar_chord_fit", "half_bar_chord_fit", "start_downbeat",
-    "long_downbeat", "first_downbeat",
+    "long_downbeat", "first_downbeat", "model_place", "model_bar",
 )
 #: Features of :data:`FEATURE_NAMES` read from the chosen bar phase's features
 #: (:data:`PHASE_FEATURE_NAMES`): (hypothesis feature index, phase feature index).
-FROM_PHASE = ((0, 0), (14, 1), (15, 2), (18, 9), (19, 10), (20, 3), (21, 15), (22, 17))
+FROM_PHASE = ((0, 0), (14, 1), (15, 2), (18, 9), (19, 10), (20, 3), (21, 15), (22, 17), (23, 21),
+              (24, 22))
 
 
 def make_track(ons: Onsets, pulses_s: np.ndarray, max_lag_pulses: float) -> Track:
@@ -537,26 +541,28 @@ PHASE_FEATURE_NAMES = (
     "phrase_end_beat", "triad_downbeat", "leap_downbeat", "last_note_downbeat", "bar_chord_fit",
     "half_bar_chord_fit", "hold_profile", "start_last_beat", "start_last_eighth", "start_other_beat",
     "long_downbeat", "long_mid_bar", "first_downbeat", "first_last_beat", "first_last_eighth",
-    "first_other_beat",
+    "first_other_beat", "model_place", "model_bar",
 )
+#: The first of the beat model's columns in :data:`PHASE_FEATURE_NAMES`.
+MODEL_PHASE_COLUMN = PHASE_FEATURE_NAMES.index("model_place")
 #: Weights of :data:`PHASE_FEATURE_NAMES` in a bar phase's score, per meter and, for 4/4, per
 #: style (see :func:`phase_model`): syncopated pop melodies place their beats differently.
 PHASE_WEIGHTS = {
     "4/4 folk": np.array([
         1.232, 0.479, 0.751, 1.420, 0.616, -0.226, 0.387, -0.013, -0.306, 0.236, 0.550, 0.437,
-        1.263, 0.901, -0.042, 0.832, 0.546, 2.188, 1.217, 0.771, 0.294
+        1.263, 0.901, -0.042, 0.832, 0.546, 2.188, 1.217, 0.771, 0.294, 0.0, 0.0
     ]),
     "4/4 pop": np.array([
         3.111, 0.185, 1.041, -0.413, 2.359, -1.475, 0.317, 0.849, 0.389, -0.823, -0.270, 1.331,
-        0.131, -2.471, 0.595, 0.098, -0.127, 1.334, 0.203, 1.073, -1.163
+        0.131, -2.471, 0.595, 0.098, -0.127, 1.334, 0.203, 1.073, -1.163, 0.0, 0.0
     ]),
     "3/4": np.array([
         0.504, -0.299, -0.014, 0.354, 0.233, 0.479, 0.056, -0.786, 0.121, 0.436, 0.436, 0.811,
-        0.842, 0.194, 0.195, 3.012, 0.000, 1.165, 0.034, -0.370, -0.143
+        0.842, 0.194, 0.195, 3.012, 0.000, 1.165, 0.034, -0.370, -0.143, 0.0, 0.0
     ]),
     "6/8": np.array([
         1.924, -0.007, 2.928, 1.219, 0.812, -0.748, 0.124, 0.346, -1.401, 0.518, 0.336, 0.676,
-        -0.249, 1.097, 0.000, 0.860, -0.551, 1.886, -0.706, 0.266, 0.000
+        -0.249, 1.097, 0.000, 0.860, -0.551, 1.886, -0.706, 0.266, 0.000, 0.0, 0.0
     ]),
 }
 
@@ -583,6 +589,67 @@ def note_cues(ons: Onsets, tonic_pc: int, minor: bool) -> NoteCues:
     return NoteCues(np.log2(np.maximum(ons.hold_s, 0.02)), (ons.gap_before_s > PHRASE_GAP_S) * 1.0,
                     (gap_after > PHRASE_GAP_S) * 1.0, triad, leap,
                     np.mod(np.round(ons.pitch).astype(int), 12), diatonic_triads(tonic_pc, minor))
+
+
+@dataclass
+class OnsetBeliefs:
+    """The beat model's beliefs (:mod:`hum2band.listen.beats`) about each onset of a take.
+
+    Attributes
+    ----------
+    log_place : np.ndarray, shape (n, UNITS_PER_BEAT + 1)
+        Log-probability of the onset's place in the beat, in twelfths of a beat (last column:
+        off the grid -- a split note, a glide).
+    log_bar : np.ndarray, shape (n, len(BAR_CLASSES))
+        Log-probability of (meter, beat of the bar), jointly.
+    """
+
+    log_place: np.ndarray
+    log_bar: np.ndarray
+
+
+def model_beliefs(notes: Sequence[Note]) -> tuple[np.ndarray, NoteBeliefs] | None:
+    """The beat model's beliefs about a take's distinct onsets: (onset times (s), beliefs), or
+    None with fewer than 3 onsets. Loads ``models/beats.pt`` once."""
+    out = take_beliefs(notes)
+    if out is None:
+        return None
+    ev, bel = out
+    return ev.onset_s, bel
+
+
+def onset_beliefs(ons: Onsets, beliefs: tuple[np.ndarray, NoteBeliefs]) -> OnsetBeliefs:
+    """:func:`model_beliefs` for each onset of ``ons``: those of the nearest believed onset in time
+    (the same onsets when both come from the same notes; a perturbed copy of the notes borrows
+    the beliefs about the original's)."""
+    times, bel = beliefs
+    times = np.asarray(times, dtype=float)
+    j = np.clip(np.searchsorted(times, ons.time_s), 1, max(len(times) - 1, 1))
+    left = np.clip(j - 1, 0, len(times) - 1)
+    right = np.clip(j, 0, len(times) - 1)
+    pick = np.where(np.abs(ons.time_s - times[left]) <= np.abs(times[right] - ons.time_s), left, right)
+    return OnsetBeliefs(bel.log_place[pick], bel.log_bar[pick])
+
+
+def _model_by_position(bel: OnsetBeliefs, own: np.ndarray, q_len: int, d: int,
+                       meter) -> tuple[np.ndarray, np.ndarray] | None:
+    """Log-probabilities, per owned onset and bar position (grid step), of that onset's place in
+    the beat and of its (meter, beat of the bar) at that position, shapes (n_own, q_len) each;
+    None for a meter the model does not know. A position finer than a twelfth of a beat reads
+    the model's "off the grid"."""
+    m = tuple(meter)
+    if m not in MODEL_METERS:
+        return None
+    mi = MODEL_METERS.index(m)
+    q = np.arange(q_len)
+    twelfths = (q % d) * UNITS_PER_BEAT / d
+    exact = np.abs(twelfths - np.round(twelfths)) < 1e-6
+    col = np.where(exact, np.round(twelfths).astype(int) % UNITS_PER_BEAT, OFF_GRID)
+    lp = bel.log_place[own]
+    off = lp[:, OFF_GRID:OFF_GRID + 1]
+    place = np.where(exact[None, :], np.logaddexp(lp[:, col], off), off)
+    bar_col = np.array([BAR_CLASSES.index((mi, int(b))) for b in q // d])
+    return place, bel.log_bar[own][:, bar_col]
 
 
 #: Bar phases (the best by the other phase cues) for which the chord fit is computed.
@@ -630,11 +697,13 @@ def phase_model(meter, style: int) -> str:
 
 
 def _phase_features(cues: NoteCues, owner: np.ndarray, q_len: int, d: int, ll_shift: np.ndarray,
-                    n_on: int, beat_s: float, meter, extra: int, weights: np.ndarray) -> np.ndarray:
+                    n_on: int, beat_s: float, meter, extra: int, weights: np.ndarray,
+                    beliefs: OnsetBeliefs | None = None) -> np.ndarray:
     """Per-shift phase features, shape (q_len, len(PHASE_FEATURE_NAMES)).
 
     ``owner``: grid index of each onset's grid point (-1: background); shift ``s`` puts grid
-    point ``j`` at bar position ``(j + s) % q_len``.
+    point ``j`` at bar position ``(j + s) % q_len``. ``beliefs``: the beat model's, per onset
+    (the last two features stay 0 without them).
     """
     own = owner >= 0
     f = np.zeros((q_len, len(PHASE_FEATURE_NAMES)))
@@ -711,6 +780,14 @@ def _phase_features(cues: NoteCues, owner: np.ndarray, q_len: int, d: int, ll_sh
         bpb = q_len // d
         if bpb % 2 == 0:
             f[:, 16] = lc[(down + q_len // 2) % q_len]
+    # the beat model: how likely, by the melody around it, is each onset's place in the beat and
+    # beat of the bar under each shift (mean log-probability over the onsets on the grid)
+    by_pos = None if beliefs is None else _model_by_position(beliefs, own, q_len, d, meter)
+    if by_pos is not None:
+        at = (p0[None, :] + shifts[:, None]) % q_len  # (shift, onset) -> bar position
+        rows = np.arange(len(p0))[None, :]
+        f[:, 21] = by_pos[0][rows, at].mean(axis=1)
+        f[:, 22] = by_pos[1][rows, at].mean(axis=1)
     # harmonic rhythm: with the right bar lines each bar's notes fit one chord better. Only for
     # the most likely shifts (the rest get the lowest value found), to save time.
     top = np.argsort(f @ weights)[-CHORD_FIT_SHIFTS:]
@@ -778,7 +855,7 @@ def hypotheses_on_track(ons: Onsets, track: Track, meters, ratios, cues: NoteCue
 
 
 def choose_phase(h: Hypothesis, ons: Onsets, cues: NoteCues, downbeat_s: float | None = None,
-                 pickup_beats: float | None = None) -> None:
+                 pickup_beats: float | None = None, beliefs: OnsetBeliefs | None = None) -> None:
     """Compute a hypothesis' phase features for all shifts, choose its bar phase and complete its
     features (onset likelihood and note lengths at that phase). A bar-line fix (``downbeat_s``,
     ``pickup_beats``) keeps only the shifts that obey it best (see :func:`fix_errors`)."""
@@ -786,18 +863,26 @@ def choose_phase(h: Hypothesis, ons: Onsets, cues: NoteCues, downbeat_s: float |
     n_on = max(len(ons.time_s), 1)
     w = PHASE_WEIGHTS[h.phase_model]
     pf = _phase_features(cues, owner, q_len, h.steps_per_beat, ll_s, n_on, beat_s, h.meter,
-                         extra, w)
-    score = pf @ w
+                         extra, w, beliefs)
+    # the beat model's log-probabilities against their mean over the phases: the phase choice
+    # reads which phase the model prefers; their level (which differs between tempi and meters)
+    # is the hypothesis score's business
+    rel = pf.copy()
+    rel[:, MODEL_PHASE_COLUMN:] -= rel[:, MODEL_PHASE_COLUMN:].mean(axis=0)
+    score = rel @ w
     if downbeat_s is not None or pickup_beats is not None:
         err = fix_errors(h, q_len, float(ons.time_s[0]), downbeat_s, pickup_beats)
         score = np.where(err <= err.min() + 1e-6, score, -np.inf)
     h.shift = int(np.argmax(score))
     for i, k in FROM_PHASE:
         h.features[i] = pf[h.shift, k]
-    # how well the best bar phase explains the melody, and how sure it is against the others
-    top = float(score[h.shift])
+    # how well the chosen bar phase explains the melody by the note cues alone (the beat model's
+    # say enters the hypothesis score through its own two features), and how sure they are of it
+    cues_only = np.where(np.isfinite(score), pf[:, :MODEL_PHASE_COLUMN] @ w[:MODEL_PHASE_COLUMN],
+                         -np.inf)
+    top = float(cues_only[h.shift])
     h.features[16] = top / 10.0
-    h.features[17] = -float(np.log(np.sum(np.exp(score[np.isfinite(score)] - top))))
+    h.features[17] = -float(np.log(np.sum(np.exp(cues_only[np.isfinite(cues_only)] - top))))
     h.phase_features = pf
     h.pending = None
 
@@ -847,14 +932,19 @@ def _grid_times(h: Hypothesis) -> tuple[np.ndarray, np.ndarray]:
 
 def rhythm_hypotheses(notes: Sequence[Note], duration_s: float, tempo_bpm: float | None = None,
                       meters=METERS, onset_strength=None, downbeat_s: float | None = None,
-                      pickup_beats: float | None = None) -> tuple[Onsets, list[Hypothesis]]:
+                      pickup_beats: float | None = None,
+                      beliefs: tuple[np.ndarray, NoteBeliefs] | None = None
+                      ) -> tuple[Onsets, list[Hypothesis]]:
     """All metrical hypotheses for a take, with their features, unscored (see the module doc).
 
-    Returns the onsets and the hypotheses; no hypotheses when there are fewer than 3 onsets.
+    ``beliefs``: the beat model's (:func:`model_beliefs`), read by the bar phase; without them
+    its two features are 0. Returns the onsets and the hypotheses; no hypotheses when there are
+    fewer than 3 onsets.
     """
     ons = onsets_from_notes(notes, onset_strength)
     if len(ons.time_s) < 3:
         return ons, []
+    bel = None if beliefs is None else onset_beliefs(ons, beliefs)
     from ..music.keyfinding import estimate_key
 
     key = estimate_key(notes)
@@ -874,48 +964,22 @@ def rhythm_hypotheses(notes: Sequence[Note], duration_s: float, tempo_bpm: float
     hyps.sort(key=lambda h: float(FEATURE_WEIGHTS @ h.features), reverse=True)
     hyps = hyps[:MAX_PHASED_HYPOTHESES]
     for h in hyps:
-        choose_phase(h, ons, cues, downbeat_s, pickup_beats)
+        choose_phase(h, ons, cues, downbeat_s, pickup_beats, bel)
     return ons, hyps
-
-
-def check_bar_fix(downbeat_s: float | None, pickup_beats: float | None,
-                  duration_s: float | None = None, meter: Sequence[int] | None = None) -> None:
-    """Refuse a bar-line fix that cannot be right, with a one-line :class:`OptionError`.
-
-    Parameters
-    ----------
-    downbeat_s : float or None
-        A time at which a bar starts, s; must lie in the take (0 to ``duration_s`` when known).
-    pickup_beats : float or None
-        Beats before the first bar line; 0 up to less than a bar (of ``meter``, else of 4 beats).
-    """
-    if downbeat_s is not None:
-        t = float(downbeat_s)
-        end = np.inf if duration_s is None else float(duration_s)
-        if not (np.isfinite(t) and 0.0 <= t <= end):
-            where = "" if duration_s is None else f" (0 to {duration_s:.1f} s)"
-            raise OptionError(f"downbeat {downbeat_s} s is outside the take{where}: give the time "
-                              "in seconds from the start of the take at which a bar starts")
-    if pickup_beats is not None:
-        p = float(pickup_beats)
-        bpb = beats_per_bar(meter) if meter is not None else 4
-        if not (np.isfinite(p) and 0.0 <= p < bpb):
-            raise OptionError(f"a pickup of {pickup_beats} beats is not possible: give the beats "
-                              f"sung before the first bar line, 0 up to less than a bar ({bpb} "
-                              "beats), e.g. 1 or 0.5")
 
 
 # ---- public --------------------------------------------------------------------------------------
 #: Weights of :data:`FEATURE_NAMES` in a hypothesis' score (per onset).
 FEATURE_WEIGHTS = np.array([
     6.221, 2.132, -0.004, -0.280, 0.210, -0.566, -3.731, 1.199, -4.162, -0.498, -2.109, 1.712,
-    2.305, 2.951, 0.736, -0.107, -1.125, 1.003, 0.966, 1.202, 0.173, 0.461, 0.166
+    2.305, 2.951, 0.736, -0.107, -1.125, 1.003, 0.966, 1.202, 0.173, 0.461, 0.166, 0.0, 0.0
 ])
 
 
 def estimate_rhythm(notes: Sequence[Note], duration_s: float, tempo_bpm: float | None = None,
                     meter: tuple[int, int] | None = None, onset_strength=None,
-                    downbeat_s: float | None = None, pickup_beats: float | None = None) -> Rhythm:
+                    downbeat_s: float | None = None, pickup_beats: float | None = None,
+                    beat_model: bool = True) -> Rhythm:
     """Tempo, beats, downbeats and meter of a sung take that follow the singer.
 
     Parameters
@@ -938,6 +1002,10 @@ def estimate_rhythm(notes: Sequence[Note], duration_s: float, tempo_bpm: float |
         chosen among those whose grid puts a downbeat nearest to it.
     pickup_beats : float, optional
         Fix: counted beats sung before the first bar line (0: the first note is on it).
+    beat_model : bool
+        Let the beat model (``models/beats.pt``, :mod:`hum2band.listen.beats`) weigh in on the
+        bar phase and the hypotheses (default). False: onset timing and the hand-made note cues
+        only.
 
     Returns
     -------
@@ -950,8 +1018,9 @@ def estimate_rhythm(notes: Sequence[Note], duration_s: float, tempo_bpm: float |
     """
     check_bar_fix(downbeat_s, pickup_beats, duration_s, meter)
     meters = (tuple(int(x) for x in meter),) if meter is not None else METERS
+    beliefs = model_beliefs(notes) if beat_model else None
     ons, hyps = rhythm_hypotheses(notes, duration_s, tempo_bpm, meters, onset_strength,
-                                  downbeat_s, pickup_beats)
+                                  downbeat_s, pickup_beats, beliefs)
     if not hyps and len(ons.time_s) >= 3:
         raise OptionError(f"a pickup of {pickup_beats} beats is longer than a bar of "
                           f"{beats_per_bar(meters[0])} beats: give a shorter pickup")
@@ -963,7 +1032,7 @@ def estimate_rhythm(notes: Sequence[Note], duration_s: float, tempo_bpm: float |
     post = np.exp(scores - scores.max())
     post /= post.sum()
     meter_v, tempo_v = voted_meter_tempo(hyps, notes, duration_s, tempo_bpm, meters, onset_strength,
-                                         downbeat_s, pickup_beats)
+                                         downbeat_s, pickup_beats, beliefs)
     voted = np.array([h.meter == meter_v and abs(h.tempo_bpm / tempo_v - 1.0) <= SAME_TEMPO
                       for h in hyps])
     best = hyps[int(np.argmax(np.where(voted, scores, -np.inf)))] if voted.any() \
@@ -1004,7 +1073,7 @@ def perturbed_copies(notes: Sequence[Note], runs: int = ENSEMBLE_RUNS,
 
 def voted_meter_tempo(hyps: Sequence[Hypothesis], notes: Sequence[Note], duration_s: float,
                       tempo_bpm=None, meters=METERS, onset_strength=None, downbeat_s=None,
-                      pickup_beats=None) -> tuple[tuple, float]:
+                      pickup_beats=None, beliefs=None) -> tuple[tuple, float]:
     """The meter and tempo most of the estimates agree on: the best hypothesis on the notes and
     on each of :func:`perturbed_copies` votes (meter, tempo); the pair with most votes (tempi
     within :data:`SAME_TEMPO` are one tempo) wins, ties to the notes' own best.
@@ -1020,7 +1089,7 @@ def voted_meter_tempo(hyps: Sequence[Hypothesis], notes: Sequence[Note], duratio
     votes = [(b0.meter, b0.tempo_bpm)]
     for copy in perturbed_copies(notes, ENSEMBLE_RUNS):
         _, hs = rhythm_hypotheses(copy, duration_s, tempo_bpm, meters, onset_strength, downbeat_s,
-                                  pickup_beats)
+                                  pickup_beats, beliefs)
         if hs:
             b = best_of(hs)
             votes.append((b.meter, b.tempo_bpm))

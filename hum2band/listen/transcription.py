@@ -27,7 +27,8 @@ from ..music.meter import SUPPORTED_METERS
 from ..music.tuning import estimate_tuning_cents, snap_notes
 from .notes import SegmenterSettings, segment_notes, voicing
 from .pitch import TRACKER_SAMPLE_RATE_HZ, PitchTrack, resolve_backend, track_pitch
-from .rhythm import check_bar_fix, estimate_rhythm
+from .bar_fix import check_bar_fix
+from .rhythm import estimate_rhythm
 
 #: Takes with less sung time than this are refused, s.
 MIN_VOICED_S = 1.0

@@ -42,6 +42,11 @@ from .loop import Progress, adamw, lr_at, resume, save_checkpoint
 TEMPO_RANGE_BPM = {(4, 4): (65.0, 140.0), (3, 4): (75.0, 160.0), (6, 8): (44.0, 96.0)}
 #: Longest example, events.
 MAX_EVENTS = 160
+#: Meters are drawn with probability proportional to (songs in that meter) ** this, then a song
+#: of that meter uniformly: 0 draws every meter equally often, 1 draws songs uniformly. The
+#: training songs are 83 % 4/4, so uniform draws teach the bar head that nearly everything is
+#: 4/4; 0.5 gives 4/4 about 61 %, 6/8 22 %, 3/4 17 %.
+METER_BALANCE = 0.5
 
 
 @dataclass
@@ -214,13 +219,34 @@ def make_example(song: Song, rng: np.random.Generator) -> Example | None:
 B_MAX = MAX_EVENTS
 
 
-def batch(songs: list[Song], rng: np.random.Generator, size: int):
-    """``size`` fresh examples, padded: (x, place, bar) tensors; padding labelled -100."""
+def meter_draw(songs: list[Song], balance: float = METER_BALANCE) -> tuple[list, np.ndarray]:
+    """The songs grouped by meter and the probability of drawing each group.
+
+    Returns
+    -------
+    groups : list of list of Song
+        One list per meter present, in :data:`hum2band.listen.beats.METERS` order.
+    p : np.ndarray, shape (len(groups),)
+        ``len(group) ** balance``, normalised.
+    """
+    groups = [[s for s in songs if s.meter == m] for m in B.METERS]
+    groups = [g for g in groups if g]
+    w = np.array([len(g) ** balance for g in groups], dtype=float)
+    return groups, w / w.sum()
+
+
+def batch(songs: list[Song], rng: np.random.Generator, size: int,
+          balance: float = METER_BALANCE):
+    """``size`` fresh examples, padded: (x, place, bar) tensors; padding labelled -100.
+
+    Each example's meter is drawn first (:func:`meter_draw`), then a song of that meter."""
     import torch
 
+    groups, p = meter_draw(songs, balance)
     exs = []
     while len(exs) < size:
-        ex = make_example(songs[int(rng.integers(len(songs)))], rng)
+        g = groups[int(rng.choice(len(groups), p=p))]
+        ex = make_example(g[int(rng.integers(len(g)))], rng)
         if ex is not None:
             exs.append(ex)
     n = max(len(e.place) for e in exs)
@@ -262,6 +288,9 @@ def main(argv=None) -> int:
     ap.add_argument("--eval-every", type=int, default=200)
     ap.add_argument("--limit", type=int, default=None, help="songs per source (quick runs)")
     ap.add_argument("--resume", action="store_true")
+    ap.add_argument("--meter-balance", type=float, default=METER_BALANCE,
+                    help="draw meters in proportion to their song counts to this power "
+                         "(0: equally often, 1: as the corpus has them)")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -304,7 +333,7 @@ def main(argv=None) -> int:
         net.train()
         for g in opt.param_groups:
             g["lr"] = lr_at(prog.elapsed_s / budget_s, prog.step, args.lr, 200)
-        x, place, bar = batch(train, rng, args.batch)
+        x, place, bar = batch(train, rng, args.batch, args.meter_balance)
         loss, acc_p, acc_b = loss_and_accuracy(net, x, place, bar)
         opt.zero_grad()
         loss.backward()
