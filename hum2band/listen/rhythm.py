@@ -864,12 +864,7 @@ def choose_phase(h: Hypothesis, ons: Onsets, cues: NoteCues, downbeat_s: float |
     w = PHASE_WEIGHTS[h.phase_model]
     pf = _phase_features(cues, owner, q_len, h.steps_per_beat, ll_s, n_on, beat_s, h.meter,
                          extra, w, beliefs)
-    # the beat model's log-probabilities against their mean over the phases: the phase choice
-    # reads which phase the model prefers; their level (which differs between tempi and meters)
-    # is the hypothesis score's business
-    rel = pf.copy()
-    rel[:, MODEL_PHASE_COLUMN:] -= rel[:, MODEL_PHASE_COLUMN:].mean(axis=0)
-    score = rel @ w
+    score = pf @ w
     if downbeat_s is not None or pickup_beats is not None:
         err = fix_errors(h, q_len, float(ons.time_s[0]), downbeat_s, pickup_beats)
         score = np.where(err <= err.min() + 1e-6, score, -np.inf)

@@ -1,0 +1,108 @@
+"""How the rhythm stage reads the beat model (:mod:`hum2band.listen.beats`): which onset borrows
+which beliefs, which belief column each bar position reads, and that the bar phase follows the
+model when the model is given the say. Expectations are worked out here by hand."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hum2band.listen import rhythm as R
+from hum2band.listen.beats import BAR_CLASSES, OFF_GRID, UNITS_PER_BEAT, NoteBeliefs
+from hum2band.music.melody import Note
+
+
+def _onsets(times):
+    t = np.asarray(times, dtype=float)
+    one = np.ones(len(t))
+    return R.Onsets(t, one, one * 0.3, one, one * 60.0, float(t[-1] + 0.3))
+
+
+def _beliefs(n: int, place_value=None, bar_value=None) -> NoteBeliefs:
+    """Beliefs whose every entry is distinct: log_place[i, c] = -(100 i + c) / 1000 and
+    log_bar[i, c] = -(100 i + 50 + c) / 1000, unless values are given."""
+    i = np.arange(n)[:, None]
+    lp = -(100.0 * i + np.arange(UNITS_PER_BEAT + 1)[None, :]) / 1000.0
+    lb = -(100.0 * i + 50.0 + np.arange(len(BAR_CLASSES))[None, :]) / 1000.0
+    return NoteBeliefs(lp if place_value is None else place_value, lb if bar_value is None else bar_value)
+
+
+def test_each_onset_borrows_the_beliefs_of_the_nearest_believed_onset():
+    bel = _beliefs(3)
+    got = R.onset_beliefs(_onsets([0.01, 0.97, 1.6, 2.4, 9.0]), (np.array([0.0, 1.0, 2.0]), bel))
+    # 1.6 is nearer 2.0 than 1.0; 2.4 and 9.0 lie past the last one
+    np.testing.assert_array_equal(got.log_place, bel.log_place[[0, 1, 2, 2, 2]])
+    np.testing.assert_array_equal(got.log_bar, bel.log_bar[[0, 1, 2, 2, 2]])
+    # an onset before the first believed one borrows the first's; halfway goes to the earlier one
+    early = R.onset_beliefs(_onsets([-0.5, 0.5]), (np.array([0.0, 1.0, 2.0]), bel))
+    np.testing.assert_array_equal(early.log_place, bel.log_place[[0, 0]])
+
+
+def test_sixteenth_positions_of_a_4_4_bar_read_their_twelfths_and_beats():
+    n = 2
+    bel = R.OnsetBeliefs(*(_beliefs(n).log_place, _beliefs(n).log_bar))
+    own = np.ones(n, dtype=bool)
+    place, bar = R._model_by_position(bel, own, q_len=16, d=4, meter=(4, 4))
+    assert place.shape == bar.shape == (n, 16)
+    for q in range(16):
+        col = 3 * (q % 4)  # a sixteenth is three twelfths of a beat
+        for i in range(n):
+            want = np.logaddexp(bel.log_place[i, col], bel.log_place[i, OFF_GRID])
+            assert place[i, q] == pytest.approx(want)
+            assert bar[i, q] == bel.log_bar[i, BAR_CLASSES.index((0, q // 4))]
+
+
+def test_a_grid_finer_than_twelfths_reads_off_the_grid_and_6_8_reads_its_eighths():
+    bel = R.OnsetBeliefs(_beliefs(1).log_place, _beliefs(1).log_bar)
+    own = np.ones(1, dtype=bool)
+    # 4/4 with 32nd notes: d = 8, odd positions are 1.5 twelfths into a beat
+    place, _ = R._model_by_position(bel, own, q_len=32, d=8, meter=(4, 4))
+    assert place[0, 1] == pytest.approx(bel.log_place[0, OFF_GRID])
+    assert place[0, 2] == pytest.approx(np.logaddexp(bel.log_place[0, 3], bel.log_place[0, OFF_GRID]))
+    # 6/8: six sixteenths a dotted-quarter beat, two twelfths each; two beats a bar
+    place, bar = R._model_by_position(bel, own, q_len=12, d=6, meter=(6, 8))
+    assert place[0, 2] == pytest.approx(np.logaddexp(bel.log_place[0, 4], bel.log_place[0, OFF_GRID]))
+    assert bar[0, 7] == bel.log_bar[0, BAR_CLASSES.index((2, 1))]
+    # a meter the model does not know gives nothing
+    assert R._model_by_position(bel, own, q_len=8, d=4, meter=(2, 4)) is None
+
+
+def _quarters(n: int = 48, beat_s: float = 0.5) -> list[Note]:
+    # a tune of quarter notes, the same pitch pattern in every bar: nothing in the notes tells a
+    # beat from the "and" except where the notes start
+    return [Note(1.0 + beat_s * k, 1.0 + beat_s * k + 0.4, 60.0 + (0, 4, 7, 4)[k % 4],
+                 60 + (0, 4, 7, 4)[k % 4], 80) for k in range(n)]
+
+
+def _grid_offset_beats(notes, rhythm) -> float:
+    """Median distance (beats) from each onset to the beat before it."""
+    on = np.array([n.onset_s for n in notes])
+    b = rhythm.beats_s
+    u = np.interp(on, b, np.arange(len(b), dtype=float))
+    return float(np.median(u - np.floor(u + 1e-6)))
+
+
+@pytest.mark.parametrize("place", [0, 6])
+def test_with_the_say_the_bar_phase_follows_where_the_model_puts_the_notes(monkeypatch, place):
+    notes = _quarters()
+    lp = np.full((len(notes), UNITS_PER_BEAT + 1), np.log(0.01))
+    lp[:, place] = np.log(0.87)
+    bar = np.full((len(notes), len(BAR_CLASSES)), np.log(1.0 / len(BAR_CLASSES)))
+    beliefs = (np.array([n.onset_s for n in notes]), NoteBeliefs(lp, bar))
+    monkeypatch.setattr(R, "model_beliefs", lambda _notes: beliefs)
+    for k in R.PHASE_WEIGHTS:
+        w = R.PHASE_WEIGHTS[k].copy()
+        w[R.MODEL_PHASE_COLUMN] = 50.0  # the model's say outweighs every note cue
+        monkeypatch.setitem(R.PHASE_WEIGHTS, k, w)
+    r = R.estimate_rhythm(notes, 30.0, tempo_bpm=120.0, meter=(4, 4))
+    # the model says every note is on the beat (0) or on the "and" (6 twelfths = half a beat)
+    assert _grid_offset_beats(notes, r) == pytest.approx(place / UNITS_PER_BEAT, abs=0.1)
+
+
+def test_without_the_model_the_estimate_is_the_note_cues_alone(monkeypatch):
+    notes = _quarters()
+    called = []
+    monkeypatch.setattr(R, "model_beliefs", lambda _notes: called.append(1))
+    r = R.estimate_rhythm(notes, 30.0, beat_model=False)
+    assert called == []
+    assert r.tempo_bpm == pytest.approx(120.0, rel=0.04) or r.tempo_bpm == pytest.approx(60.0, rel=0.04)
