@@ -502,16 +502,38 @@ def _joined_rms():
     return rms
 
 
+#: The joined-offset rule at its limit: the quietest frame itself (joined_offset_fraction 0).
+QUIETEST = replace(S, joined_offset_fraction=0.0)
+
+
 def test_a_note_sung_straight_into_the_next_ends_at_the_quietest_frame_before_it():
     # 0-40 joined to 40-80: the first ends at the quietest of its last 8 frames (32-39): 36;
     # the second is heard 2 frames (0.02 s) after the cut. Neither fades, so 80 stays the end.
-    got = _refine_onsets([(0, 40), (40, 80)], _joined_rms(), S, HOP)
+    got = _refine_onsets([(0, 40), (40, 80)], _joined_rms(), QUIETEST, HOP)
     assert _pieces(got) == [(0, 36), (42, 80)]
+
+
+def test_a_joined_note_ends_half_way_down_to_the_quietest_frame():
+    # By default the end is the first of frames 32-39 at most half-way from their loudest (-21,
+    # frame 32) to their quietest (-26, frame 36): -23.5 or under, frame 35 (-24).
+    got = _refine_onsets([(0, 40), (40, 80)], _joined_rms(), S, HOP)
+    assert _pieces(got) == [(0, 35), (42, 80)]
+
+
+def test_a_joined_note_in_a_room_ends_where_the_fall_begins_not_at_the_tail_bottom():
+    # The voice stops after frame 32 and the room's tail falls 1.5 dB per frame (150 dB/s: RT60
+    # 0.4 s) until the next note starts at frame 40; the quietest frame is the tail's last (39).
+    # Half-way down the fall (-20 to -30.5: -25.25 or under) is frame 36.
+    rms = np.full(80, -20.0)
+    rms[33:40] = -20.0 - 1.5 * np.arange(1, 8)
+    got = _refine_onsets([(0, 40), (40, 80)], rms, S, HOP)
+    assert _pieces(got)[0] == (0, 36)
+    assert _pieces(_refine_onsets([(0, 40), (40, 80)], rms, QUIETEST, HOP))[0] == (0, 39)
 
 
 def test_only_joined_notes_get_the_joined_onset_and_offset():
     # The third note (90-120) follows a break: no delay, and its end is its own.
-    got = _refine_onsets([(0, 40), (40, 80), (90, 120)], _joined_rms(), S, HOP)
+    got = _refine_onsets([(0, 40), (40, 80), (90, 120)], _joined_rms(), QUIETEST, HOP)
     assert _pieces(got) == [(0, 36), (42, 80), (90, 120)]
 
 
