@@ -52,7 +52,7 @@ def test_the_cues_of_each_key():
     pitches = [(0, 67), (1, 69), (2, 71), (4, 74), (5, 76), (6, 78), (7, 79)]
     notes = [note(t, t + 0.9, p) for t, p in pitches]
     f = K.key_features(notes)
-    assert f.shape == (24, len(K.FEATURE_NAMES)) == (24, 11)
+    assert f.shape == (24, len(K.FEATURE_NAMES)) == (24, 13 + 24 * 8)
     col = {n: i for i, n in enumerate(K.FEATURE_NAMES)}
     g_major, e_minor, c_major, g_minor = 7, 12 + 4, 0, 12 + 7
     assert f[g_major, col["final_tonic"]] == 1 and f[c_major, col["final_tonic"]] == 0
@@ -93,3 +93,116 @@ def test_flat_keys_are_spelled_with_flats():
     tune = [63, 65, 67, 68, 70, 72, 74, 75, 70, 67, 63]
     key = K.estimate_key([note(i * 0.5, i * 0.5 + 0.45, p) for i, p in enumerate(tune)])
     assert (key.tonic, key.mode) == ("Eb", "major")
+
+
+# ---- the cues per scale degree and the fitted model ---------------------------------------------
+def _tune(pitches, durs=None, start=0.0, legato=0.9):
+    durs = durs or [0.5] * len(pitches)
+    out, t = [], start
+    for p, d in zip(pitches, durs):
+        out.append(note(t, t + d * legato, p))
+        t += d
+    return out
+
+
+def test_the_feature_names_match_the_weights_and_the_blocks():
+    assert len(K.FEATURE_NAMES) == len(K.KEY_WEIGHTS) == len(K.SCALAR_FEATURES) + 24 * len(K.DEGREE_BLOCKS)
+    assert K.FEATURE_NAMES[:len(K.SCALAR_FEATURES)] == K.SCALAR_FEATURES
+    col = K.FEATURE_NAMES.index("last_maj0")
+    assert K.FEATURE_NAMES[col + 11] == "last_maj11" and K.FEATURE_NAMES[col + 12] == "last_min0"
+    for name, w in zip(K.SCALAR_FEATURES, K.KEY_WEIGHTS):
+        assert K.SCALAR_WEIGHTS[name] == w
+    for b in K.DEGREE_BLOCKS:
+        for m in ("maj", "min"):
+            start = K.FEATURE_NAMES.index(f"{b}_{m}0")
+            assert np.array_equal(K.KEY_WEIGHTS[start:start + 12], K.DEGREE_WEIGHTS[b, m])
+
+
+def test_degree_cues_are_read_from_each_key_tonic():
+    # "E F# G | (rest) | B C": the last note C; a semitone up B->C, and F#->G; phrases start on E, B.
+    notes = _tune([64, 66, 67], [0.5, 0.5, 1.0]) + _tune([71, 72], [0.5, 2.0], start=2.5)
+    f = K.key_features(notes)
+    col = {n: i for i, n in enumerate(K.FEATURE_NAMES)}
+    c_major, a_minor, g_major, e_minor = 0, 12 + 9, 7, 12 + 4
+    assert f[c_major, col["last_maj0"]] == 1 and f[c_major, col["last_min0"]] == 0
+    assert f[a_minor, col["last_min3"]] == 1 and f[g_major, col["last_maj5"]] == 1
+    assert f[a_minor, col["last_maj3"]] == 0                          # minor rows use min columns
+    # up-steps land on G (F#->G) and C (B->C): each one of the four steps
+    assert f[c_major, col["up_maj0"]] == pytest.approx(0.25)
+    assert f[g_major, col["up_maj0"]] == pytest.approx(0.25)          # G from G's tonic
+    assert f[c_major, col["down_maj0"]] == 0
+    # phrases start on E and B: half each; read from E minor's tonic they are degrees 0 and 7
+    assert f[e_minor, col["start_min0"]] == pytest.approx(0.5) == f[e_minor, col["start_min7"]]
+    # long notes (1.5 median holds of 0.5 s or more): the G before the rest (sung 0.9 s, rings to
+    # the next onset, counted 1.5 s at most) and the last C (1.8 s, counted 1.5 s): half each
+    assert f[c_major, col["long_maj0"]] == pytest.approx(0.5) == f[c_major, col["long_maj7"]]
+    hist = K.pitch_class_distribution(notes)
+    assert f[c_major, col["pc_maj7"]] == pytest.approx(hist[7])
+    assert f[e_minor, col["heard_min0"]] == pytest.approx(np.sqrt(hist[4]))
+    assert f[c_major, col["final_tonic_long"]] == pytest.approx(0.75)  # 3 median holds of 4
+    assert f[g_major, col["final_tonic_long"]] == 0
+    assert f[12 + 4, col["lowest_tonic"]] == 1 and f[c_major, col["lowest_tonic"]] == 0
+
+
+def test_a_tune_on_the_dominant_chord_that_ends_on_its_tonic_is_in_the_tonic():
+    # C major: after a first C, most of the tune circles the dominant seventh G B D F, and F (not
+    # F#) says C, not G; the tune comes home to a long C.
+    pitches = [60, 67, 71, 74, 77, 74, 71, 67, 65, 67, 71, 74, 71, 69, 67, 65, 64, 62, 71, 72]
+    durs = [0.5] * 19 + [2.0]
+    key = K.estimate_key(_tune(pitches, durs))
+    assert (key.tonic, key.mode) == ("C", "major")
+
+
+def test_the_relative_minor_with_its_leading_tone_and_tonic_ending():
+    # A minor against C major: the same notes but G# rising to A and phrases ending on a long A.
+    pitches = [69, 72, 71, 69, 68, 69, 64, 65, 64, 62, 60, 59, 68, 69]
+    durs = [0.5, 0.5, 0.5, 0.5, 0.5, 1.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 2.0]
+    minor = K.estimate_key(_tune(pitches, durs))
+    assert (minor.tonic, minor.mode) == ("A", "minor")
+    # The same contour on C, its leading tone B rising to a long C: C major.
+    major = K.estimate_key(_tune([60, 64, 62, 60, 59, 60, 67, 65, 64, 62, 60, 59, 59, 60], durs))
+    assert (major.tonic, major.mode) == ("C", "major")
+
+
+@pytest.mark.parametrize("k", range(12))
+def test_a_transposed_melody_rotates_every_cue(k):
+    pitches = [62, 64, 66, 67, 69, 71, 73, 74, 69, 66, 62]
+    base = K.key_features(_tune(pitches))
+    moved = K.key_features(_tune([p + k for p in pitches]))
+    # the key k semitones up scores the moved tune as the original key scored the original
+    rows = np.concatenate([(np.arange(12) - k) % 12, 12 + (np.arange(12) - k) % 12])
+    assert np.allclose(moved, base[rows])
+    key = K.estimate_key(_tune([p + k for p in pitches]))
+    assert (key.tonic_pitch_class, key.mode) == ((2 + k) % 12, "major")
+
+
+def test_key_estimation_is_fast():
+    import time
+
+    rng = np.random.default_rng(0)
+    notes = _tune(list(60 + rng.integers(0, 12, 100)))
+    K.estimate_key(notes)
+    t0 = time.perf_counter()
+    for _ in range(20):
+        K.estimate_key(notes)
+    assert (time.perf_counter() - t0) / 20 < 0.02  # about 1.5 ms on one core; generous for CI
+
+
+def test_phrase_ends_and_long_notes_fade_in_rather_than_switch():
+    # Silences of 0.1, 0.25 and 0.4 s after C, D and E: phrase-end weights 0, 1/2 and 1 (and the
+    # last note, F, 1), so a few ms of onset jitter move the cues a little, not all at once.
+    notes = [note(0.0, 0.9, 60), note(1.0, 1.75, 62), note(2.0, 2.6, 64), note(3.0, 3.5, 65)]
+    f = K.key_features(notes)
+    col = {n: i for i, n in enumerate(K.FEATURE_NAMES)}
+    ends = np.array([0.0, 0.5, 1.0, 1.0])          # C D E F
+    holds = np.array([1.0, 1.0, 1.0, 0.5])          # each rings to the next onset
+    expected = np.zeros(12)
+    expected[[0, 2, 4, 5]] = ends * holds
+    assert np.allclose(f[0, col["end_maj0"]:col["end_maj0"] + 12], expected / expected.sum())
+    assert f[0, col["phrase_end_tonic"]] == 0 and f[2, col["phrase_end_tonic"]] == pytest.approx(0.5 / 2.5)
+    # phrase starts: the first note, then the notes after those ends (D 0, E 1/2, F 1)
+    starts = np.zeros(12)
+    starts[[0, 2, 4, 5]] = [1.0, 0.0, 0.5, 1.0]
+    assert np.allclose(f[0, col["start_maj0"]:col["start_maj0"] + 12], starts / starts.sum())
+    # long notes: a ramp from 1.2 to 1.8 median holds; here 1.0 s against a median of 1.0 s: none
+    assert np.allclose(f[:, col["long_maj0"]:col["long_maj0"] + 24], 0.0)

@@ -1,6 +1,6 @@
 """The key of a sung melody: tonic and mode (major or minor) with a confidence.
 
-Each of the 24 major and minor keys is scored from a few cues of the melody, and the best wins:
+Each of the 24 major and minor keys is scored from cues of the melody, and the best wins:
 
 * how well the melody's pitch-class distribution (each note weighted by how long it is held)
   matches the key's profile, in the manner of Krumhansl and Schmuckler: correlation with the
@@ -8,15 +8,24 @@ Each of the 24 major and minor keys is scored from a few cues of the melody, and
   log-likelihood of the distribution under Temperley's profile read as probabilities. These
   profiles, counted on real music rather than probe-tone ratings, give the chromatic notes and the
   leading tone the low weight they have in melodies;
-* where the melody comes to rest: whether its last note, the notes that end its phrases (before a
-  breath) and its first note are the tonic or in the tonic triad;
-* how much of the melody sits on the tonic itself.
+* where the melody comes to rest: whether its last note (and how long it is held), the notes that
+  end its phrases (before a breath) and its first note are the tonic or in the tonic triad, and
+  whether its lowest note is the tonic;
+* how much of the melody sits on the tonic itself;
+* the same distributions read per scale degree from the key's tonic (:data:`DEGREE_BLOCKS`), with a
+  weight per degree and mode learned from data: how long each degree is held and whether it is
+  heard at all, the degrees that end and start phrases, the last note, the long notes, and where
+  semitone steps land (the leading tone rising to the tonic, fa falling to mi), which set a key
+  apart from its dominant, its subdominant and its relative.
 
-The cues are combined linearly; the weights were fitted (conditional logistic regression over the
-24 keys) on renditions of the development half of the benchmark (``benchmarks/rhythm_key.py
---fit-key``: Nottingham folk tunes and POP909 songs with even ids). The confidence is
-``1 - exp(-margin)`` where the margin is the score difference between the best and second-best
-key (a log-odds).
+The cues are combined linearly (a score per key). The weights were fitted by conditional logistic
+regression over the 24 keys (``python -m hum2band.train.keys``) on renditions of the train split
+of POP909, Nottingham, OpenEWLD and chord-melody made to look like transcribed singing: excerpts
+of 20-40 s and whole songs, at sung tempi, with onset jitter and lost, merged, split, scooped,
+semitone- and octave-wrong notes, in every key. For the key-signature sources the target is the
+pair {major key, relative minor} unless the last chord settles the mode (see that module). The
+confidence is ``1 - exp(-margin)`` where the margin is the score difference between the best and
+second-best key (a log-odds).
 """
 
 from __future__ import annotations
@@ -41,16 +50,65 @@ ALBRECHT_MINOR = np.array([0.220, 0.006, 0.104, 0.123, 0.019, 0.103, 0.012, 0.21
 
 #: A note counts as held at most this long (s) when weighing the distribution.
 MAX_HOLD_S = 1.5
-#: A silence (s) after a note longer than this ends a phrase.
+#: A silence (s) after a note longer than this ends a phrase (a ramp from 0.1 s below to 0.1 s
+#: above).
 PHRASE_GAP_S = 0.25
 
-#: Names of the per-key cues, in order (see :func:`key_features`).
-FEATURE_NAMES = (
+#: A note held at least this many times the take's median hold counts as a long note (a ramp
+#: from 0.3 below to 0.3 above).
+LONG_NOTE = 1.5
+
+#: Names of the scalar per-key cues, in order (see :func:`key_features`).
+SCALAR_FEATURES = (
     "corr_temperley", "corr_albrecht", "loglik_temperley", "final_tonic", "final_triad",
     "first_tonic", "first_triad", "phrase_end_tonic", "phrase_end_triad", "tonic_share", "is_minor",
+    "final_tonic_long", "lowest_tonic",
 )
+#: Cues given per scale degree (0 = tonic ... 11 = leading tone), one set for the major keys and
+#: one for the minor keys, each a pitch-class distribution read from the key's tonic:
+#: ``pc`` how long each pitch class is held (:func:`pitch_class_distribution`); ``heard`` its
+#: square root (whether a pitch class is heard at all, more than how much); ``end`` the notes
+#: that end a phrase (before a breath, and the last note) weighted by how long they are held;
+#: ``last`` the last note; ``start`` the notes that start a phrase (the first note and those after
+#: a breath); ``long`` the notes held longer than :data:`LONG_NOTE` times the median hold;
+#: ``up`` / ``down`` where semitone steps up / down land (the leading tone resolving, fa to mi).
+DEGREE_BLOCKS = ("pc", "heard", "end", "last", "start", "long", "up", "down")
+#: Names of all per-key cues, in order: the scalar ones, then ``BLOCK_maj0`` ... ``BLOCK_min11``.
+FEATURE_NAMES = SCALAR_FEATURES + tuple(
+    f"{b}_{m}{d}" for b in DEGREE_BLOCKS for m in ("maj", "min") for d in range(12))
+
+#: Weights of :data:`SCALAR_FEATURES` in a key's score (``python -m hum2band.train.keys``).
+SCALAR_WEIGHTS = {
+    "corr_temperley": 1.351, "corr_albrecht": 1.811, "loglik_temperley": 0.913,
+    "final_tonic": 0.088, "final_triad": 0.101, "first_tonic": -0.104,
+    "first_triad": 0.413, "phrase_end_tonic": -1.240, "phrase_end_triad": -0.048,
+    "tonic_share": 3.368, "is_minor": -0.332, "final_tonic_long": 1.090,
+    "lowest_tonic": 0.131,
+}
+#: Weights of the per-degree cues (:data:`DEGREE_BLOCKS`), per mode, degree 0 (the tonic) first.
+#: Each block's cues add up to one (or zero) in every key, so a constant added to a block's
+#: twelve weights of one mode only moves every key of that mode alike: only differences count.
+DEGREE_WEIGHTS = {
+    ("pc", "maj"): np.array([0.72, -3.32, 2.71, 5.05, 4.20, -5.42, -5.41, 5.95, 5.37, 4.73, 1.90, -3.77]),
+    ("pc", "min"): np.array([4.13, -6.49, -4.22, 0.21, -4.96, 4.17, -0.66, 4.08, -5.03, -6.53, 5.19, -2.61]),
+    ("heard", "maj"): np.array([3.92, -1.67, -0.33, -3.69, 4.44, 0.32, -2.39, 2.22, -1.63, 0.94, -7.10, 2.79]),
+    ("heard", "min"): np.array([2.74, -4.20, 1.34, 5.51, -2.64, 1.67, -2.01, 5.34, -2.66, -4.59, 1.71, -0.00]),
+    ("end", "maj"): np.array([1.25, 1.28, 0.24, 0.05, -0.10, 0.51, 0.59, -0.07, 0.02, -0.09, 1.12, 0.65]),
+    ("end", "min"): np.array([0.26, 0.22, -0.16, -0.38, -0.86, -0.40, -1.18, -0.49, 0.04, -0.34, -0.68, -1.46]),
+    ("last", "maj"): np.array([0.11, 0.21, 0.35, -0.11, 0.27, 0.08, 0.18, 0.10, 0.41, 0.28, -0.27, 0.39]),
+    ("last", "min"): np.array([0.06, -0.44, 0.03, -0.17, -0.63, -0.21, -0.59, 0.09, -0.48, -0.49, 0.11, 0.71]),
+    ("start", "maj"): np.array([0.88, 0.07, 0.79, 0.69, 1.01, 0.40, -0.32, 1.54, -0.13, 0.84, -0.58, 0.67]),
+    ("start", "min"): np.array([0.11, -1.96, -0.10, -0.64, -1.02, -0.29, 0.90, 0.31, -0.78, -1.64, -0.32, -0.43]),
+    ("long", "maj"): np.array([-0.63, 0.69, -0.36, 1.64, -2.03, 1.54, -1.17, -1.52, -0.06, -1.18, 3.87, -1.67]),
+    ("long", "min"): np.array([-1.37, 3.30, -0.69, -1.49, -0.51, -2.12, 2.83, -1.53, 2.80, -0.01, -1.00, 0.68]),
+    ("up", "maj"): np.array([4.03, -7.36, 1.67, -0.58, 8.93, 5.98, 10.29, -2.41, -5.02, 10.08, -8.71, 16.70]),
+    ("up", "min"): np.array([-0.41, -9.22, 5.18, 5.08, -3.37, -7.46, -4.50, -1.28, 1.30, -8.38, 7.07, -17.60]),
+    ("down", "maj"): np.array([-4.58, -3.17, -4.98, -2.07, 5.21, 10.07, -7.49, -0.16, 1.39, -4.55, 13.93, -1.85]),
+    ("down", "min"): np.array([-5.10, 2.91, 9.61, 3.31, 6.44, 7.97, -3.95, 9.03, -4.44, -13.90, -9.59, -4.07]),
+}
 #: Weights of :data:`FEATURE_NAMES` in a key's score.
-KEY_WEIGHTS = np.array([3.730, 4.522, 4.110, 0.219, 0.201, -0.532, 1.328, 0.332, -0.357, 0.285, -0.110])
+KEY_WEIGHTS = np.concatenate([[SCALAR_WEIGHTS[n] for n in SCALAR_FEATURES]]
+                             + [DEGREE_WEIGHTS[b, m] for b in DEGREE_BLOCKS for m in ("maj", "min")])
 
 
 def _snapped_midi(notes: Sequence[Note]) -> np.ndarray:
@@ -67,7 +125,7 @@ def _snapped_midi(notes: Sequence[Note]) -> np.ndarray:
 
 def _profile_matrix(profile: np.ndarray) -> np.ndarray:
     """Profile rotated to every tonic, shape (12 tonics, 12 pitch classes)."""
-    return np.stack([np.roll(profile, t) for t in range(12)])
+    return profile[(np.arange(12)[None, :] - np.arange(12)[:, None]) % 12]
 
 
 def _correlations(hist: np.ndarray, major: np.ndarray, minor: np.ndarray) -> np.ndarray:
@@ -75,9 +133,8 @@ def _correlations(hist: np.ndarray, major: np.ndarray, minor: np.ndarray) -> np.
     out = []
     b = hist - hist.mean()
     for prof in (major, minor):
-        a = _profile_matrix(prof)
-        a = a - a.mean(axis=1, keepdims=True)
-        out.append((a @ b) / (np.sqrt((a ** 2).sum(axis=1) * (b ** 2).sum()) + 1e-12))
+        a = _profile_matrix(prof - prof.mean())  # every rotation has the same mean and spread
+        out.append((a @ b) / (np.sqrt((a[0] ** 2).sum() * (b ** 2).sum()) + 1e-12))
     return np.concatenate(out)
 
 
@@ -101,6 +158,16 @@ def pitch_class_distribution(notes: Sequence[Note]) -> np.ndarray:
     return hist / hist.sum()
 
 
+#: Index (tonic, degree) -> pitch class: ``v[_DEGREES]`` reads a pitch-class vector from each tonic.
+_DEGREES = (np.arange(12)[:, None] + np.arange(12)[None, :]) % 12
+
+
+def _share(pcs: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+    """Normalized (weighted) pitch-class count, shape (12,); zeros when empty."""
+    h = np.bincount(pcs, weights=weights, minlength=12).astype(float)
+    return h / h.sum() if h.sum() > 0 else h
+
+
 def key_features(notes: Sequence[Note]) -> np.ndarray:
     """Cues for each of the 24 keys.
 
@@ -110,14 +177,23 @@ def key_features(notes: Sequence[Note]) -> np.ndarray:
         Rows 0-11: C major ... B major; rows 12-23: C minor ... B minor.
     """
     notes = sorted(notes, key=lambda n: n.onset_s)
-    hist = pitch_class_distribution(notes)
-    pcs = np.mod(_snapped_midi(notes), 12)
+    midi = _snapped_midi(notes)
+    pcs = np.mod(midi, 12)
     onset_s = np.array([n.onset_s for n in notes], dtype=float)
     offset_s = np.array([n.offset_s for n in notes], dtype=float)
+    next_onset_s = np.append(onset_s[1:], offset_s[-1])
+    hold_s = np.clip(np.maximum(offset_s - onset_s, next_onset_s - onset_s), 0.05, MAX_HOLD_S)
+    hist = hold_s @ (pcs[:, None] == np.arange(12))
+    hist = hist / hist.sum()
     gap_after = np.append(onset_s[1:] - offset_s[:-1], np.inf)
-    phrase_end = gap_after > PHRASE_GAP_S
-    end_hist = np.bincount(pcs[phrase_end], minlength=12).astype(float)
-    end_hist /= max(end_hist.sum(), 1.0)
+    # how much a note ends a phrase: 0 up to a silence of PHRASE_GAP_S - 0.1 s after it, 1 from
+    # PHRASE_GAP_S + 0.1 s (a ramp, so that a few ms of the transcription's timing change little)
+    phrase_end = np.clip((gap_after - PHRASE_GAP_S + 0.1) / 0.2, 0.0, 1.0)
+    phrase_start = np.insert(phrase_end[:-1], 0, 1.0)
+    end_hist = _share(pcs, phrase_end)
+    median_hold = float(np.median(hold_s))
+    long_note = np.clip((hold_s / median_hold - LONG_NOTE + 0.3) / 0.6, 0.0, 1.0)
+    step = np.diff(midi)
 
     tonic = np.concatenate([np.arange(12), np.arange(12)])
     third = np.concatenate([(np.arange(12) + 4) % 12, (np.arange(12) + 3) % 12])
@@ -140,6 +216,25 @@ def key_features(notes: Sequence[Note]) -> np.ndarray:
     f[:, 8] = triad @ end_hist
     f[:, 9] = hist[tonic]
     f[12:, 10] = 1.0
+    f[:, 11] = (tonic == pcs[-1]) * min(hold_s[-1] / median_hold, 4.0) / 4.0
+    f[:, 12] = tonic == pcs[np.argmin(midi)]
+
+    blocks = (
+        hist,
+        np.sqrt(hist),
+        _share(pcs, hold_s * phrase_end),
+        np.eye(12)[pcs[-1]],
+        _share(pcs, phrase_start),
+        _share(pcs, hold_s * long_note),
+        np.bincount(pcs[1:][step == 1], minlength=12) / max(len(step), 1),
+        np.bincount(pcs[1:][step == -1], minlength=12) / max(len(step), 1),
+    )
+    col = len(SCALAR_FEATURES)
+    for v in blocks:
+        rel = v[_DEGREES]
+        f[:12, col:col + 12] = rel
+        f[12:, col + 12:col + 24] = rel
+        col += 24
     return f
 
 
