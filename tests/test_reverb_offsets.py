@@ -19,8 +19,10 @@ from hum2band.listen.pitch import HOP_S, TRACKER_SAMPLE_RATE_HZ, PitchTrack, tra
 
 RATE_HZ = TRACKER_SAMPLE_RATE_HZ
 #: The segmenter without the rules of issue 12's rooms part: no loudness-dip split, joined notes
-#: ending at the quietest frame, no reaching back over a soft note start.
-OLD = replace(SegmenterSettings(), loud_dip_db=1e9, joined_offset_fraction=0.0, onset_backtrack_s=0.0)
+#: ending at the quietest frame, no reaching back over a soft note start or to where a new pitch
+#: first holds.
+OLD = replace(SegmenterSettings(), loud_dip_db=1e9, joined_offset_fraction=0.0,
+              onset_backtrack_s=0.0, change_back_s=0.0)
 
 
 def sung(notes: list[tuple[float, float, float]], seconds: float, seed: int = 0) -> np.ndarray:
@@ -117,8 +119,9 @@ def test_without_the_loudness_dip_a_long_tail_merges_two_notes_on_one_pitch(room
     assert len(old[old[:, 0] > 2.3]) == 1
 
 
-@pytest.mark.xfail(strict=True, reason="a phrase's last note still ends where the room's tail has "
-                   "fallen offset_fall_db under the note: 80 ms late at RT60 0.4 s, 200 ms at 0.8 s")
+@pytest.mark.xfail(strict=True, reason="a phrase's last note still ends where the room's tail "
+                   "has fallen offset_fall_db under the note: 80 ms late at RT60 0.4 s, 200 ms "
+                   "at 0.8 s")
 def test_the_last_note_of_a_phrase_ends_with_the_voice(dry, rooms):
     assert abs(found(rooms[0.4])[2, 1] - found(dry)[2, 1]) <= 0.05
 
@@ -134,8 +137,9 @@ def test_a_dry_take_with_rests_keeps_its_notes():
 
 def _track(pitch, rms, periodicity) -> PitchTrack:
     n = len(pitch)
-    return PitchTrack(np.arange(n) * HOP_S, np.asarray(pitch, float), np.asarray(periodicity, float),
-                      np.asarray(rms, float), "test", np.full(n, -30.0))
+    return PitchTrack(np.arange(n) * HOP_S, np.asarray(pitch, float),
+                      np.asarray(periodicity, float), np.asarray(rms, float), "test",
+                      np.full(n, -30.0))
 
 
 def test_a_deep_dip_in_the_plain_loudness_splits_a_note():
@@ -151,8 +155,8 @@ def test_a_deep_dip_in_the_plain_loudness_splits_a_note():
 
 
 def test_a_soft_start_on_the_notes_pitch_is_part_of_the_note():
-    # Frames 20-29 hold the note's pitch at 0.8 confidence and 10 dB over the floor: not voiced on
-    # their own (not loud enough, not clear enough), but the start of the note that follows.
+    # Frames 20-29 hold the note's pitch at 0.8 confidence and 10 dB over the floor: not voiced
+    # on their own (not loud enough, not clear enough), but the start of the note that follows.
     n = 100
     rms = np.full(n, -60.0)
     rms[20:30] = -50.0
@@ -167,3 +171,18 @@ def test_a_soft_start_on_the_notes_pitch_is_part_of_the_note():
     # ... and a frame off the note's pitch stops it
     pitch[24] = 62.0
     assert np.flatnonzero(voicing(_track(pitch, rms, periodicity), SegmenterSettings()))[0] == 25
+
+
+def test_a_new_pitch_is_cut_where_it_first_holds_not_after_a_frame_of_the_old_one():
+    # 60 until frame 40, then 64 with one frame (42) still reading 60 (the old note's tail): the
+    # new pitch holds for change_hold_s only from frame 43, but it sounds from frame 40.
+    from hum2band.listen.notes import _split_by_pitch
+
+    contour = np.concatenate([np.full(40, 60.0), [64.0, 64.0, 60.0], np.full(40, 64.0)])
+    n = len(contour)
+    assert _split_by_pitch(contour, 0, n, SegmenterSettings(), HOP_S) == [(0, 40), (40, n)]
+    old = replace(SegmenterSettings(), change_back_s=0.0)
+    assert _split_by_pitch(contour, 0, n, old, HOP_S) == [(0, 43), (43, n)]
+    # two frames of the old pitch among three: not yet the new note
+    contour[41] = 60.0
+    assert _split_by_pitch(contour, 0, n, SegmenterSettings(), HOP_S)[0] == (0, 43)
