@@ -3,7 +3,7 @@
 Synthetic sung notes (harmonic tones with a little vibrato) are put through a synthetic room (the
 direct sound, then exponentially decaying Gaussian noise from 3 ms on, as in
 ``benchmarks/robustness.py``) of a known RT60, and the notes the segmenter finds in the room are
-compared with those it finds in the dry take. ``OLD`` switches this issue's three rules off (the
+compared with those it finds in the dry take. ``OLD`` switches this issue's four rules off (the
 segmenter as it was before them), to show what each test guards against.
 """
 
