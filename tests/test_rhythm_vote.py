@@ -128,14 +128,18 @@ def test_a_copy_with_too_few_notes_for_any_hypothesis_does_not_vote(monkeypatch)
 def test_the_vote_passes_the_take_and_its_overrides_to_every_copy(monkeypatch):
     seen = []
 
-    def fake(notes, duration_s, tempo_bpm, meters, onset_strength, downbeat_s, pickup_beats):
-        seen.append((len(notes), duration_s, tempo_bpm, meters, onset_strength, downbeat_s, pickup_beats))
+    def fake(notes, duration_s, tempo_bpm, meters, onset_strength, downbeat_s, pickup_beats,
+             beliefs):
+        seen.append((len(notes), duration_s, tempo_bpm, meters, onset_strength, downbeat_s, pickup_beats,
+                     beliefs))
         return None, [_H((3, 4), 90.0, 0.0)]
 
     monkeypatch.setattr(R, "ENSEMBLE_RUNS", 3)
     monkeypatch.setattr(R, "rhythm_hypotheses", fake)
     notes = _melody(200)
-    R.voted_meter_tempo([_H((3, 4), 90.0, 0.0)], notes, 81.0, 90.0, ((3, 4),), "curve", 2.5, 1.0)
+    R.voted_meter_tempo([_H((3, 4), 90.0, 0.0)], notes, 81.0, 90.0, ((3, 4),), "curve", 2.5, 1.0,
+                        "beliefs")
     assert len(seen) == 3
-    assert all(s[1:] == (81.0, 90.0, ((3, 4),), "curve", 2.5, 1.0) for s in seen)
+    # every copy borrows the beat model's beliefs about the take itself
+    assert all(s[1:] == (81.0, 90.0, ((3, 4),), "curve", 2.5, 1.0, "beliefs") for s in seen)
     assert all(150 < s[0] <= 200 for s in seen)  # copies of the notes, a few left out

@@ -2,11 +2,11 @@
 
 Onset timing alone cannot tell the beat from the "and" of a syncopated melody; a listener uses
 the music -- long notes and the tonic on strong beats, where phrases start, the pickup before a
-phrase. This module reads them in two steps. It is **not yet the rhythm stage's default**: the
-shipped weights (52 minutes of training on 2 shared cores) do not beat
-:func:`hum2band.listen.rhythm.estimate_rhythm` on the held-out takes of
-``benchmarks/rhythm_key.py`` (run it with ``--beat-model`` to compare; numbers in
-``models/README.md``), so it is used there and nowhere on the arrange path.
+phrase. This module reads them in two steps. The rhythm stage
+(:func:`hum2band.listen.rhythm.estimate_rhythm`) reads step 1, the note model's beliefs, in its
+bar-phase and hypothesis scores (by default, on the arrange path too); step 2, this module's own
+decoder (:func:`track_beats`), is an alternative that ``benchmarks/rhythm_key.py --beat-model``
+compares with it (numbers in ``models/README.md``).
 
 1. **Note model** (:class:`BeatNet`, weights in ``models/beats.pt``, trained by
    :mod:`hum2band.train.beats`). For every distinct onset of the take it reads timing (inter-onset

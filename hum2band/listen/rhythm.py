@@ -19,16 +19,21 @@ from the note onsets (and, optionally, an audio onset-strength curve) in four st
    grid points carry onsets under the meter's onset-probability template per bar position; note
    lengths by position (long notes on strong beats); where phrases start (downbeat, or a pickup of
    a beat or an eighth -- the first note above all) and end; tonic-triad notes and leaps on the
-   downbeat; the last note; and how well each bar's notes fit one diatonic chord of the key
-   (harmonic rhythm). The hypothesis is then scored by that onset likelihood (templates are a
+   downbeat; the last note; how well each bar's notes fit one diatonic chord of the key
+   (harmonic rhythm); and the **beat model** (:mod:`hum2band.listen.beats`, a small recurrent
+   net over the notes trained on thousands of melodies with real bar lines): the mean
+   log-probability it gives each onset's place in the beat under that phase -- the cue that
+   tells the beat from the "and" of a syncopated pop melody. The hypothesis is then scored by that onset likelihood (templates are a
    mixture of styles: dense and sparse folk tunes, syncopated pop), the onsets' timing
    likelihood, the onsets no grid point explains, a tempo prior per meter, melodic repetition at
    1, 2 and 4 bars (the share of onset pairs that far apart that are the same note: it tells a 4/4
    reel from the same eighth notes grouped as 6/8), and whether downbeat and beat notes are held
    longer than the rest.
-   The hypothesis score also reads the chosen bar phase: its phase score, how sure it is against
-   the other phases, the chord fit per bar and half bar, phrase starts, long notes and the first
-   note on the downbeat.
+   The hypothesis score also reads the chosen bar phase: its phase score by the note cues, how
+   sure they are against the other phases, the chord fit per bar and half bar, phrase starts,
+   long notes and the first note on the downbeat; and the beat model's mean log-probabilities of
+   the onsets' places in the beat and of their (meter, beat of the bar) on that grid, which
+   weigh a tempo against its double or half and one meter against another.
 4. **Vote.** Meter and tempo are voted on by the estimate on the notes and on eight perturbed
    copies of them (onsets moved by 15 ms, one note in twenty left out, the same draws every
    time): a near tie between two readings is decided by the one that holds up when the onsets
@@ -52,9 +57,13 @@ that meter. Bar-line fixes: ``downbeat_s`` (a time at which a bar starts) and ``
 (beats sung before bar 1) keep, on every hypothesis, only the bar phases (to a sixteenth) that
 obey them best (:func:`fix_errors`), so a grid on the "and" is moved onto the beat as well.
 
-A learned alternative, :mod:`hum2band.listen.beats`, is shipped but not used here: on the held-out
-takes of ``benchmarks/rhythm_key.py`` it does not yet beat this estimator (see
-``models/README.md``).
+The beat model's four weights (its two features in the phase score, shared by every meter, and
+in the hypothesis score) were chosen on the **validation split** (cached transcriptions of its
+sung takes), the other weights kept: the model was trained on the train-split songs, so its
+beliefs about them are surer than about a song it has never seen. ``beat_model=False`` leaves
+the model out (the note cues alone). The model's own bar-pointer decoder
+(:func:`hum2band.listen.beats.track_beats`) stays an alternative, benchmarked with
+``benchmarks/rhythm_key.py --beat-model``.
 """
 
 from __future__ import annotations
@@ -550,19 +559,19 @@ MODEL_PHASE_COLUMN = PHASE_FEATURE_NAMES.index("model_place")
 PHASE_WEIGHTS = {
     "4/4 folk": np.array([
         1.232, 0.479, 0.751, 1.420, 0.616, -0.226, 0.387, -0.013, -0.306, 0.236, 0.550, 0.437,
-        1.263, 0.901, -0.042, 0.832, 0.546, 2.188, 1.217, 0.771, 0.294, 0.0, 0.0
+        1.263, 0.901, -0.042, 0.832, 0.546, 2.188, 1.217, 0.771, 0.294, 0.500, 0.000
     ]),
     "4/4 pop": np.array([
         3.111, 0.185, 1.041, -0.413, 2.359, -1.475, 0.317, 0.849, 0.389, -0.823, -0.270, 1.331,
-        0.131, -2.471, 0.595, 0.098, -0.127, 1.334, 0.203, 1.073, -1.163, 0.0, 0.0
+        0.131, -2.471, 0.595, 0.098, -0.127, 1.334, 0.203, 1.073, -1.163, 0.500, 0.000
     ]),
     "3/4": np.array([
         0.504, -0.299, -0.014, 0.354, 0.233, 0.479, 0.056, -0.786, 0.121, 0.436, 0.436, 0.811,
-        0.842, 0.194, 0.195, 3.012, 0.000, 1.165, 0.034, -0.370, -0.143, 0.0, 0.0
+        0.842, 0.194, 0.195, 3.012, 0.000, 1.165, 0.034, -0.370, -0.143, 0.500, 0.000
     ]),
     "6/8": np.array([
         1.924, -0.007, 2.928, 1.219, 0.812, -0.748, 0.124, 0.346, -1.401, 0.518, 0.336, 0.676,
-        -0.249, 1.097, 0.000, 0.860, -0.551, 1.886, -0.706, 0.266, 0.000, 0.0, 0.0
+        -0.249, 1.097, 0.000, 0.860, -0.551, 1.886, -0.706, 0.266, 0.000, 0.500, 0.000
     ]),
 }
 
@@ -967,7 +976,7 @@ def rhythm_hypotheses(notes: Sequence[Note], duration_s: float, tempo_bpm: float
 #: Weights of :data:`FEATURE_NAMES` in a hypothesis' score (per onset).
 FEATURE_WEIGHTS = np.array([
     6.221, 2.132, -0.004, -0.280, 0.210, -0.566, -3.731, 1.199, -4.162, -0.498, -2.109, 1.712,
-    2.305, 2.951, 0.736, -0.107, -1.125, 1.003, 0.966, 1.202, 0.173, 0.461, 0.166, 0.0, 0.0
+    2.305, 2.951, 0.736, -0.107, -1.125, 1.003, 0.966, 1.202, 0.173, 0.461, 0.166, 0.500, 0.250
 ])
 
 
