@@ -44,8 +44,8 @@ TEMPO_RANGE_BPM = {(4, 4): (65.0, 140.0), (3, 4): (75.0, 160.0), (6, 8): (44.0, 
 MAX_EVENTS = 160
 #: Meters are drawn with probability proportional to (songs in that meter) ** this, then a song
 #: of that meter uniformly: 0 draws every meter equally often, 1 draws songs uniformly. The
-#: training songs are 83 % 4/4, so uniform draws teach the bar head that nearly everything is
-#: 4/4; 0.5 gives 4/4 about 61 %, 6/8 22 %, 3/4 17 %.
+#: training songs are 80 % 4/4, so uniform draws teach the bar head that nearly everything is
+#: 4/4; 0.5 gives 4/4 about 59 %, 6/8 24 %, 3/4 16 %.
 METER_BALANCE = 0.5
 
 
