@@ -23,12 +23,12 @@ from the note onsets (and, optionally, an audio onset-strength curve) in four st
    (harmonic rhythm); and the **beat model** (:mod:`hum2band.listen.beats`, a small recurrent
    net over the notes trained on thousands of melodies with real bar lines): the mean
    log-probability it gives each onset's place in the beat under that phase -- the cue that
-   tells the beat from the "and" of a syncopated pop melody. The hypothesis is then scored by that onset likelihood (templates are a
-   mixture of styles: dense and sparse folk tunes, syncopated pop), the onsets' timing
-   likelihood, the onsets no grid point explains, a tempo prior per meter, melodic repetition at
-   1, 2 and 4 bars (the share of onset pairs that far apart that are the same note: it tells a 4/4
-   reel from the same eighth notes grouped as 6/8), and whether downbeat and beat notes are held
-   longer than the rest.
+   tells the beat from the "and" of a syncopated pop melody. The hypothesis is then scored by that
+   onset likelihood (templates are a mixture of styles: dense and sparse folk tunes, syncopated
+   pop), the onsets' timing likelihood, the onsets no grid point explains, a tempo prior per meter,
+   melodic repetition at 1, 2 and 4 bars (the share of onset pairs that far apart that are the same
+   note: it tells a 4/4 reel from the same eighth notes grouped as 6/8), and whether downbeat and
+   beat notes are held longer than the rest.
    The hypothesis score also reads the chosen bar phase: its phase score by the note cues, how
    sure they are against the other phases, the chord fit per bar and half bar, phrase starts,
    long notes and the first note on the downbeat; and the beat model's mean log-probabilities of
@@ -51,11 +51,12 @@ split of the corpora (POP909, Nottingham, OpenEWLD, chord-melody): six sets of 1
 listen stage -- the same path as the benchmark's, on songs it never uses
 (``benchmarks/rhythm_key.py --fit-rhythm``). 6/8 is counted in two dotted-quarter beats per bar.
 The 2/4 templates are older (counted on notes-path renditions of Nottingham and POP909). 2/4 is
-never chosen (a melody alone cannot tell it from 4/4) but is honoured as an override. Overrides: ``tempo_bpm`` makes the beat itself the
-tracked pulse (the beats still follow the singer's drift), ``meter`` restricts the hypotheses to
-that meter. Bar-line fixes: ``downbeat_s`` (a time at which a bar starts) and ``pickup_beats``
-(beats sung before bar 1) keep, on every hypothesis, only the bar phases (to a sixteenth) that
-obey them best (:func:`fix_errors`), so a grid on the "and" is moved onto the beat as well.
+never chosen (a melody alone cannot tell it from 4/4) but is honoured as an override.
+Overrides: ``tempo_bpm`` makes the beat itself the tracked pulse (the beats still follow the
+singer's drift), ``meter`` restricts the hypotheses to that meter. Bar-line fixes: ``downbeat_s``
+(a time at which a bar starts) and ``pickup_beats`` (beats sung before bar 1) keep, on every
+hypothesis, only the bar phases (to a sixteenth) that obey them best (:func:`fix_errors`), so a
+grid on the "and" is moved onto the beat as well.
 
 The beat model's four weights (its two features in the phase score, shared by every meter, and
 in the hypothesis score) were chosen on the **validation split** (cached transcriptions of its
@@ -1022,7 +1023,8 @@ def estimate_rhythm(notes: Sequence[Note], duration_s: float, tempo_bpm: float |
     """
     check_bar_fix(downbeat_s, pickup_beats, duration_s, meter)
     meters = (tuple(int(x) for x in meter),) if meter is not None else METERS
-    beliefs = model_beliefs(notes) if beat_model else None
+    # the model knows 4/4, 3/4 and 6/8: a 2/4 override gets nothing from it
+    beliefs = model_beliefs(notes) if beat_model and set(meters) & set(MODEL_METERS) else None
     ons, hyps = rhythm_hypotheses(notes, duration_s, tempo_bpm, meters, onset_strength,
                                   downbeat_s, pickup_beats, beliefs)
     if not hyps and len(ons.time_s) >= 3:
