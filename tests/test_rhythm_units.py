@@ -881,3 +881,16 @@ def test_grid_statistics_without_downbeats_count_bars_from_the_first_beat():
     st = R.grid_statistics(notes, beats, [1.0], (4, 4))
     close(st.total, spikes(16, {12: 1, 13: 1, 14: 1}))
     close(st.filled, spikes(16, {12: 1, 14: 1}))
+
+
+def test_mean_beat_rate_counts_beats_over_their_span_in_the_sung_part():
+    # ten beats 0.5 s apart, then a ritardando of three beats 0.7 s apart: the median interval
+    # says 120 bpm; a musician counting 13 beats in 7.1 s says 109.9 bpm
+    beats = np.concatenate([np.arange(11) * 0.5, 5.0 + np.arange(1, 4) * 0.7])
+    close(R.mean_beat_rate_bpm(beats, 0.0, beats[-1], 90.0), 60.0 * 13 / 7.1)
+    # beats before the first note and after the last one (more than 0.1 s) are not counted
+    padded = np.concatenate([[-1.0, -0.5], beats, [beats[-1] + 2.0]])
+    close(R.mean_beat_rate_bpm(padded, 0.0, beats[-1], 90.0), 60.0 * 13 / 7.1)
+    # fewer than three beats sung: all the beats; fewer than two: the fallback
+    close(R.mean_beat_rate_bpm(np.array([0.0, 0.4, 3.0, 3.4]), 1.0, 1.2, 90.0), 60.0 * 3 / 3.4)
+    assert R.mean_beat_rate_bpm(np.array([2.0]), 0.0, 4.0, 90.0) == 90.0

@@ -40,7 +40,7 @@ from the note onsets (and, optionally, an audio onset-strength curve) in four st
    move the way another recording of the same singing moves them (a codec, a room), not by
    which onset happened to land a few milliseconds early.
 5. **Result.** The best hypothesis of the voted meter and tempo gives the beats (its grid's beat
-   points, which follow the singer), the downbeats and the meter; the tempo is the median beat
+   points, which follow the singer), the downbeats and the meter; the tempo is the mean beat
    rate over the sung part. The confidences are posterior probabilities (softmax of the
    hypothesis scores) of the chosen meter and of the chosen tempo.
 
@@ -1016,7 +1016,7 @@ def estimate_rhythm(notes: Sequence[Note], duration_s: float, tempo_bpm: float |
     -------
     Rhythm
         ``beats_s`` cover the sung part (from the beat at or before the first note to the end of
-        the last); ``downbeats_s`` is a subset; ``tempo_bpm`` the median beat rate over the sung
+        the last); ``downbeats_s`` is a subset; ``tempo_bpm`` the mean beat rate over the sung
         part; ``meter_confidence`` and ``tempo_confidence`` are posterior probabilities. With
         fewer than 3 distinct onsets: a steady grid at ``tempo_bpm`` (default 100 bpm) from the
         first note, confidences 0.
@@ -1047,14 +1047,30 @@ def estimate_rhythm(notes: Sequence[Note], duration_s: float, tempo_bpm: float |
     # The grid may reach back before the recording starts: keep only times inside the take.
     beats = beats[(beats >= 0.0) & (beats <= duration_s)]
     downbeats = downbeats[(downbeats >= 0.0) & (downbeats <= duration_s)]
-    sung = beats[(beats >= ons.time_s[0] - 0.1) & (beats <= ons.end_s + 0.1)]
-    ibi = np.diff(sung if len(sung) > 2 else beats)
-    tempo = 60.0 / float(np.median(ibi)) if len(ibi) else best.tempo_bpm
+    tempo = mean_beat_rate_bpm(beats, ons.time_s[0], ons.end_s, best.tempo_bpm)
     meter_conf = float(sum(p for h, p in zip(hyps, post) if h.meter == best.meter))
     tempo_conf = float(sum(p for h, p in zip(hyps, post)
                            if abs(h.tempo_bpm / best.tempo_bpm - 1.0) <= SAME_TEMPO))
     return Rhythm(beats, downbeats, best.meter, float(tempo), min(meter_conf, 1.0),
                   min(tempo_conf, 1.0))
+
+
+def mean_beat_rate_bpm(beats_s: np.ndarray, first_onset_s: float, end_s: float,
+                       fallback_bpm: float) -> float:
+    """The take's tempo: beats counted over the time they span in the sung part (bpm).
+
+    The beats from the one at the first note to the one at the end of the last note (0.1 s of
+    slack): their count minus one over their span, so a singer who drifts gets the average
+    rate a musician would count. The median beat interval, which it replaces, could move by
+    more than 4 % between two recordings of the same singing (a beat or two of a rubato phrase
+    ending up on the other side of the median). With fewer than 3 beats sung, all the beats;
+    ``fallback_bpm`` with fewer than 2.
+    """
+    sung = beats_s[(beats_s >= first_onset_s - 0.1) & (beats_s <= end_s + 0.1)]
+    use = sung if len(sung) > 2 else beats_s
+    if len(use) < 2 or use[-1] <= use[0]:
+        return float(fallback_bpm)
+    return 60.0 * (len(use) - 1) / float(use[-1] - use[0])
 
 
 def perturbed_copies(notes: Sequence[Note], runs: int = ENSEMBLE_RUNS,
