@@ -625,7 +625,7 @@ def take_beliefs(notes: Sequence[Note], model: BeatModel | None = None
                      [n.midi_pitch for n in notes])
     if len(ev.onset_s) < 3:
         return None
-    key = estimate_key(notes)
+    key = estimate_key(notes, vote=False)  # as the model was trained
     model = model or load_beat_model()
     return ev, note_beliefs(model, note_features(ev, key.tonic_pitch_class, key.mode == "minor"))
 

@@ -957,7 +957,7 @@ def rhythm_hypotheses(notes: Sequence[Note], duration_s: float, tempo_bpm: float
     bel = None if beliefs is None else onset_beliefs(ons, beliefs)
     from ..music.keyfinding import estimate_key
 
-    key = estimate_key(notes)
+    key = estimate_key(notes, vote=False)  # as the weights were fitted
     cues = note_cues(ons, key.tonic_pitch_class, key.mode == "minor")
     if tempo_bpm is not None:
         periods, ratios, bpm_range = [60.0 / float(tempo_bpm)], (1.0,), (0.0, np.inf)

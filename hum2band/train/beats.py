@@ -202,7 +202,7 @@ def make_example(song: Song, rng: np.random.Generator) -> Example | None:
         ev = B.NoteEvents(ev.onset_s[:B_MAX], ev.offset_s[:B_MAX], ev.pitch[:B_MAX],
                           ev.index[:B_MAX])
     notes = [Note(float(a), float(b), float(p)) for a, b, p in zip(ev.onset_s, ev.offset_s, ev.pitch)]
-    key = estimate_key(notes)
+    key = estimate_key(notes, vote=False)  # what the rhythm stage gives the model
     feats = B.note_features(ev, key.tonic_pitch_class, key.mode == "minor")
     beat = arr[ev.index, 3]
     off_grid = arr[ev.index, 4] > 0

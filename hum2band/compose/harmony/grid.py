@@ -118,7 +118,7 @@ def key_of_notes(notes) -> Key:
     from ...music.keyfinding import estimate_key
 
     return estimate_key([Note(float(n.onset_beat), float(n.offset_beat), float(n.midi), int(n.midi))
-                         for n in notes])
+                         for n in notes], vote=False)  # score notes: nothing to vote over
 
 
 # ---- chords <-> classes ------------------------------------------------------------------------
