@@ -42,8 +42,8 @@ only, not a dependency of hum2band); without it the run says the peer is missing
 
 Run: ``.venv/bin/python benchmarks/rhythm_key.py`` (audio, test split, about 10 minutes on 2 cores),
 ``--from-notes`` (about a minute), ``--split validation --from-notes --choose-decoder`` (the
-beat decoder's settings, validation split only), ``--fit-key`` (the weights of
-``hum2band.music.keyfinding``, on validation-split songs).
+beat decoder's settings, validation split only). The key finder's weights are learned by
+``python -m hum2band.train.keys`` (train split).
 """
 
 from __future__ import annotations
@@ -573,25 +573,6 @@ def _conditional_logit(data, w0, lam=1e-3):
     return res.x
 
 
-def fit_key(data_dir: Path, args) -> None:
-    """Fit KEY_WEIGHTS of hum2band.music.keyfinding on renditions of validation-split songs
-    (never the test split)."""
-    from hum2band.music import keyfinding as K
-
-    data = []
-    for rep in range(3):
-        for take in build_takes(data_dir, "validation", 2 * args.n_per_meter, 2000 + rep):
-            notes = degrade_notes(take.sung, np.random.default_rng(take.seed + 1))
-            X = K.key_features(snap_notes(notes, estimate_tuning_cents(notes)))
-            ok = np.zeros(24, dtype=bool)
-            ok[take.tune.key_pc + (12 if take.tune.key_mode == "minor" else 0)] = True
-            data.append((X, ok))
-    w = _conditional_logit(data, K.KEY_WEIGHTS.copy(), lam=1e-3)
-    for name, v in zip(K.FEATURE_NAMES, w):
-        print(f"  {name:<24}{v:9.3f}")
-    print("KEY_WEIGHTS = np.array([" + ", ".join(f"{v:.3f}" for v in w) + "])")
-
-
 # ------------------------------------------------------------------------------------------------
 # Fitting the rhythm stage's templates and weights (train split only)
 # ------------------------------------------------------------------------------------------------
@@ -811,8 +792,6 @@ def main(argv=None) -> int:
     ap.add_argument("--beat-model", action="store_true",
                     help="also run the learned beat model (hum2band.listen.beats, models/beats.pt) "
                          "on the same notes (method 'beat-mod')")
-    ap.add_argument("--fit-key", action="store_true",
-                    help="fit the key cue weights on renditions of validation-split songs")
     ap.add_argument("--fit-rhythm", action="store_true",
                     help="fit the rhythm stage's templates and weights on transcribed renditions of "
                          "train-split songs (prints the constants)")
@@ -830,9 +809,6 @@ def main(argv=None) -> int:
     except Hum2BandError as e:
         print(e, file=sys.stderr)
         return 2
-    if args.fit_key:
-        fit_key(data_dir, args)
-        return 0
     if args.fit_rhythm:
         fit_rhythm(data_dir, args)
         return 0
