@@ -552,6 +552,34 @@ def report(by_method: dict[str, list[Result]]) -> list[str]:
     return lines
 
 
+#: Scale degrees of a major key and of a minor key (natural and harmonic) from the tonic.
+_SCALE = {"major": frozenset({0, 2, 4, 5, 7, 9, 11}), "minor": frozenset({0, 2, 3, 5, 7, 8, 10, 11})}
+
+
+def key_error_kinds(results: list[Result]) -> dict[str, int]:
+    """Why the key was missed, judged on the notes actually sung (the excerpt's score notes).
+
+    The truth is the song's key (its key signature or first annotated key), but an excerpt of 20-40
+    s can sit in another key (a chorus in the dominant). A miss counts as ``modulates`` when fewer
+    of the excerpt's notes fall outside the estimated key's scale than outside the song key's,
+    ``equal`` when as many do (a relative or a pentatonic tune the notes cannot settle), and
+    ``worse`` otherwise. Informational: the key column counts every miss."""
+    out = {"right": 0, "modulates": 0, "equal": 0, "worse": 0}
+    for r in results:
+        t = r.take.tune
+        if r.key_pc is None:
+            continue
+        if r.key_pc == t.key_pc and r.key_mode == t.key_mode:
+            out["right"] += 1
+            continue
+        pcs = np.asarray(t.midi).astype(int) % 12
+        outside_true = int(sum((p - t.key_pc) % 12 not in _SCALE[t.key_mode] for p in pcs))
+        outside_est = int(sum((p - r.key_pc) % 12 not in _SCALE[r.key_mode] for p in pcs))
+        out["modulates" if outside_est < outside_true else
+            "equal" if outside_est == outside_true else "worse"] += 1
+    return out
+
+
 def _conditional_logit(data, w0, lam=1e-3):
     """Fit w maximising sum over groups of log P(correct set) with P = softmax(X @ w)."""
     from scipy.optimize import minimize
@@ -885,6 +913,11 @@ def main(argv=None) -> int:
                   f"tune {take.tuning_cents:+5.1f}->{r.tuning_cents:+5.1f} beatF {r.beat_f:.2f} "
                   f"phase {'ok ' if r.phase_right else 'OFF'} downF {r.downbeat_f:.2f}", flush=True)
     print("\n".join(report(by_method)))
+    kinds = key_error_kinds(by_method["hum2band"])
+    print(f"hum2band key misses ({sum(kinds.values()) - kinds['right']} of {sum(kinds.values())}), judged "
+          f"on the sung excerpt's own notes: {kinds['modulates']} fit the estimated key's scale "
+          f"better than the song's key (the excerpt modulates), {kinds['equal']} as well, "
+          f"{kinds['worse']} worse")
     print("tempo: within 4 % (x2, x1/2: at double / half); phase: beat phase right; "
           "ms: tuning + key + rhythm per take (madmom: both trackers on the audio); mm-beat has no "
           "bar lines (meter, downF: -)")

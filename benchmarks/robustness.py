@@ -358,9 +358,11 @@ def main(argv=None) -> int:
     warnings.filterwarnings("ignore")
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     folder = Path(args.data) / "ssvd-dev"
-    takes = select_takes(folder, args.takes)
+    # each take keeps its place in the whole selection: its noise, room and babble draws are
+    # seeded by it, so a --parity run draws what the all-takes run draws for the same take
+    takes = list(enumerate(select_takes(folder, args.takes)))
     if args.parity != "all":
-        takes = [t for t in takes if t[2] == (args.parity == "even")]
+        takes = [(i, t) for i, t in takes if t[2] == (args.parity == "even")]
     if not takes:
         print(f"no SSVD takes under {folder}: pass --data or set HUM2BAND_DATA", file=sys.stderr)
         return 2
@@ -375,7 +377,7 @@ def main(argv=None) -> int:
         names.remove("amr-nb")
     every = sorted(f for f in folder.glob("*.flac") if not f.name.startswith("man"))
     jobs = []
-    for i, (flac, txt, even) in enumerate(takes):
+    for i, (flac, txt, even) in takes:
         rng = np.random.default_rng([args.seed, i])
         pool = [f for f in every if f != flac]
         other = [pool[k] for k in rng.choice(len(pool), size=6, replace=False)]
@@ -389,7 +391,7 @@ def main(argv=None) -> int:
         results = [run_take(j) for j in jobs]
 
     n = len(results)
-    print(f"SSVD takes: {n} ({sum(t[2] for t in takes)} even, {sum(not t[2] for t in takes)} odd) "
+    print(f"SSVD takes: {n} ({sum(t[2] for _, t in takes)} even, {sum(not t[2] for _, t in takes)} odd) "
           f"from {folder}; man1_*/man2_* left out (annotation ~1.1 semitones above the sung pitch)")
     head = (f"{'condition':12s} {'COn':>6s} {'COnP':>6s} {'COnPOff':>8s} {'dCOnP':>7s} {'dOff':>7s} "
             f"{'Off even':>8s} {'Off odd':>8s} {'key':>5s} {'meter':>5s} {'tempo':>5s} {'tuning':>6s} {'RTF':>6s} {'wrapped':>7s}")
@@ -408,7 +410,7 @@ def main(argv=None) -> int:
               f"{ch[3]:>3d}/{n:<2d} {rtf:6.3f} {ch[4]:>4d}/{n:<2d}")
     print(TARGETS)
     if args.verbose:
-        for (flac, _, _), r in zip(takes, results):
+        for (_, (flac, _, _)), r in zip(takes, results):
             for name in names:
                 ch = changed(r["clean"], r[name])
                 if name != "clean" and (ch.any() or r["clean"].scores[1] - r[name].scores[1] > 0.05):
