@@ -67,10 +67,9 @@ from hum2band.music.meter import beats_per_bar  # noqa: E402
 from hum2band.music.tuning import estimate_tuning_cents, snap_notes  # noqa: E402
 from hum2band.music.keyfinding import estimate_key  # noqa: E402
 from hum2band.listen.rhythm import estimate_rhythm  # noqa: E402
+from hum2band.train.synth import SUNG_TEMPO_RANGE_BPM  # noqa: E402
 
 METERS = ((4, 4), (3, 4), (6, 8))
-#: Sung tempo ranges (counted beats per minute) per meter.
-TEMPO_RANGE = {(4, 4): (70, 130), (3, 4): (84, 150), (6, 8): (48, 90)}
 #: Source mix of the 4/4 family: half POP909, the rest shared by the other sources.
 SOURCES_44 = ("pop909", "nottingham", "openewld", "chord-melody")
 #: A take is syncopated when at least this share of its notes start off the beat and are held
@@ -296,7 +295,7 @@ def build_takes(data_dir, split: str, n_per_meter: int, seed: int) -> list[Take]
                         continue
                     bpm *= rng.uniform(0.92, 1.08)
                 else:
-                    bpm = rng.uniform(*TEMPO_RANGE[meter])
+                    bpm = rng.uniform(*SUNG_TEMPO_RANGE_BPM[meter])
                 tune = tune_from_sheet(ls, bpm)
                 if tune is None:
                     continue

@@ -27,14 +27,13 @@ import numpy as np
 
 from ..music import keyfinding as K
 from ..music.melody import Note
+from .synth import SUNG_TEMPO_RANGE_BPM
 
 #: Sources whose key comes from a key signature (the mode is not reliable).
 SIGNATURE_SOURCES = ("openewld", "chord-melody")
 #: Chord qualities with a major / minor third (for reading the mode off the last chord).
 MAJOR_QUALITIES = ("maj", "7", "maj7", "maj6", "9", "maj9", "aug")
 MINOR_QUALITIES = ("min", "min7", "minmaj7", "min6", "min9")
-#: Sung tempo ranges (counted beats a minute) per meter, as in ``benchmarks/rhythm_key.py``.
-TEMPO_RANGE = {(4, 4): (70, 130), (3, 4): (84, 150), (6, 8): (48, 90)}
 #: Share of renditions that are excerpts (the rest: the whole song); the length of an excerpt (s).
 EXCERPT_SHARE = 0.8
 EXCERPT_S = (20.0, 40.0)
@@ -96,7 +95,7 @@ def sung_rendition(ls, rng: np.random.Generator, excerpt: bool) -> tuple[list[No
     on = np.array([n.onset_beat for n in ls.melody], dtype=float)
     off = np.array([n.offset_beat for n in ls.melody], dtype=float)
     midi = np.array([n.midi for n in ls.melody], dtype=int)
-    lo, hi = TEMPO_RANGE.get(tuple(ls.meter), (70, 130))
+    lo, hi = SUNG_TEMPO_RANGE_BPM.get(tuple(ls.meter), (70, 130))
     bpm = ls.tempo_bpm if ls.source == "pop909" and 60 <= ls.tempo_bpm <= 140 else rng.uniform(lo, hi)
     beat_s = 60.0 / (bpm * rng.uniform(0.92, 1.08))
     if excerpt:

@@ -228,6 +228,12 @@ def random_style(seed: int) -> SingerStyle:
 # ------------------------------------------------------------------------------------------------
 # Timing: tempo drift, rubato, jitter
 # ------------------------------------------------------------------------------------------------
+#: Tempi people sing melodies at, counted beats per minute per meter (dotted quarters in 6/8): the
+#: range sung renditions of a lead sheet draw their tempo from (``benchmarks/rhythm_key.py``,
+#: :mod:`hum2band.train.keys`).
+SUNG_TEMPO_RANGE_BPM = {(4, 4): (70, 130), (3, 4): (84, 150), (6, 8): (48, 90)}
+
+
 @dataclass
 class TimeWarp:
     """A monotone map from score seconds to performed seconds (piecewise linear).
