@@ -28,7 +28,7 @@ from typing import Sequence
 import numpy as np
 
 from ..files.paths import PROJECT_ROOT
-from .beats import BAR_CLASSES, METERS, _bigru_layer, _gelu, _log_softmax
+from .beats import BAR_CLASSES, METERS, _log_softmax, encode, gru_encoder
 
 #: Onset places resolved in a beat (twelfths: sixteenths and triplets both fall on them).
 SLOTS_PER_BEAT = 12
@@ -158,19 +158,14 @@ def make_bar_net(config: dict):
     """:class:`BarNet` from its config (``n_features``, ``hidden``, ``layers``, ``dropout``)."""
     import torch
 
-    nn = torch.nn
-
-    class BarNet(nn.Module):
+    class BarNet(torch.nn.Module):
         """Beat tokens (batch, n, n_features) -> logits (batch, n, len(BAR_CLASSES) + 1): the
         (meter, beat of the bar) classes, then "the grid is wrong" (:data:`WRONG_GRID`)."""
 
         def __init__(self, n_features: int, hidden: int, layers: int, dropout: float):
             super().__init__()
-            self.inp = nn.Sequential(nn.Linear(n_features, hidden), nn.GELU(),
-                                     nn.Linear(hidden, hidden), nn.GELU())
-            self.rnn = nn.GRU(hidden, hidden, num_layers=layers, batch_first=True,
-                              bidirectional=True, dropout=dropout if layers > 1 else 0.0)
-            self.bar = nn.Linear(2 * hidden, len(BAR_CLASSES) + 1)
+            self.inp, self.rnn = gru_encoder(n_features, hidden, layers, dropout)
+            self.bar = torch.nn.Linear(2 * hidden, len(BAR_CLASSES) + 1)
 
         def forward(self, x):
             h, _ = self.rnn(self.inp(x))
@@ -216,11 +211,7 @@ def load_bar_model(path=None) -> BarModel:
 
 def _net_logits(model: BarModel, x: np.ndarray) -> np.ndarray:
     w = model.weights
-    h = _gelu(x @ w["inp.0.weight"].T + w["inp.0.bias"])
-    h = _gelu(h @ w["inp.2.weight"].T + w["inp.2.bias"])
-    for layer in range(model.layers):
-        h = _bigru_layer(h.astype(np.float32), w, layer)
-    return h @ w["bar.weight"].T + w["bar.bias"]
+    return encode(w, model.layers, x) @ w["bar.weight"].T + w["bar.bias"]
 
 
 def token_log_probs(model: BarModel, tokens: GridTokens) -> np.ndarray:

@@ -215,10 +215,20 @@ def _torch():
     return torch
 
 
+def gru_encoder(n_features: int, hidden: int, layers: int, dropout: float):
+    """The layers the note model and the bar model (:mod:`hum2band.listen.bars`) share: an input
+    MLP (2 x ``hidden``, GELU) and a bidirectional GRU, as ``(inp, rnn)`` torch modules (their
+    state-dict names ``inp.*`` and ``rnn.*`` are what :func:`encode` reads)."""
+    nn = _torch().nn
+    inp = nn.Sequential(nn.Linear(n_features, hidden), nn.GELU(), nn.Linear(hidden, hidden), nn.GELU())
+    rnn = nn.GRU(hidden, hidden, num_layers=layers, batch_first=True, bidirectional=True,
+                 dropout=dropout if layers > 1 else 0.0)
+    return inp, rnn
+
+
 def make_beat_net(config: dict):
     """:class:`BeatNet` from its config (``n_features``, ``hidden``, ``layers``, ``dropout``)."""
-    torch = _torch()
-    nn = torch.nn
+    nn = _torch().nn
 
     class BeatNet(nn.Module):
         """Events (batch, n, n_features) -> place-in-beat logits (batch, n, 13) and bar logits
@@ -226,10 +236,7 @@ def make_beat_net(config: dict):
 
         def __init__(self, n_features: int, hidden: int, layers: int, dropout: float):
             super().__init__()
-            self.inp = nn.Sequential(nn.Linear(n_features, hidden), nn.GELU(),
-                                     nn.Linear(hidden, hidden), nn.GELU())
-            self.rnn = nn.GRU(hidden, hidden, num_layers=layers, batch_first=True,
-                              bidirectional=True, dropout=dropout if layers > 1 else 0.0)
+            self.inp, self.rnn = gru_encoder(n_features, hidden, layers, dropout)
             self.place = nn.Linear(2 * hidden, UNITS_PER_BEAT + 1)
             self.bar = nn.Linear(2 * hidden, len(BAR_CLASSES))
 
@@ -362,16 +369,22 @@ class NoteBeliefs:
     log_bar: np.ndarray
 
 
+def encode(weights: dict, layers: int, x: np.ndarray) -> np.ndarray:
+    """:func:`gru_encoder`'s layers in numpy: (n, n_features) -> (n, 2 * hidden), float32."""
+    h = np.asarray(x, dtype=np.float32)
+    h = _gelu(h @ weights["inp.0.weight"].T + weights["inp.0.bias"])
+    h = _gelu(h @ weights["inp.2.weight"].T + weights["inp.2.bias"])
+    for layer in range(layers):
+        h = _bigru_layer(h.astype(np.float32), weights, layer)
+    return h
+
+
 def note_beliefs(model: BeatModel, features: np.ndarray) -> NoteBeliefs:
     """Run the note model on one take's features (shape (n, n_features)), in numpy (the same
     arithmetic as :func:`make_beat_net`'s module in eval mode; a small recurrent net runs
     faster so than through torch's thread pool)."""
     w = model.weights
-    x = np.asarray(features, dtype=np.float32)
-    x = _gelu(x @ w["inp.0.weight"].T + w["inp.0.bias"])
-    x = _gelu(x @ w["inp.2.weight"].T + w["inp.2.bias"])
-    for layer in range(model.layers):
-        x = _bigru_layer(x, w, layer)
+    x = encode(w, model.layers, features)
     place = x @ w["place.weight"].T + w["place.bias"]
     bar = x @ w["bar.weight"].T + w["bar.bias"]
     return NoteBeliefs(_log_softmax(place).astype(float), _log_softmax(bar).astype(float))

@@ -19,10 +19,8 @@ weights, optimizer, step and the time spent).
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,9 +31,8 @@ from ..listen.beats import BAR_CLASSES, METERS
 from ..music.keyfinding import estimate_key
 from ..music.melody import Note
 from ..music.meter import beats_per_bar
-from . import synth
-from .beats import TEMPO_RANGE_BPM, Song, degrade, meter_draw, songs_from_sheets
-from .loop import Progress, adamw, lr_at, resume, save_checkpoint
+from .beats import Song, degrade, draw_examples, perform_excerpt, run_trainer, training_arguments
+from .loop import Progress
 
 #: Standard deviation of the error put on each beat of the grid the tokens are read on, s.
 GRID_ERROR_S = 0.025
@@ -88,48 +85,14 @@ class Example:
 def make_example(song: Song, rng: np.random.Generator) -> Example | None:
     """A fresh sung, transcribed excerpt of ``song`` read on its (slightly wrong) beat grid."""
     bpb = beats_per_bar(song.meter)
-    n = len(song.onset_beat)
-    if song.tempo_bpm and 55.0 <= song.tempo_bpm <= 150.0:
-        bpm = song.tempo_bpm * rng.uniform(0.9, 1.1)
-    else:
-        bpm = rng.uniform(*TEMPO_RANGE_BPM[song.meter])
-    beat_s = 60.0 / bpm
-    starts = np.flatnonzero(np.abs(song.onset_beat / bpb - np.round(song.onset_beat / bpb)) < 1e-6)
-    if len(starts) and rng.random() < 0.5:
-        i0 = int(rng.choice(starts))
-    else:
-        i0 = int(rng.integers(0, max(n - 12, 1)))
-    b0 = song.onset_beat[i0]
-    bar0 = np.floor(b0 / bpb + 1e-9) * bpb
-    stop = b0 + rng.uniform(12.0, 48.0) / beat_s
-    keep = (np.arange(n) >= i0) & (song.onset_beat < stop)
-    if keep.sum() < 8:
+    performed = perform_excerpt(song, rng, with_beats=True)
+    if performed is None:
         return None
-    on_b = song.onset_beat[keep] - bar0
-    off_b = np.minimum(song.offset_beat[keep], stop) - bar0
-    midi = song.midi[keep] + int(rng.integers(-6, 7))
-    score = [Note(float(a * beat_s), float(max(b, a + 0.05) * beat_s), float(p), int(p), 80)
-             for a, b, p in zip(on_b, off_b, midi)]
-    end_beat = float(off_b.max())
-    grid_b = np.arange(0.0, np.ceil(end_beat) + 2.0)
-    timing = synth.humanize_timing(
-        score, grid_b * beat_s, tempo_drift=rng.uniform(0.02, 0.09),
-        tempo_trend=rng.uniform(-0.05, 0.05), onset_jitter_s=rng.uniform(0.008, 0.03),
-        phrase_ends_s=np.arange(4 * bpb, end_beat, 4 * bpb) * beat_s,
-        phrase_rubato=rng.uniform(0.0, 0.3), ritardando=rng.uniform(0.0, 0.15),
-        seed=int(rng.integers(1 << 30)))
-    legato = rng.uniform(0.55, 1.0)
-    sung = []
-    for k, nt in enumerate(timing.notes):
-        nxt = timing.notes[k + 1].onset_s if k + 1 < len(timing.notes) else np.inf
-        length = (nt.offset_s - nt.onset_s) * (legato if nt.offset_s >= nxt - 1e-6 else 1.0)
-        sung.append((nt.onset_s, nt.onset_s + max(length, 0.05), nt.midi_pitch
-                     + rng.normal(0.0, 0.15), on_b[k], False))
+    sung, beats = performed
     res = degrade(sung, rng)
     if len(res) < 8:
         return None
     arr = np.array([[x[0], x[1], x[2]] for x in res])
-    beats = np.asarray(timing.beats_s, dtype=float)
     beats = beats + rng.normal(0.0, GRID_ERROR_S, len(beats))
     beats = np.maximum.accumulate(beats + 1e-3 * np.arange(len(beats)))
     meter = song.meter
@@ -162,13 +125,7 @@ def batch(songs: list[Song], rng: np.random.Generator, size: int, balance: float
     """``size`` fresh examples, padded: (x, bar) tensors; padding labelled -100."""
     import torch
 
-    groups, p = meter_draw(songs, balance)
-    exs = []
-    while len(exs) < size:
-        g = groups[int(rng.choice(len(groups), p=p))]
-        ex = make_example(g[int(rng.integers(len(g)))], rng)
-        if ex is not None:
-            exs.append(ex)
+    exs = draw_examples(songs, rng, size, balance, make_example)
     n = max(len(e.bar) for e in exs)
     x = np.zeros((size, n, len(G.GRID_FEATURE_NAMES)), dtype=np.float32)
     bar = np.full((size, n), -100, dtype=np.int64)
@@ -208,95 +165,11 @@ def loss_and_accuracy(net, x, bar):
 
 
 def main(argv=None) -> int:
-    import torch
-
-    ap = argparse.ArgumentParser(prog="hum2band train --model bars", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--data", default=None)
-    ap.add_argument("--out", default="models")
-    ap.add_argument("--checkpoints", default="checkpoints")
-    ap.add_argument("--minutes", type=float, default=40.0, help="training time budget")
-    ap.add_argument("--batch", type=int, default=32)
-    ap.add_argument("--hidden", type=int, default=80)
-    ap.add_argument("--layers", type=int, default=2)
-    ap.add_argument("--lr", type=float, default=2e-3)
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--eval-every", type=int, default=200)
-    ap.add_argument("--limit", type=int, default=None, help="songs per source (quick runs)")
-    ap.add_argument("--resume", action="store_true")
+    ap = training_arguments("bars", __doc__.split("\n\n")[0], minutes=40.0, batch=32, hidden=80)
     args = ap.parse_args(argv)
-    torch.set_num_threads(args.threads)
-    torch.manual_seed(args.seed)
-    from . import datasets as ds
-
-    t0 = time.perf_counter()
-    if args.limit:
-        sheets = {s: ds.load_source(s, args.data, limit=args.limit) for s in ds.SOURCES}
-    else:
-        sheets = ds.load_all(args.data)
-    train = songs_from_sheets([ls for v in sheets.values() for ls in v if ls.split == "train"])
-    val_songs = songs_from_sheets([ls for v in sheets.values() for ls in v if ls.split == "validation"])
-    if args.limit:  # quick runs: no split is large enough, use all for both
-        train = val_songs = songs_from_sheets([ls for v in sheets.values() for ls in v])
-    print(f"{len(train)} training songs, {len(val_songs)} validation songs "
-          f"({time.perf_counter() - t0:.0f} s to read)", flush=True)
-    vrng = np.random.default_rng(12345)
-    val = [batch(val_songs, vrng, args.batch) for _ in range(8)]
-
-    out_dir, ck_dir = Path(args.out), Path(args.checkpoints)
-    ck_dir.mkdir(parents=True, exist_ok=True)
-    ck_path = ck_dir / "bars.ckpt"
-    config = {"n_features": len(G.GRID_FEATURE_NAMES), "hidden": args.hidden,
-              "layers": args.layers, "dropout": 0.1}
-    if args.resume and ck_path.exists():
-        net, opt, prog = resume(ck_path, G.make_bar_net, args.lr)
-        config = torch.load(ck_path, map_location="cpu", weights_only=False)["config"]
-        print(f"resumed at step {prog.step} ({prog.elapsed_s / 60:.1f} min spent)", flush=True)
-    else:
-        net = G.make_bar_net(config)
-        opt = adamw(net, args.lr)
-        prog = Progress()
-    rng = np.random.default_rng(args.seed + prog.step)
-    budget_s = 60.0 * args.minutes
-    start, spent0 = time.perf_counter(), prog.elapsed_s
-    while True:
-        prog.elapsed_s = spent0 + time.perf_counter() - start
-        if prog.elapsed_s >= budget_s:
-            break
-        net.train()
-        for g in opt.param_groups:
-            g["lr"] = lr_at(prog.elapsed_s / budget_s, prog.step, args.lr, 200)
-        x, bar = batch(train, rng, args.batch)
-        loss, *_ = loss_and_accuracy(net, x, bar)
-        opt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
-        opt.step()
-        prog.step += 1
-        if prog.step % args.eval_every == 0:
-            net.eval()
-            with torch.no_grad():
-                r = np.array([[v.item() if hasattr(v, "item") else v
-                               for v in loss_and_accuracy(net, *vb)] for vb in val])
-            vl, vacc, vphase, vgrid = r.mean(axis=0)
-            prog.history.append({"step": prog.step, "minutes": round(prog.elapsed_s / 60, 2),
-                                 "loss": round(float(vl), 4), "beat_acc": round(float(vacc), 4),
-                                 "bar_phase": round(float(vphase), 4),
-                                 "grid": round(float(vgrid), 4)})
-            print(f"step {prog.step} {prog.elapsed_s / 60:.1f} min train loss {loss.item():.3f} "
-                  f"val loss {vl:.3f} beat acc {vacc:.3f} bar phase {vphase:.3f} grid {vgrid:.3f}",
-                  flush=True)
-            score = float(vphase + vgrid)
-            if score > prog.best:
-                prog.best = score
-                _export(out_dir, config, net, prog)
-            save_checkpoint(ck_path, config, net, opt, prog)
-    save_checkpoint(ck_path, config, net, opt, prog)
-    if not (out_dir / "bars.pt").exists():
-        _export(out_dir, config, net, prog)
-    print(f"done: {prog.step} steps in {prog.elapsed_s / 60:.1f} min, best bar phase + grid "
-          f"{prog.best:.3f}", flush=True)
-    return 0
+    return run_trainer(args, "bars", G.make_bar_net, len(G.GRID_FEATURE_NAMES),
+                       lambda songs, rng: batch(songs, rng, args.batch), loss_and_accuracy,
+                       ("beat_acc", "bar_phase", "grid"), ("bar_phase", "grid"), _export)
 
 
 def _export(out_dir: Path, config: dict, net, prog: Progress) -> None:

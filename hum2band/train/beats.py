@@ -35,7 +35,7 @@ from ..music.leadsheet import LeadSheet
 from ..music.melody import Note
 from ..music.meter import beats_per_bar
 from . import synth
-from .loop import Progress, adamw, lr_at, resume, save_checkpoint
+from .loop import Progress, save_checkpoint, start_or_resume, train_for_budget
 
 #: Sung tempo ranges (counted beats per minute) per meter; POP909 keeps its own tempo +-10 %
 #: where that lies in 55-150.
@@ -107,6 +107,16 @@ def sing_excerpt(song: Song, rng: np.random.Generator):
 
     Returns None when the excerpt is too short.
     """
+    res = perform_excerpt(song, rng)
+    return None if res is None else degrade(res[0], rng)
+
+
+def perform_excerpt(song: Song, rng: np.random.Generator, with_beats: bool = False):
+    """An excerpt of ``song`` as sung (before the transcriber's errors): ``(sung, beats_s)``, where
+    ``sung`` is ``[(onset_s, offset_s, pitch, beat, False)]`` and ``beats_s`` the sung times of
+    the excerpt's counted beats from its first bar line (None unless ``with_beats``). None when
+    the excerpt is too short.
+    """
     bpb = beats_per_bar(song.meter)
     n = len(song.onset_beat)
     target_s = rng.uniform(12.0, 48.0)
@@ -134,8 +144,9 @@ def sing_excerpt(song: Song, rng: np.random.Generator):
              for a, b, p in zip(on_b, off_b, midi)]
     end_beat = float(off_b.max())
     phrase_ends = np.arange(4 * bpb, end_beat, 4 * bpb) * beat_s
+    grid_s = np.arange(0.0, np.ceil(end_beat) + 2.0) * beat_s if with_beats else ()
     timing = synth.humanize_timing(
-        score, (), tempo_drift=rng.uniform(0.02, 0.09), tempo_trend=rng.uniform(-0.05, 0.05),
+        score, grid_s, tempo_drift=rng.uniform(0.02, 0.09), tempo_trend=rng.uniform(-0.05, 0.05),
         onset_jitter_s=rng.uniform(0.008, 0.03), phrase_ends_s=phrase_ends,
         phrase_rubato=rng.uniform(0.0, 0.3), ritardando=rng.uniform(0.0, 0.15),
         seed=int(rng.integers(1 << 30)))
@@ -146,7 +157,7 @@ def sing_excerpt(song: Song, rng: np.random.Generator):
         length = (nt.offset_s - nt.onset_s) * (legato if nt.offset_s >= nxt - 1e-6 else 1.0)
         sung.append((nt.onset_s, nt.onset_s + max(length, 0.05), nt.midi_pitch
                      + rng.normal(0.0, 0.15), on_b[k], False))
-    return degrade(sung, rng)
+    return sung, (np.asarray(timing.beats_s, dtype=float) if with_beats else None)
 
 
 def degrade(sung, rng: np.random.Generator):
@@ -235,6 +246,20 @@ def meter_draw(songs: list[Song], balance: float = METER_BALANCE) -> tuple[list,
     return groups, w / w.sum()
 
 
+def draw_examples(songs: list[Song], rng: np.random.Generator, size: int, balance: float,
+                  make) -> list:
+    """``size`` examples ``make(song, rng)`` (None: drawn again), each song drawn after its meter
+    (:func:`meter_draw`)."""
+    groups, p = meter_draw(songs, balance)
+    exs = []
+    while len(exs) < size:
+        g = groups[int(rng.choice(len(groups), p=p))]
+        ex = make(g[int(rng.integers(len(g)))], rng)
+        if ex is not None:
+            exs.append(ex)
+    return exs
+
+
 def batch(songs: list[Song], rng: np.random.Generator, size: int,
           balance: float = METER_BALANCE):
     """``size`` fresh examples, padded: (x, place, bar) tensors; padding labelled -100.
@@ -242,13 +267,7 @@ def batch(songs: list[Song], rng: np.random.Generator, size: int,
     Each example's meter is drawn first (:func:`meter_draw`), then a song of that meter."""
     import torch
 
-    groups, p = meter_draw(songs, balance)
-    exs = []
-    while len(exs) < size:
-        g = groups[int(rng.choice(len(groups), p=p))]
-        ex = make_example(g[int(rng.integers(len(g)))], rng)
-        if ex is not None:
-            exs.append(ex)
+    exs = draw_examples(songs, rng, size, balance, make_example)
     n = max(len(e.place) for e in exs)
     x = np.zeros((size, n, len(B.FEATURE_NAMES)), dtype=np.float32)
     place = np.full((size, n), -100, dtype=np.int64)
@@ -272,15 +291,77 @@ def loss_and_accuracy(net, x, place, bar):
 
 
 def main(argv=None) -> int:
+    ap = training_arguments("beats", __doc__.split("\n\n")[0], minutes=50.0, batch=24, hidden=96)
+    ap.add_argument("--meter-balance", type=float, default=METER_BALANCE,
+                    help="draw meters in proportion to their song counts to this power "
+                         "(0: equally often, 1: as the corpus has them)")
+    args = ap.parse_args(argv)
+    return run_trainer(args, "beats", B.make_beat_net, len(B.FEATURE_NAMES),
+                       lambda songs, rng: batch(songs, rng, args.batch, args.meter_balance),
+                       loss_and_accuracy, ("place", "bar"), ("place", "bar"), _export)
+
+
+def run_trainer(args, name: str, make_net, n_features: int, make_batch, loss_and_metrics,
+                metric_names: tuple, best_by: tuple, export) -> int:
+    """The run the note and bar model trainers share (options: :func:`training_arguments`).
+
+    Reads the songs, draws 8 fixed validation batches, starts or resumes the run
+    (``checkpoints/NAME.ckpt``) and trains it for ``args.minutes``. Every ``args.eval_every``
+    steps it prints and records the validation loss and ``metric_names``; when the sum of the
+    ``best_by`` metrics is the best so far, ``export(out_dir, config, net, progress)`` writes
+    the shipped weights. ``make_batch(songs, rng)`` gives a batch's tensors,
+    ``loss_and_metrics(net, *batch)`` its loss and metrics.
+    """
     import torch
 
-    ap = argparse.ArgumentParser(prog="hum2band train --model beats", description=__doc__.split("\n\n")[0])
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    train, val_songs = training_songs(args.data, args.limit)
+    vrng = np.random.default_rng(12345)
+    val = [make_batch(val_songs, vrng) for _ in range(8)]
+    out_dir, ck_dir = Path(args.out), Path(args.checkpoints)
+    ck_dir.mkdir(parents=True, exist_ok=True)
+    ck_path = ck_dir / f"{name}.ckpt"
+    config = {"n_features": n_features, "hidden": args.hidden, "layers": args.layers, "dropout": 0.1}
+    net, opt, prog, config = start_or_resume(ck_path, make_net, config, args.lr, args.resume)
+    rng = np.random.default_rng(args.seed + prog.step)
+
+    def train_loss():
+        return loss_and_metrics(net, *make_batch(train, rng))[0]
+
+    def evaluate(last_loss: float) -> None:
+        r = np.array([[float(v.item()) if hasattr(v, "item") else float(v)
+                       for v in loss_and_metrics(net, *vb)] for vb in val]).mean(axis=0)
+        got = dict(zip(("loss",) + tuple(metric_names), r))
+        prog.history.append({"step": prog.step, "minutes": round(prog.elapsed_s / 60, 2),
+                             **{k: round(float(v), 4) for k, v in got.items()}})
+        print(f"step {prog.step} {prog.elapsed_s / 60:.1f} min train loss {last_loss:.3f} val "
+              + " ".join(f"{k} {v:.3f}" for k, v in got.items()), flush=True)
+        score = float(sum(got[k] for k in best_by))
+        if score > prog.best:
+            prog.best = score
+            export(out_dir, config, net, prog)
+
+    train_for_budget(net, opt, prog, 60.0 * args.minutes, args.lr, 200, train_loss,
+                     args.eval_every, evaluate,
+                     lambda: save_checkpoint(ck_path, config, net, opt, prog))
+    if not (out_dir / f"{name}.pt").exists():
+        export(out_dir, config, net, prog)
+    print(f"done: {prog.step} steps in {prog.elapsed_s / 60:.1f} min, best {' + '.join(best_by)} "
+          f"{prog.best:.3f}", flush=True)
+    return 0
+
+
+def training_arguments(model: str, description: str, minutes: float, batch: int,
+                       hidden: int) -> argparse.ArgumentParser:
+    """The options the note and bar model trainers share, with their defaults."""
+    ap = argparse.ArgumentParser(prog=f"hum2band train --model {model}", description=description)
     ap.add_argument("--data", default=None)
     ap.add_argument("--out", default="models")
     ap.add_argument("--checkpoints", default="checkpoints")
-    ap.add_argument("--minutes", type=float, default=50.0, help="training time budget")
-    ap.add_argument("--batch", type=int, default=24)
-    ap.add_argument("--hidden", type=int, default=96)
+    ap.add_argument("--minutes", type=float, default=minutes, help="training time budget")
+    ap.add_argument("--batch", type=int, default=batch)
+    ap.add_argument("--hidden", type=int, default=hidden)
     ap.add_argument("--layers", type=int, default=2)
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--threads", type=int, default=1)
@@ -288,79 +369,26 @@ def main(argv=None) -> int:
     ap.add_argument("--eval-every", type=int, default=200)
     ap.add_argument("--limit", type=int, default=None, help="songs per source (quick runs)")
     ap.add_argument("--resume", action="store_true")
-    ap.add_argument("--meter-balance", type=float, default=METER_BALANCE,
-                    help="draw meters in proportion to their song counts to this power "
-                         "(0: equally often, 1: as the corpus has them)")
-    args = ap.parse_args(argv)
-    torch.set_num_threads(args.threads)
-    torch.manual_seed(args.seed)
+    return ap
+
+
+def training_songs(data: str | None, limit: int | None) -> tuple[list[Song], list[Song]]:
+    """The train-split and validation-split songs with real bar lines (with ``limit``: that many
+    per source, all of them used for both, for quick runs)."""
     from . import datasets as ds
 
     t0 = time.perf_counter()
-    if args.limit:
-        sheets = {s: ds.load_source(s, args.data, limit=args.limit) for s in ds.SOURCES}
+    if limit:
+        sheets = {s: ds.load_source(s, data, limit=limit) for s in ds.SOURCES}
     else:
-        sheets = ds.load_all(args.data)
+        sheets = ds.load_all(data)
     train = songs_from_sheets([ls for v in sheets.values() for ls in v if ls.split == "train"])
     val_songs = songs_from_sheets([ls for v in sheets.values() for ls in v if ls.split == "validation"])
-    if args.limit:  # quick runs: no split is large enough, use all for both
+    if limit:  # quick runs: no split is large enough, use all for both
         train = val_songs = songs_from_sheets([ls for v in sheets.values() for ls in v])
     print(f"{len(train)} training songs, {len(val_songs)} validation songs "
           f"({time.perf_counter() - t0:.0f} s to read)", flush=True)
-    vrng = np.random.default_rng(12345)
-    val = [batch(val_songs, vrng, args.batch) for _ in range(8)]
-
-    out_dir, ck_dir = Path(args.out), Path(args.checkpoints)
-    ck_dir.mkdir(parents=True, exist_ok=True)
-    ck_path = ck_dir / "beats.ckpt"
-    config = {"n_features": len(B.FEATURE_NAMES), "hidden": args.hidden, "layers": args.layers,
-              "dropout": 0.1}
-    if args.resume and ck_path.exists():
-        net, opt, prog = resume(ck_path, B.make_beat_net, args.lr)
-        config = torch.load(ck_path, map_location="cpu", weights_only=False)["config"]
-        print(f"resumed at step {prog.step} ({prog.elapsed_s / 60:.1f} min spent)", flush=True)
-    else:
-        net = B.make_beat_net(config)
-        opt = adamw(net, args.lr)
-        prog = Progress()
-    rng = np.random.default_rng(args.seed + prog.step)
-    budget_s = 60.0 * args.minutes
-    start, spent0 = time.perf_counter(), prog.elapsed_s
-    while True:
-        prog.elapsed_s = spent0 + time.perf_counter() - start
-        if prog.elapsed_s >= budget_s:
-            break
-        net.train()
-        for g in opt.param_groups:
-            g["lr"] = lr_at(prog.elapsed_s / budget_s, prog.step, args.lr, 200)
-        x, place, bar = batch(train, rng, args.batch, args.meter_balance)
-        loss, acc_p, acc_b = loss_and_accuracy(net, x, place, bar)
-        opt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
-        opt.step()
-        prog.step += 1
-        if prog.step % args.eval_every == 0:
-            net.eval()
-            with torch.no_grad():
-                r = np.array([[v.item() if hasattr(v, "item") else v
-                               for v in loss_and_accuracy(net, *vb)] for vb in val])
-            vl, vp, vb_ = r.mean(axis=0)
-            prog.history.append({"step": prog.step, "minutes": round(prog.elapsed_s / 60, 2),
-                                 "loss": round(float(vl), 4), "place": round(float(vp), 4),
-                                 "bar": round(float(vb_), 4)})
-            print(f"step {prog.step} {prog.elapsed_s / 60:.1f} min train loss {loss.item():.3f} "
-                  f"val loss {vl:.3f} place {vp:.3f} bar {vb_:.3f}", flush=True)
-            if vp + vb_ > prog.best:
-                prog.best = float(vp + vb_)
-                _export(out_dir, config, net, prog)
-            save_checkpoint(ck_path, config, net, opt, prog)
-    save_checkpoint(ck_path, config, net, opt, prog)
-    if not (out_dir / "beats.pt").exists():
-        _export(out_dir, config, net, prog)
-    print(f"done: {prog.step} steps in {prog.elapsed_s / 60:.1f} min, best place+bar "
-          f"{prog.best:.3f}", flush=True)
-    return 0
+    return train, val_songs
 
 
 def _export(out_dir: Path, config: dict, net, prog: Progress, decoder: dict | None = None) -> None:

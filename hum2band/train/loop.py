@@ -11,6 +11,7 @@ previous checkpoint intact.
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -60,3 +61,48 @@ def save_checkpoint(ck_path: Path, config: dict, model: nn.Module, opt: torch.op
                 "step": progress.step, "elapsed_s": progress.elapsed_s, "best": progress.best,
                 "history": progress.history}, tmp)
     tmp.replace(ck_path)
+
+
+def start_or_resume(ck_path: Path, make_model: Callable[[dict], nn.Module], config: dict, lr: float,
+                    resume_run: bool):
+    """``(model, optimizer, Progress, config)``: from the checkpoint at ``ck_path`` when
+    ``resume_run`` and it exists (its own config), else a fresh model built from ``config``."""
+    if resume_run and ck_path.exists():
+        model, opt, prog = resume(ck_path, make_model, lr)
+        config = torch.load(ck_path, map_location="cpu", weights_only=False)["config"]
+        print(f"resumed at step {prog.step} ({prog.elapsed_s / 60:.1f} min spent)", flush=True)
+        return model, opt, prog, config
+    model = make_model(config)
+    return model, adamw(model, lr), Progress(), config
+
+
+def train_for_budget(model: nn.Module, opt: torch.optim.Optimizer, progress: Progress,
+                     budget_s: float, peak_lr: float, warmup: int,
+                     train_loss: Callable[[], torch.Tensor], eval_every: int,
+                     evaluate: Callable[[float], None], checkpoint: Callable[[], None]) -> None:
+    """Train until ``budget_s`` of training time (counted across resumptions) is spent.
+
+    Each step sets the learning rate (:func:`lr_at`), takes ``train_loss()`` of a fresh batch,
+    clips the gradient norm at 1 and steps the optimizer. Every ``eval_every`` steps the model
+    is put in eval mode and ``evaluate(last training loss)`` runs without gradients, then
+    ``checkpoint()``; ``checkpoint()`` runs once more at the end."""
+    start, spent0 = time.perf_counter(), progress.elapsed_s
+    while True:
+        progress.elapsed_s = spent0 + time.perf_counter() - start
+        if progress.elapsed_s >= budget_s:
+            break
+        model.train()
+        for g in opt.param_groups:
+            g["lr"] = lr_at(progress.elapsed_s / budget_s, progress.step, peak_lr, warmup)
+        loss = train_loss()
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        progress.step += 1
+        if progress.step % eval_every == 0:
+            model.eval()
+            with torch.no_grad():
+                evaluate(float(loss.item()))
+            checkpoint()
+    checkpoint()
