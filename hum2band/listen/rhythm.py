@@ -45,8 +45,7 @@ from the note onsets (and, optionally, an audio onset-strength curve) in four st
    hypothesis scores) of the chosen meter and of the chosen tempo. In 4/4 the bar line is
    looked at again first (:func:`refine_phase`) with the **bar model**
    (:mod:`hum2band.listen.bars`, a recurrent net that reads the melody laid on the chosen beats,
-   one token per beat, trained on the same melodies): which of the four beats starts the bar,
-   and whether the beats sit on the notes or half a beat away.
+   one token per beat, trained on the same melodies): which of the four beats starts the bar.
 
 The onset templates and note-length profiles were counted, and the weights of both scores fitted
 by conditional logistic regression (the correct hypothesis / bar phase among all), on the train
@@ -945,22 +944,24 @@ def _grid_times(h: Hypothesis) -> tuple[np.ndarray, np.ndarray]:
 
 
 #: Weights of the bar model (:mod:`hum2band.listen.bars`) per meter against a phase's score by
-#: the note cues (:data:`PHASE_WEIGHTS`) when the chosen grid's phase is looked at again
+#: the note cues (:data:`PHASE_WEIGHTS`) when the chosen grid's bar line is looked at again
 #: (:func:`refine_phase`): (its mean log-probability of the bar lines, its mean log-odds that
 #: the grid's beats are the melody's rather than half a beat -- in 6/8 a third -- away). Chosen on
 #: the validation split (600 sung renditions): in 4/4 the model moves the bar line to the right
-#: beat more often than it moves it away (downbeat F 0.499 -> 0.530); in 3/4 and 6/8 the note cues
+#: beat more often than away from it (downbeat F 0.499 -> 0.529); in 3/4 and 6/8 the note cues
 #: already find the bar line of nearly every take whose beats are right, and the model's say lost
-#: there (6/8 downbeat F 0.774 -> 0.740 at weight 1), so it is not read.
-BAR_MODEL_WEIGHTS = {(4, 4): (1.0, 0.25)}
+#: there (6/8 downbeat F 0.774 -> 0.740 at weight 1), so it is not read. The grid's fit (second
+#: weight) moved as many takes' beats onto the "and" as off it, so the beats stay where the
+#: hypothesis put them.
+BAR_MODEL_WEIGHTS = {(4, 4): (1.0, 0.0)}
 
 
 def refine_phase(h: Hypothesis, notes: Sequence[Note], tonic_pc: int, minor: bool,
                  bar_weight: float | None = None, grid_weight: float | None = None,
                  model=None) -> int:
     """The chosen hypothesis' bar phase looked at again with the bar model: which beat of the
-    grid starts the bar, and whether the beats sit where the hypothesis put them or half a
-    beat (in 6/8 a third of a beat) away.
+    grid starts the bar, and, when ``grid_weight`` is not 0, whether the beats sit where the
+    hypothesis put them or half a beat (in 6/8 a third of a beat) away.
 
     Every candidate shift keeps the hypothesis' tempo and meter; its score is its phase score by
     the note cues plus ``bar_weight`` times the bar model's mean log-probability of its bar
@@ -983,7 +984,9 @@ def refine_phase(h: Hypothesis, notes: Sequence[Note], tonic_pc: int, minor: boo
     q_len = d * bpb
     base = h.phase_features @ PHASE_WEIGHTS[h.phase_model]
     sub = d // 3 if SUBDIVISIONS[tuple(h.meter)] == 6 else d // 2
-    offsets = [0] + ([sub, 2 * sub] if SUBDIVISIONS[tuple(h.meter)] == 6 else [sub])
+    offsets = [0]  # with the grid's fit weighed: also the same grid half (6/8: a third) a beat away
+    if grid_weight:
+        offsets += [sub, 2 * sub] if SUBDIVISIONS[tuple(h.meter)] == 6 else [sub]
     on = np.array([n.onset_s for n in notes])
     off = np.array([n.offset_s for n in notes])
     pitch = np.array([n.midi_pitch for n in notes])
