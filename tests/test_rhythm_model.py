@@ -89,7 +89,7 @@ def test_with_the_say_the_bar_phase_follows_where_the_model_puts_the_notes(monke
     lp[:, place] = np.log(0.87)
     bar = np.full((len(notes), len(BAR_CLASSES)), np.log(1.0 / len(BAR_CLASSES)))
     beliefs = (np.array([n.onset_s for n in notes]), NoteBeliefs(lp, bar))
-    monkeypatch.setattr(R, "model_beliefs", lambda _notes: beliefs)
+    monkeypatch.setattr(R, "model_beliefs", lambda _notes, _key=None: beliefs)
     for k in R.PHASE_WEIGHTS:
         w = R.PHASE_WEIGHTS[k].copy()
         w[R.MODEL_PHASE_COLUMN] = 50.0  # the model's say outweighs every note cue
@@ -102,7 +102,7 @@ def test_with_the_say_the_bar_phase_follows_where_the_model_puts_the_notes(monke
 def test_without_the_model_the_estimate_is_the_note_cues_alone(monkeypatch):
     notes = _quarters()
     called = []
-    monkeypatch.setattr(R, "model_beliefs", lambda _notes: called.append(1))
+    monkeypatch.setattr(R, "model_beliefs", lambda _notes, _key=None: called.append(1))
     r = R.estimate_rhythm(notes, 30.0, beat_model=False)
     assert called == []
     assert r.tempo_bpm == pytest.approx(120.0, rel=0.04) or r.tempo_bpm == pytest.approx(60.0, rel=0.04)

@@ -44,6 +44,7 @@ import numpy as np
 
 from ..errors import OptionError
 from ..files.paths import PROJECT_ROOT
+from ..music.key import Key
 from ..music.melody import Note
 from ..music.meter import Rhythm, beats_per_bar
 from .bar_fix import check_bar_fix
@@ -628,9 +629,11 @@ def _log_tempo_prior(meter, periods_s: np.ndarray) -> np.ndarray:
     return -0.5 * z * z
 
 
-def take_beliefs(notes: Sequence[Note], model: BeatModel | None = None
+def take_beliefs(notes: Sequence[Note], model: BeatModel | None = None, key: Key | None = None
                  ) -> tuple[NoteEvents, NoteBeliefs] | None:
-    """A take's distinct onsets and the note model's beliefs about them (None: under 3 onsets)."""
+    """A take's distinct onsets and the note model's beliefs about them (None: under 3 onsets).
+    ``key``: the notes' own key, ``estimate_key(notes, vote=False)`` as the model was trained
+    (computed here when not given)."""
     from ..music.keyfinding import estimate_key
 
     notes = list(notes)
@@ -638,7 +641,7 @@ def take_beliefs(notes: Sequence[Note], model: BeatModel | None = None
                      [n.midi_pitch for n in notes])
     if len(ev.onset_s) < 3:
         return None
-    key = estimate_key(notes, vote=False)  # as the model was trained
+    key = key or estimate_key(notes, vote=False)
     model = model or load_beat_model()
     return ev, note_beliefs(model, note_features(ev, key.tonic_pitch_class, key.mode == "minor"))
 

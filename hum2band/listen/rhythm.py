@@ -79,7 +79,9 @@ import numpy as np
 
 from ..errors import OptionError
 from ..music.melody import Note
+from ..music.key import Key
 from ..music.meter import Rhythm, beats_per_bar
+from ..music.tuning import perturbed_copies as tuning_copies
 from .bar_fix import check_bar_fix
 from .beats import BAR_CLASSES, OFF_GRID, UNITS_PER_BEAT, NoteBeliefs, take_beliefs
 from .beats import METERS as MODEL_METERS
@@ -626,10 +628,12 @@ class OnsetBeliefs:
     log_bar: np.ndarray
 
 
-def model_beliefs(notes: Sequence[Note]) -> tuple[np.ndarray, NoteBeliefs] | None:
+def model_beliefs(notes: Sequence[Note], key: Key | None = None
+                  ) -> tuple[np.ndarray, NoteBeliefs] | None:
     """The beat model's beliefs about a take's distinct onsets: (onset times (s), beliefs), or
-    None with fewer than 3 onsets. Loads ``models/beats.pt`` once."""
-    out = take_beliefs(notes)
+    None with fewer than 3 onsets. Loads ``models/beats.pt`` once. ``key``: see
+    :func:`hum2band.listen.beats.take_beliefs`."""
+    out = take_beliefs(notes, key=key)
     if out is None:
         return None
     ev, bel = out
@@ -1000,7 +1004,7 @@ def refine_phase(h: Hypothesis, notes: Sequence[Note], tonic_pc: int, minor: boo
                 continue
             tokens = grid_features(on, off, pitch, beats, tonic_pc, minor, h.meter)
             lp = token_log_probs(model, tokens)
-            fit = grid_fit(lp)
+            fit = grid_fit(lp) if grid_weight else 0.0
             bar = downbeat_scores(bar_log_probs(lp, h.meter))
             for k in range(bpb):
                 h.shift = (keep - o + k * d) % q_len
@@ -1020,21 +1024,23 @@ def refine_phase(h: Hypothesis, notes: Sequence[Note], tonic_pc: int, minor: boo
 def rhythm_hypotheses(notes: Sequence[Note], duration_s: float, tempo_bpm: float | None = None,
                       meters=METERS, onset_strength=None, downbeat_s: float | None = None,
                       pickup_beats: float | None = None,
-                      beliefs: tuple[np.ndarray, NoteBeliefs] | None = None
-                      ) -> tuple[Onsets, list[Hypothesis]]:
+                      beliefs: tuple[np.ndarray, NoteBeliefs] | None = None,
+                      key: Key | None = None) -> tuple[Onsets, list[Hypothesis]]:
     """All metrical hypotheses for a take, with their features, unscored (see the module doc).
 
     ``beliefs``: the beat model's (:func:`model_beliefs`), read by the bar phase; without them
-    its two features are 0. Returns the onsets and the hypotheses; no hypotheses when there are
-    fewer than 3 onsets.
+    its two features are 0. ``key``: the notes' own key, ``estimate_key(notes, vote=False)`` as
+    the weights were fitted (computed here when not given). Returns the onsets and the
+    hypotheses; no hypotheses when there are fewer than 3 onsets.
     """
     ons = onsets_from_notes(notes, onset_strength)
     if len(ons.time_s) < 3:
         return ons, []
     bel = None if beliefs is None else onset_beliefs(ons, beliefs)
-    from ..music.keyfinding import estimate_key
+    if key is None:
+        from ..music.keyfinding import estimate_key
 
-    key = estimate_key(notes, vote=False)  # as the weights were fitted
+        key = estimate_key(notes, vote=False)  # as the weights were fitted
     cues = note_cues(ons, key.tonic_pitch_class, key.mode == "minor")
     if tempo_bpm is not None:
         periods, ratios, bpm_range = [60.0 / float(tempo_bpm)], (1.0,), (0.0, np.inf)
@@ -1105,10 +1111,14 @@ def estimate_rhythm(notes: Sequence[Note], duration_s: float, tempo_bpm: float |
     """
     check_bar_fix(downbeat_s, pickup_beats, duration_s, meter)
     meters = (tuple(int(x) for x in meter),) if meter is not None else METERS
+    from ..music.keyfinding import estimate_key
+
+    # the notes' own key, as the weights, the beat model and the bar model were fitted
+    key = estimate_key(notes, vote=False)
     # the model knows 4/4, 3/4 and 6/8: a 2/4 override gets nothing from it
-    beliefs = model_beliefs(notes) if beat_model and set(meters) & set(MODEL_METERS) else None
+    beliefs = model_beliefs(notes, key) if beat_model and set(meters) & set(MODEL_METERS) else None
     ons, hyps = rhythm_hypotheses(notes, duration_s, tempo_bpm, meters, onset_strength,
-                                  downbeat_s, pickup_beats, beliefs)
+                                  downbeat_s, pickup_beats, beliefs, key)
     if not hyps and len(ons.time_s) >= 3:
         raise OptionError(f"a pickup of {pickup_beats} beats is longer than a bar of "
                           f"{beats_per_bar(meters[0])} beats: give a shorter pickup")
@@ -1127,9 +1137,6 @@ def estimate_rhythm(notes: Sequence[Note], duration_s: float, tempo_bpm: float |
         else hyps[int(np.argmax(scores))]
     fixed = downbeat_s is not None or pickup_beats is not None
     if beat_model and not fixed and tuple(best.meter) in BAR_MODEL_WEIGHTS:
-        from ..music.keyfinding import estimate_key
-
-        key = estimate_key(notes, vote=False)  # as the bar model was trained
         best.shift = refine_phase(best, notes, key.tonic_pitch_class, key.mode == "minor")
     beats, downbeats = _grid_times(best)
     # The grid may reach back before the recording starts: keep only times inside the take.
@@ -1163,22 +1170,11 @@ def mean_beat_rate_bpm(beats_s: np.ndarray, first_onset_s: float, end_s: float,
 
 def perturbed_copies(notes: Sequence[Note], runs: int = ENSEMBLE_RUNS,
                      seed: int = 0) -> list[list[Note]]:
-    """Copies of a take's notes as another transcription of the same singing could give them.
-
-    Every onset and offset moves by a normal draw of :data:`ENSEMBLE_JITTER_S` (1 sd, the same for
-    both ends of a note) and each note is left out with probability :data:`ENSEMBLE_DROP`. The
-    draws depend only on the notes' order (fixed ``seed``): the same notes give the same copies,
-    and a time-shifted or transposed take gives shifted or transposed copies.
-    """
-    ordered = sorted(notes, key=lambda n: n.onset_s)
-    rng = np.random.default_rng(seed)
-    out = []
-    for _ in range(runs):
-        move = rng.normal(0.0, ENSEMBLE_JITTER_S, len(ordered))
-        keep = rng.random(len(ordered)) >= ENSEMBLE_DROP
-        out.append([Note(n.onset_s + dt, n.offset_s + dt, n.midi_pitch, n.midi, n.velocity)
-                    for n, dt, k in zip(ordered, move, keep) if k])
-    return out
+    """The meter/tempo vote's copies of a take's notes
+    (:func:`hum2band.music.tuning.perturbed_copies`): onsets and offsets moved by
+    :data:`ENSEMBLE_JITTER_S`, notes left out with probability :data:`ENSEMBLE_DROP`, pitches
+    kept."""
+    return tuning_copies(notes, runs, ENSEMBLE_JITTER_S, ENSEMBLE_DROP, seed=seed)
 
 
 def voted_meter_tempo(hyps: Sequence[Hypothesis], notes: Sequence[Note], duration_s: float,

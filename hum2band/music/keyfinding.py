@@ -266,29 +266,12 @@ def key_scores(notes: Sequence[Note]) -> np.ndarray:
 
 def perturbed_copies(notes: Sequence[Note], copies: int = KEY_VOTE_COPIES,
                      seed: int = 0) -> list[list[Note]]:
-    """Copies of a melody as another recording of the same singing could give them.
+    """The key vote's copies of a melody (:func:`hum2band.music.tuning.perturbed_copies`): pitch
+    moved by :data:`KEY_VOTE_PITCH_CENTS` and named again, times by :data:`KEY_VOTE_JITTER_S`,
+    notes left out with probability :data:`KEY_VOTE_DROP`."""
+    from .tuning import perturbed_copies as perturb
 
-    Each note's pitch moves by a normal draw of :data:`KEY_VOTE_PITCH_CENTS` (1 sd) and is named
-    again on the singer's own semitone grid (the tuning the notes themselves give), its
-    onset and offset move together by :data:`KEY_VOTE_JITTER_S`, and it is left out with
-    probability :data:`KEY_VOTE_DROP`. The draws depend only on the notes' order (fixed
-    ``seed``): the same notes give the same copies, and a transposed or time-shifted melody
-    gives transposed or shifted copies.
-    """
-    from .tuning import estimate_tuning_cents
-
-    ordered = sorted(notes, key=lambda n: n.onset_s)
-    tuning = estimate_tuning_cents(ordered) / 100.0
-    rng = np.random.default_rng(seed)
-    out = []
-    for _ in range(copies):
-        d_pitch = rng.normal(0.0, KEY_VOTE_PITCH_CENTS / 100.0, len(ordered))
-        d_time = rng.normal(0.0, KEY_VOTE_JITTER_S, len(ordered))
-        keep = rng.random(len(ordered)) >= KEY_VOTE_DROP
-        out.append([Note(n.onset_s + dt, n.offset_s + dt, n.midi_pitch + dp,
-                         int(round(n.midi_pitch + dp - tuning)), n.velocity)
-                    for n, dp, dt, k in zip(ordered, d_pitch, d_time, keep) if k])
-    return [c for c in out if c]
+    return perturb(notes, copies, KEY_VOTE_JITTER_S, KEY_VOTE_DROP, KEY_VOTE_PITCH_CENTS, seed)
 
 
 def estimate_key(notes: Sequence[Note], vote: bool = True) -> Key:

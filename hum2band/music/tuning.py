@@ -92,3 +92,35 @@ def snap_notes(notes: Sequence[Note], tuning_cents: float) -> list[Note]:
     """
     shift = float(tuning_cents) / 100.0
     return [replace(n, midi=int(np.round(n.midi_pitch - shift))) for n in notes]
+
+
+def perturbed_copies(notes: Sequence[Note], copies: int, jitter_s: float, drop: float,
+                     pitch_cents: float = 0.0, seed: int = 0) -> list[list[Note]]:
+    """Copies of a melody as another recording or transcription of the same singing could give
+    them (the key vote and the rhythm stage's meter/tempo vote).
+
+    Each note's onset and offset move together by a normal draw of ``jitter_s`` (s, 1 sd) and
+    the note is left out with probability ``drop``. With ``pitch_cents``, its pitch first moves
+    by a normal draw of that many cents (1 sd) and is named again on the singer's own semitone
+    grid (the tuning the notes themselves give); without, pitch and name stay. The draws depend
+    only on the notes' order (fixed ``seed``): the same notes give the same copies, and a
+    transposed or time-shifted melody gives transposed or shifted copies. Copies with no note
+    left are not returned.
+    """
+    ordered = sorted(notes, key=lambda n: n.onset_s)
+    if not ordered:
+        return []
+    tuning = estimate_tuning_cents(ordered) / 100.0 if pitch_cents else 0.0
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(copies):
+        d_pitch = (rng.normal(0.0, pitch_cents / 100.0, len(ordered)) if pitch_cents
+                   else np.zeros(len(ordered)))
+        d_time = rng.normal(0.0, jitter_s, len(ordered))
+        keep = rng.random(len(ordered)) >= drop
+        copy = [Note(n.onset_s + dt, n.offset_s + dt, n.midi_pitch + dp,
+                     int(round(n.midi_pitch + dp - tuning)) if pitch_cents else n.midi, n.velocity)
+                for n, dp, dt, k in zip(ordered, d_pitch, d_time, keep) if k]
+        if copy:
+            out.append(copy)
+    return out

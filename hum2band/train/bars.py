@@ -155,11 +155,9 @@ def loss_and_accuracy(net, x, bar):
         grid_right.append((G.grid_fit(lp_all[i, :k].numpy()) < 0) == wrong)
         if wrong:
             continue
-        mi = BAR_CLASSES[lab[0]][0]
-        cols = [c for c, (m, _) in enumerate(BAR_CLASSES) if m == mi]
-        lp = torch.log_softmax(lp_all[i, :k][:, cols], -1).numpy()
-        sc = G.downbeat_scores(lp)
-        truth = (-BAR_CLASSES[lab[0]][1]) % len(cols)
+        meter = METERS[BAR_CLASSES[lab[0]][0]]
+        sc = G.downbeat_scores(G.bar_log_probs(lp_all[i, :k].numpy(), meter))
+        truth = (-BAR_CLASSES[lab[0]][1]) % len(sc)
         right.append(int(np.argmax(sc)) == truth)
     return loss, acc, float(np.mean(right)) if right else 0.0, float(np.mean(grid_right))
 
