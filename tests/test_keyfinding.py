@@ -209,7 +209,8 @@ def test_the_key_vote_is_deterministic_and_follows_transposition_and_time_shifts
     assert (up.tonic_pitch_class, up.mode) == ((key.tonic_pitch_class + 5) % 12, key.mode)
     assert up.confidence == pytest.approx(key.confidence, abs=1e-9)
     later = K.estimate_key(_borderline_melody(60.45, shift_s=12.0))
-    assert later == key
+    assert (later.tonic, later.mode) == (key.tonic, key.mode)
+    assert later.confidence == pytest.approx(key.confidence, abs=1e-9)  # times shift in float
     copies = K.perturbed_copies(notes)
     assert len(copies) == K.KEY_VOTE_COPIES
     # each copy names its notes on the melody's own grid, moved by about 10 cents
@@ -236,3 +237,32 @@ def test_phrase_ends_and_long_notes_fade_in_rather_than_switch():
     assert np.allclose(f[0, col["start_maj0"]:col["start_maj0"] + 12], starts / starts.sum())
     # long notes: a ramp from 1.2 to 1.8 median holds; here 1.0 s against a median of 1.0 s: none
     assert np.allclose(f[:, col["long_maj0"]:col["long_maj0"] + 24], 0.0)
+
+
+def test_the_key_vote_has_converged_its_own_draws_barely_move_it():
+    # The vote's draws follow the notes' order, so a codec's extra note redraws every copy after
+    # it; with too few copies a close call is then decided by the draws. Two sets of draws
+    # (seeds) must give nearly the same probabilities (with 24 copies they differ by up to 0.08).
+    from hum2band.music.tuning import estimate_tuning_cents, snap_notes
+
+    scale = [0, 2, 4, 5, 7, 9, 11]
+    worst = 0.0
+    for seed in range(20):
+        rng = np.random.default_rng(seed)
+        degree = np.clip(np.cumsum(rng.integers(-2, 3, 40)), -4, 10)
+        pitch = [60 + 12 * (d // 7) + scale[d % 7] + rng.normal(0.0, 0.15) for d in degree]
+        notes = [Note(0.4 * i, 0.4 * i + 0.35, float(p)) for i, p in enumerate(pitch)]
+        notes = snap_notes(notes, estimate_tuning_cents(notes))
+        a, b = K.vote_probabilities(notes, seed=0), K.vote_probabilities(notes, seed=1)
+        assert a.shape == (24,) and a.sum() == pytest.approx(1.0)
+        worst = max(worst, 0.5 * float(np.abs(a - b).sum()))
+    assert worst < 0.04
+
+
+def test_the_vote_scores_the_same_copies_as_perturbed_copies():
+    notes = _borderline_melody(60.45)
+    prob = np.zeros(24)
+    for copy in [notes] + K.perturbed_copies(notes, 30):
+        s = K.key_scores(copy)
+        prob += np.exp(s - s.max()) / np.exp(s - s.max()).sum()
+    assert np.allclose(K.vote_probabilities(notes, 30), prob / prob.sum(), atol=1e-12)

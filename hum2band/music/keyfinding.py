@@ -31,9 +31,12 @@ second-best key (a log-odds).
 keeps and another loses, can tip a close call between two keys (F or C major when the last note
 sits half-way between C and C#). So :func:`estimate_key` averages the keys' probabilities
 (softmax of the scores) over the notes and :data:`KEY_VOTE_COPIES` perturbed copies of them, in
-which every note's pitch moves by :data:`KEY_VOTE_PITCH_CENTS` (1 sd) before it is named again,
-its times by :data:`KEY_VOTE_JITTER_S`, and one note in twenty is left out: the key is the one
-that holds up when the notes move as another recording of the same singing would move them.
+which every note's pitch moves by :data:`KEY_VOTE_PITCH_CENTS` (1 sd) and all of a copy's notes
+by :data:`KEY_VOTE_GRID_CENTS` (the tuning's own uncertainty) before they are named again, its
+times by :data:`KEY_VOTE_JITTER_S`, and one note in twenty is left out: the key is the one that
+holds up when the notes move as another recording of the same singing would move them. There are
+enough copies that the vote has converged (its own random draws barely change it), so two
+recordings that give nearly the same notes give nearly the same vote.
 The confidence is then ``1 - p2 / p1`` of the two most probable keys (the same quantity on one
 copy). The rhythm stage and the beat model read the key of the notes alone (``vote=False``),
 as they were fitted.
@@ -65,12 +68,20 @@ MAX_HOLD_S = 1.5
 #: above).
 PHRASE_GAP_S = 0.25
 
-#: The key vote (see the module doc): perturbed copies, pitch change (cents, 1 sd), onset and
-#: offset shift (s, 1 sd), share of notes left out. 10 cents is about how far a note's median
-#: pitch moves between two recordings of it; on the validation split the vote read the key of
-#: 0.808 of the takes (0.796 without) and of 0.788 of 600 more renditions (0.787).
-KEY_VOTE_COPIES = 24
+#: The key vote (see the module doc): perturbed copies, pitch change per note (cents, 1 sd),
+#: pitch change shared by a copy's notes (cents, 1 sd), onset and offset shift (s, 1 sd), share
+#: of notes left out. 10 cents is about how far a note's median pitch moves between two
+#: recordings of it; 6 cents is about how far the tuning the notes give is from the singer's own
+#: (its mean error on 600 renditions of the validation split: 4.4 cents), which moves the
+#: naming of every note sung near the middle of two semitones at once. 200 copies, because with
+#: 24 the key of 11 of 300 such renditions depended on the vote's own random draws (seeds 0-3),
+#: with 96 7, with 200 and 400 6: these draws are taken in the order of the notes, so one note
+#: more or less (a codec's split note) redraws the rest, and a close call was then decided by
+#: the draws. On the validation split the vote read the key of 0.808 of the takes (0.796
+#: without) and 0.792 -> 0.793 of 600 renditions (24 copies without the shared change -> now).
+KEY_VOTE_COPIES = 200
 KEY_VOTE_PITCH_CENTS = 10.0
+KEY_VOTE_GRID_CENTS = 6.0
 KEY_VOTE_JITTER_S = 0.015
 KEY_VOTE_DROP = 0.05
 
@@ -197,10 +208,14 @@ def key_features(notes: Sequence[Note]) -> np.ndarray:
         Rows 0-11: C major ... B major; rows 12-23: C minor ... B minor.
     """
     notes = sorted(notes, key=lambda n: n.onset_s)
-    midi = _snapped_midi(notes)
+    return _features(np.array([n.onset_s for n in notes], dtype=float),
+                     np.array([n.offset_s for n in notes], dtype=float), _snapped_midi(notes))
+
+
+def _features(onset_s: np.ndarray, offset_s: np.ndarray, midi: np.ndarray) -> np.ndarray:
+    """:func:`key_features` of notes given as arrays in time order (shape (n_notes,) each; s, s,
+    snapped MIDI)."""
     pcs = np.mod(midi, 12)
-    onset_s = np.array([n.onset_s for n in notes], dtype=float)
-    offset_s = np.array([n.offset_s for n in notes], dtype=float)
     next_onset_s = np.append(onset_s[1:], offset_s[-1])
     hold_s = np.clip(np.maximum(offset_s - onset_s, next_onset_s - onset_s), 0.05, MAX_HOLD_S)
     hist = hold_s @ (pcs[:, None] == np.arange(12))
@@ -267,11 +282,48 @@ def key_scores(notes: Sequence[Note]) -> np.ndarray:
 def perturbed_copies(notes: Sequence[Note], copies: int = KEY_VOTE_COPIES,
                      seed: int = 0) -> list[list[Note]]:
     """The key vote's copies of a melody (:func:`hum2band.music.tuning.perturbed_copies`): pitch
-    moved by :data:`KEY_VOTE_PITCH_CENTS` and named again, times by :data:`KEY_VOTE_JITTER_S`,
-    notes left out with probability :data:`KEY_VOTE_DROP`."""
+    moved by :data:`KEY_VOTE_PITCH_CENTS` per note and :data:`KEY_VOTE_GRID_CENTS` per copy and
+    named again, times by :data:`KEY_VOTE_JITTER_S`, notes left out with probability
+    :data:`KEY_VOTE_DROP`. (:func:`estimate_key` scores the same copies without building them.)"""
     from .tuning import perturbed_copies as perturb
 
-    return perturb(notes, copies, KEY_VOTE_JITTER_S, KEY_VOTE_DROP, KEY_VOTE_PITCH_CENTS, seed)
+    return perturb(notes, copies, KEY_VOTE_JITTER_S, KEY_VOTE_DROP, KEY_VOTE_PITCH_CENTS, seed,
+                   grid_cents=KEY_VOTE_GRID_CENTS)
+
+
+def _softmax(score: np.ndarray) -> np.ndarray:
+    p = np.exp(score - score.max())
+    return p / p.sum()
+
+
+def vote_probabilities(notes: Sequence[Note], copies: int = KEY_VOTE_COPIES,
+                       seed: int = 0) -> np.ndarray:
+    """The keys' probabilities averaged over the notes and :func:`perturbed_copies` of them,
+    shape (24,) (the rows of :func:`key_features`), summing to 1.
+
+    The copies are scored from arrays (the same draws, :func:`hum2band.music.tuning.
+    perturbation_draws`), without building their notes: 200 copies of a 100-note take cost
+    about 0.1 s.
+    """
+    from .tuning import estimate_tuning_cents, perturbation_draws
+
+    ordered = sorted(notes, key=lambda n: n.onset_s)
+    prob = _softmax(key_scores(ordered))
+    onset_s = np.array([n.onset_s for n in ordered], dtype=float)
+    offset_s = np.array([n.offset_s for n in ordered], dtype=float)
+    pitch = np.array([n.midi_pitch for n in ordered], dtype=float)
+    tuning = estimate_tuning_cents(ordered) / 100.0
+    d_pitch, d_time, keep = perturbation_draws(len(ordered), copies, KEY_VOTE_JITTER_S,
+                                               KEY_VOTE_DROP, KEY_VOTE_PITCH_CENTS,
+                                               KEY_VOTE_GRID_CENTS, seed)
+    for dp, dt, k in zip(d_pitch, d_time, keep):
+        if not k.any():
+            continue
+        on = onset_s[k] + dt[k]
+        order = np.argsort(on, kind="stable")  # as the notes of a copy would be sorted
+        midi = np.round(pitch[k] + dp[k] - tuning).astype(int)
+        prob += _softmax(_features(on[order], (offset_s[k] + dt[k])[order], midi[order]) @ KEY_WEIGHTS)
+    return prob / prob.sum()
 
 
 def estimate_key(notes: Sequence[Note], vote: bool = True) -> Key:
@@ -295,13 +347,7 @@ def estimate_key(notes: Sequence[Note], vote: bool = True) -> Key:
     """
     if len(notes) == 0:
         return Key("C", "major", 0.0)
-    score = key_scores(notes)
-    if vote:
-        prob = np.zeros(24)
-        for s in [score] + [key_scores(copy) for copy in perturbed_copies(notes)]:
-            p = np.exp(s - s.max())
-            prob += p / p.sum()
-        score = np.log(prob)
+    score = np.log(vote_probabilities(notes)) if vote else key_scores(notes)
     order = np.argsort(score)[::-1]
     margin = float(score[order[0]] - score[order[1]])
     confidence = 1.0 - np.exp(-max(margin, 0.0))

@@ -94,33 +94,64 @@ def snap_notes(notes: Sequence[Note], tuning_cents: float) -> list[Note]:
     return [replace(n, midi=int(np.round(n.midi_pitch - shift))) for n in notes]
 
 
+def perturbation_draws(n_notes: int, copies: int, jitter_s: float, drop: float,
+                       pitch_cents: float = 0.0, grid_cents: float = 0.0,
+                       seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The random moves of :func:`perturbed_copies`, as arrays (for callers that score the copies
+    without building notes).
+
+    Returns
+    -------
+    d_pitch : np.ndarray, shape (copies, n_notes)
+        Pitch moves, semitones: each note's own normal draw of ``pitch_cents`` (1 sd) plus, with
+        ``grid_cents``, one draw of that many cents (1 sd) shared by all the notes of the copy;
+        zeros without ``pitch_cents``.
+    d_time : np.ndarray, shape (copies, n_notes)
+        Onset (and offset) moves, s (1 sd ``jitter_s``).
+    keep : np.ndarray of bool, shape (copies, n_notes)
+        The notes kept (each left out with probability ``drop``).
+    """
+    rng = np.random.default_rng(seed)
+    d_pitch = np.zeros((copies, n_notes))
+    d_time = np.zeros((copies, n_notes))
+    keep = np.ones((copies, n_notes), dtype=bool)
+    for c in range(copies):
+        if pitch_cents:
+            d_pitch[c] = rng.normal(0.0, pitch_cents / 100.0, n_notes)
+        d_time[c] = rng.normal(0.0, jitter_s, n_notes)
+        keep[c] = rng.random(n_notes) >= drop
+        if pitch_cents and grid_cents:
+            d_pitch[c] += rng.normal(0.0, grid_cents / 100.0)
+    return d_pitch, d_time, keep
+
+
 def perturbed_copies(notes: Sequence[Note], copies: int, jitter_s: float, drop: float,
-                     pitch_cents: float = 0.0, seed: int = 0) -> list[list[Note]]:
+                     pitch_cents: float = 0.0, seed: int = 0,
+                     grid_cents: float = 0.0) -> list[list[Note]]:
     """Copies of a melody as another recording or transcription of the same singing could give
     them (the key vote and the rhythm stage's meter/tempo vote).
 
     Each note's onset and offset move together by a normal draw of ``jitter_s`` (s, 1 sd) and
     the note is left out with probability ``drop``. With ``pitch_cents``, its pitch first moves
-    by a normal draw of that many cents (1 sd) and is named again on the singer's own semitone
-    grid (the tuning the notes themselves give); without, pitch and name stay. The draws depend
-    only on the notes' order (fixed ``seed``): the same notes give the same copies, and a
-    transposed or time-shifted melody gives transposed or shifted copies. Copies with no note
-    left are not returned.
+    by a normal draw of that many cents (1 sd), plus a draw of ``grid_cents`` shared by the whole
+    copy (the uncertainty of the singer's tuning, which moves every note's naming together), and
+    is named again on the singer's own semitone grid (the tuning the notes themselves give);
+    without, pitch and name stay. The draws (:func:`perturbation_draws`) depend only on the
+    notes' order (fixed ``seed``): the same notes give the same copies, and a transposed or
+    time-shifted melody gives transposed or shifted copies. Copies with no note left are not
+    returned.
     """
     ordered = sorted(notes, key=lambda n: n.onset_s)
     if not ordered:
         return []
     tuning = estimate_tuning_cents(ordered) / 100.0 if pitch_cents else 0.0
-    rng = np.random.default_rng(seed)
+    d_pitch, d_time, keep = perturbation_draws(len(ordered), copies, jitter_s, drop, pitch_cents,
+                                               grid_cents, seed)
     out = []
-    for _ in range(copies):
-        d_pitch = (rng.normal(0.0, pitch_cents / 100.0, len(ordered)) if pitch_cents
-                   else np.zeros(len(ordered)))
-        d_time = rng.normal(0.0, jitter_s, len(ordered))
-        keep = rng.random(len(ordered)) >= drop
+    for dps, dts, ks in zip(d_pitch, d_time, keep):
         copy = [Note(n.onset_s + dt, n.offset_s + dt, n.midi_pitch + dp,
                      int(round(n.midi_pitch + dp - tuning)) if pitch_cents else n.midi, n.velocity)
-                for n, dp, dt, k in zip(ordered, d_pitch, d_time, keep) if k]
+                for n, dp, dt, k in zip(ordered, dps, dts, ks) if k]
         if copy:
             out.append(copy)
     return out
