@@ -3,8 +3,11 @@
 Synthetic sung notes (harmonic tones with a little vibrato) are put through a synthetic room (the
 direct sound, then exponentially decaying Gaussian noise from 3 ms on, as in
 ``benchmarks/robustness.py``) of a known RT60, and the notes the segmenter finds in the room are
-compared with those it finds in the dry take. ``OLD`` switches this issue's four rules off (the
-segmenter as it was before them), to show what each test guards against.
+compared with those it finds in the dry take. ``OLD`` switches this issue's rules off (the
+segmenter as it was before them), to show what each test guards against. The last tests build
+pitch tracks by hand: a room's decay after a note's direct sound has stopped (where the note must
+end at the knee, not where the decay has fallen ``offset_fall_db``), and frames that read two
+notes at once.
 """
 
 from __future__ import annotations
@@ -20,9 +23,13 @@ from hum2band.listen.pitch import HOP_S, TRACKER_SAMPLE_RATE_HZ, PitchTrack, tra
 RATE_HZ = TRACKER_SAMPLE_RATE_HZ
 #: The segmenter without the rules of issue 12's rooms part: no loudness-dip split, joined notes
 #: ending at the quietest frame, no reaching back over a soft note start or to where a new pitch
-#: first holds.
+#: first holds, no ending at the knee of a room's decay, no repair of frames that read two notes
+#: at once.
 OLD = replace(SegmenterSettings(), loud_dip_db=1e9, joined_offset_fraction=0.0,
-              onset_backtrack_s=0.0, change_back_s=0.0)
+              onset_backtrack_s=0.0, change_back_s=0.0, tail_knee_ratio=np.inf,
+              mixture_below_semitones=np.inf)
+#: Only the knee rule off.
+NO_KNEE = replace(SegmenterSettings(), tail_knee_ratio=np.inf)
 
 
 def sung(notes: list[tuple[float, float, float]], seconds: float, seed: int = 0) -> np.ndarray:
@@ -186,3 +193,79 @@ def test_a_new_pitch_is_cut_where_it_first_holds_not_after_a_frame_of_the_old_on
     # two frames of the old pitch among three: not yet the new note
     contour[41] = 60.0
     assert _split_by_pitch(contour, 0, n, SegmenterSettings(), HOP_S)[0] == (0, 43)
+
+
+# ---- a room's decay after the voice, and two notes read at once -------------------------------
+
+def _decay_track(after_stop_db: list[float]) -> tuple[PitchTrack, int]:
+    """One held note (frames 5-99 at -20 dB, pitch 60, clearly pitched), then ``after_stop_db``
+    (the loudness from frame 100 on, still on the note's pitch and periodic), then the noise
+    floor at -80 dB; returns the track and the frame where the loudness first reaches the floor."""
+    n = 220
+    rms = np.full(n, -80.0)
+    rms[5:100] = -20.0
+    tail = np.maximum(np.asarray(after_stop_db, float), -80.0)
+    rms[100:100 + len(tail)] = tail
+    quiet = 100 + len(tail)
+    pitch = np.where(rms > -79.0, 60.0, np.nan)
+    periodicity = np.where(rms > -79.0, 0.95, 0.1)
+    return _track(pitch, rms, periodicity), quiet
+
+
+def _end_s(track: PitchTrack, settings: SegmenterSettings | None = None) -> float:
+    notes = segment_notes(track, settings)
+    assert len(notes) == 1, notes
+    return notes[0].offset_s
+
+
+def test_a_note_ends_at_the_knee_of_a_rooms_decay_not_in_it():
+    # The direct sound falls 3 dB a frame for 3 frames (frames 100-102), then the room's echo
+    # decays at 0.75 dB a frame (60 dB in 0.8 s; SSVD takes put in a room show such knees) and
+    # stays pitched: the note ends where the voice's drop meets the decay (frame 103), not where
+    # the echo has fallen offset_fall_db (14 dB) under the note, 60 ms later.
+    drop = [-23.0, -26.0, -29.0]
+    decay = [-29.0 - 0.75 * (i + 1) for i in range(70)]
+    track, _ = _decay_track(drop + decay)
+    assert abs(_end_s(track) - 1.03) <= 0.02
+    assert _end_s(track, NO_KNEE) >= 1.085
+
+
+@pytest.mark.parametrize("after_stop_db", [
+    [-25.0, -35.0, -50.0, -80.0],                 # a dry stop: straight down to the floor
+    [-20.0 - 1.5 * (i + 1) for i in range(45)],   # a singer's fade: one steady slope, no knee
+    [-21.0, -22.0, -24.0, -27.0, -31.0, -36.0, -42.0, -49.0, -57.0, -80.0],  # a fade that speeds up
+])
+def test_a_fall_without_a_knee_ends_where_it_did(after_stop_db):
+    track, _ = _decay_track(after_stop_db)
+    assert _end_s(track) == _end_s(track, NO_KNEE)
+
+
+def test_frames_that_read_two_notes_at_once_take_the_new_notes_pitch():
+    # 54 then 59; in between, 6 frames read 35 (the two notes' common period, 59 - 24: the new
+    # note over the old one's echo). The new note starts where those frames start.
+    n = 140
+    pitch = np.concatenate([np.full(65, 54.0), np.full(6, 35.0), np.full(n - 71, 59.0)])
+    pitch[:5] = pitch[-5:] = np.nan
+    rms = np.where(np.isfinite(pitch), -20.0, -80.0)
+    periodicity = np.where(np.isfinite(pitch), 0.95, 0.1)
+    track = _track(pitch, rms, periodicity)
+    got = segment_notes(track)
+    assert [round(n.midi_pitch) for n in got] == [54, 59]
+    assert abs(got[1].onset_s - 0.65) <= 0.03  # the cut, plus joined_onset_delay_s
+    old = segment_notes(track, replace(SegmenterSettings(), mixture_below_semitones=np.inf))
+    assert old[-1].onset_s - got[1].onset_s >= 0.05
+
+
+def test_a_frame_far_under_its_neighbourhood_takes_the_next_frames_pitch():
+    from hum2band.listen.notes import repair_octaves
+
+    p = np.full(60, 60.0)
+    p[20:23] = [36.0, 41.0, 62.0]   # 24 and 19 under the median: -> 62, the frame after them
+    p[40] = 46.5                     # 13.5 under: kept (more than an octave off, not so far)
+    p[50] = 40.0                     # 20 under: -> 60, the frame after it
+    got = repair_octaves(p, np.ones(60, bool), mixture_below=16.0)
+    want = np.full(60, 60.0)
+    want[20:23] = 62.0
+    want[40] = 46.5
+    assert got.tolist() == want.tolist()
+    assert repair_octaves(p, np.ones(60, bool)).tolist() == p.tolist()
