@@ -31,9 +31,8 @@ second-best key (a log-odds).
 keeps and another loses, can tip a close call between two keys (F or C major when the last note
 sits half-way between C and C#). So :func:`estimate_key` averages the keys' probabilities
 (softmax of the scores) over the notes and :data:`KEY_VOTE_COPIES` perturbed copies of them, in
-which every note's pitch moves by :data:`KEY_VOTE_PITCH_CENTS` (1 sd) and all of a copy's notes
-by :data:`KEY_VOTE_GRID_CENTS` (the tuning's own uncertainty) before they are named again, its
-times by :data:`KEY_VOTE_JITTER_S`, and one note in twenty is left out: the key is the one that
+which every note's pitch moves by :data:`KEY_VOTE_PITCH_CENTS` (1 sd) before it is named again,
+its times by :data:`KEY_VOTE_JITTER_S`, and one note in twenty is left out: the key is the one that
 holds up when the notes move as another recording of the same singing would move them. There are
 enough copies that the vote has converged (its own random draws barely change it), so two
 recordings that give nearly the same notes give nearly the same vote.
@@ -68,20 +67,18 @@ MAX_HOLD_S = 1.5
 #: above).
 PHRASE_GAP_S = 0.25
 
-#: The key vote (see the module doc): perturbed copies, pitch change per note (cents, 1 sd),
-#: pitch change shared by a copy's notes (cents, 1 sd), onset and offset shift (s, 1 sd), share
-#: of notes left out. 10 cents is about how far a note's median pitch moves between two
-#: recordings of it; 6 cents is about how far the tuning the notes give is from the singer's own
-#: (its mean error on 600 renditions of the validation split: 4.4 cents), which moves the
-#: naming of every note sung near the middle of two semitones at once. 200 copies, because with
-#: 24 the key of 11 of 300 such renditions depended on the vote's own random draws (seeds 0-3),
-#: with 96 7, with 200 and 400 6: these draws are taken in the order of the notes, so one note
-#: more or less (a codec's split note) redraws the rest, and a close call was then decided by
-#: the draws. On the validation split the vote read the key of 0.808 of the takes (0.796
-#: without) and 0.792 -> 0.793 of 600 renditions (24 copies without the shared change -> now).
+#: The key vote (see the module doc): perturbed copies, pitch change (cents, 1 sd), onset and
+#: offset shift (s, 1 sd), share of notes left out. 10 cents is about how far a note's median
+#: pitch moves between two recordings of it. 200 copies, because with 24 the key of 11 of 300
+#: validation-split renditions depended on the vote's own random draws (seeds 0-3), with 96 on
+#: 9, with 200 on 5, with 400 on 4: the draws are taken in the order of the notes, so one note
+#: more or less (a codec's split note) redraws every copy after it, and a close call was then
+#: decided by the draws. On the validation split the vote read the key of 0.808 of the takes
+#: (0.796 without) and of 0.792 -> 0.793 of 600 renditions (24 copies -> 200). (Moving all of a
+#: copy's notes together as well, by the tuning estimate's own error of about 6 cents, read
+#: 0.788 of them: not done.)
 KEY_VOTE_COPIES = 200
 KEY_VOTE_PITCH_CENTS = 10.0
-KEY_VOTE_GRID_CENTS = 6.0
 KEY_VOTE_JITTER_S = 0.015
 KEY_VOTE_DROP = 0.05
 
@@ -282,13 +279,11 @@ def key_scores(notes: Sequence[Note]) -> np.ndarray:
 def perturbed_copies(notes: Sequence[Note], copies: int = KEY_VOTE_COPIES,
                      seed: int = 0) -> list[list[Note]]:
     """The key vote's copies of a melody (:func:`hum2band.music.tuning.perturbed_copies`): pitch
-    moved by :data:`KEY_VOTE_PITCH_CENTS` per note and :data:`KEY_VOTE_GRID_CENTS` per copy and
-    named again, times by :data:`KEY_VOTE_JITTER_S`, notes left out with probability
+    moved by :data:`KEY_VOTE_PITCH_CENTS` and named again, times by :data:`KEY_VOTE_JITTER_S`, notes left out with probability
     :data:`KEY_VOTE_DROP`. (:func:`estimate_key` scores the same copies without building them.)"""
     from .tuning import perturbed_copies as perturb
 
-    return perturb(notes, copies, KEY_VOTE_JITTER_S, KEY_VOTE_DROP, KEY_VOTE_PITCH_CENTS, seed,
-                   grid_cents=KEY_VOTE_GRID_CENTS)
+    return perturb(notes, copies, KEY_VOTE_JITTER_S, KEY_VOTE_DROP, KEY_VOTE_PITCH_CENTS, seed)
 
 
 def _softmax(score: np.ndarray) -> np.ndarray:
@@ -314,8 +309,7 @@ def vote_probabilities(notes: Sequence[Note], copies: int = KEY_VOTE_COPIES,
     pitch = np.array([n.midi_pitch for n in ordered], dtype=float)
     tuning = estimate_tuning_cents(ordered) / 100.0
     d_pitch, d_time, keep = perturbation_draws(len(ordered), copies, KEY_VOTE_JITTER_S,
-                                               KEY_VOTE_DROP, KEY_VOTE_PITCH_CENTS,
-                                               KEY_VOTE_GRID_CENTS, seed)
+                                               KEY_VOTE_DROP, KEY_VOTE_PITCH_CENTS, seed)
     for dp, dt, k in zip(d_pitch, d_time, keep):
         if not k.any():
             continue

@@ -95,17 +95,15 @@ def snap_notes(notes: Sequence[Note], tuning_cents: float) -> list[Note]:
 
 
 def perturbation_draws(n_notes: int, copies: int, jitter_s: float, drop: float,
-                       pitch_cents: float = 0.0, grid_cents: float = 0.0,
-                       seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                       pitch_cents: float = 0.0, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The random moves of :func:`perturbed_copies`, as arrays (for callers that score the copies
     without building notes).
 
     Returns
     -------
     d_pitch : np.ndarray, shape (copies, n_notes)
-        Pitch moves, semitones: each note's own normal draw of ``pitch_cents`` (1 sd) plus, with
-        ``grid_cents``, one draw of that many cents (1 sd) shared by all the notes of the copy;
-        zeros without ``pitch_cents``.
+        Pitch moves, semitones: each note's own normal draw of ``pitch_cents`` (1 sd); zeros
+        without ``pitch_cents``.
     d_time : np.ndarray, shape (copies, n_notes)
         Onset (and offset) moves, s (1 sd ``jitter_s``).
     keep : np.ndarray of bool, shape (copies, n_notes)
@@ -120,23 +118,18 @@ def perturbation_draws(n_notes: int, copies: int, jitter_s: float, drop: float,
             d_pitch[c] = rng.normal(0.0, pitch_cents / 100.0, n_notes)
         d_time[c] = rng.normal(0.0, jitter_s, n_notes)
         keep[c] = rng.random(n_notes) >= drop
-        if pitch_cents and grid_cents:
-            d_pitch[c] += rng.normal(0.0, grid_cents / 100.0)
     return d_pitch, d_time, keep
 
 
 def perturbed_copies(notes: Sequence[Note], copies: int, jitter_s: float, drop: float,
-                     pitch_cents: float = 0.0, seed: int = 0,
-                     grid_cents: float = 0.0) -> list[list[Note]]:
+                     pitch_cents: float = 0.0, seed: int = 0) -> list[list[Note]]:
     """Copies of a melody as another recording or transcription of the same singing could give
     them (the key vote and the rhythm stage's meter/tempo vote).
 
     Each note's onset and offset move together by a normal draw of ``jitter_s`` (s, 1 sd) and
     the note is left out with probability ``drop``. With ``pitch_cents``, its pitch first moves
-    by a normal draw of that many cents (1 sd), plus a draw of ``grid_cents`` shared by the whole
-    copy (the uncertainty of the singer's tuning, which moves every note's naming together), and
-    is named again on the singer's own semitone grid (the tuning the notes themselves give);
-    without, pitch and name stay. The draws (:func:`perturbation_draws`) depend only on the
+    by a normal draw of that many cents (1 sd) and is named again on the singer's own semitone
+    grid (the tuning the notes themselves give); without, pitch and name stay. The draws (:func:`perturbation_draws`) depend only on the
     notes' order (fixed ``seed``): the same notes give the same copies, and a transposed or
     time-shifted melody gives transposed or shifted copies. Copies with no note left are not
     returned.
@@ -146,7 +139,7 @@ def perturbed_copies(notes: Sequence[Note], copies: int, jitter_s: float, drop: 
         return []
     tuning = estimate_tuning_cents(ordered) / 100.0 if pitch_cents else 0.0
     d_pitch, d_time, keep = perturbation_draws(len(ordered), copies, jitter_s, drop, pitch_cents,
-                                               grid_cents, seed)
+                                               seed)
     out = []
     for dps, dts, ks in zip(d_pitch, d_time, keep):
         copy = [Note(n.onset_s + dt, n.offset_s + dt, n.midi_pitch + dp,
