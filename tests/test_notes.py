@@ -103,3 +103,28 @@ def test_a_note_an_octave_off_its_neighbours_is_folded_back_and_a_stray_is_dropp
     # A real octave leap that the melody follows is kept.
     leap = [60, 62, 64, 76, 74, 72, 71, 72]
     assert [round(n.midi_pitch) for n in repair_register(melody(leap))] == leap
+
+
+def test_notes_far_under_the_takes_register_are_a_hum_not_the_singer():
+    from hum2band.listen.notes import SegmenterSettings, drop_below_register, repair_register
+    from hum2band.music.melody import Note
+
+    def melody(pitches, lengths):
+        t, out = 0.0, []
+        for p, d in zip(pitches, lengths):
+            out.append(Note(t, t + d, float(p), int(round(p)), 80))
+            t += d + 0.05
+        return out
+
+    # A soprano's phrase around A4 with a room's 55 Hz hum read as three long notes at its end
+    # (as in SSVD 1223): the stray rule keeps them (long, and each other's neighbours), the
+    # register rule drops them.
+    sung = [69, 71, 72, 74, 72, 71, 69, 67, 69, 71, 69]
+    take = melody(sung + [33.2, 33.1, 33.0], [0.4] * len(sung) + [0.6, 0.5, 0.7])
+    assert len(repair_register(take)) == len(take)
+    assert [round(n.midi_pitch) for n in drop_below_register(take)] == sung
+    off = SegmenterSettings(below_register_semitones=float("inf"))
+    assert len(drop_below_register(take, off)) == len(take)
+    # A melody's real low notes, an octave and more under its middle, stay.
+    low = [69, 71, 72, 74, 72, 57, 55, 57, 69, 71, 69]
+    assert [round(n.midi_pitch) for n in drop_below_register(melody(low, [0.4] * len(low)))] == low

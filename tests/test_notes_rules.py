@@ -671,7 +671,9 @@ def test_the_register_repair_uses_the_given_settings():
     rms = np.where(np.isfinite(contour), -20.0, SILENCE_DB)
     track = _sung(contour, rms)
     assert [round(n.midi_pitch) for n in segment_notes(track)] == [60, 62, 62, 60]
-    kept = segment_notes(track, replace(S, stray_max_s=0.05))
+    # (41 is also 20 under the take's register: the rule for a hum far below it is switched off
+    # here, so that only the stray limit decides)
+    kept = segment_notes(track, replace(S, stray_max_s=0.05, below_register_semitones=np.inf))
     assert [round(n.midi_pitch) for n in kept] == [60, 62, 41, 62, 60]
 
 

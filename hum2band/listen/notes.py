@@ -23,7 +23,8 @@ The segmenter works in five steps over a :class:`~hum2band.listen.pitch.PitchTra
    the release at its end.
 5. **Register** -- a note an octave off both its neighbours (a tracker's slip for a whole note) is
    folded back, and a short pitched scrap far from both (a breath, a click, a room's tail) is
-   dropped (:func:`repair_register`).
+   dropped (:func:`repair_register`); so is any note far under the whole take's register (a hum
+   in the room, :func:`drop_below_register`).
 
 All thresholds live in :class:`SegmenterSettings`; they were chosen on half of the SSVD
 development takes and checked on the other half (``benchmarks/transcription.py``).
@@ -190,6 +191,14 @@ class SegmenterSettings:
     octave_tolerance_semitones: float = 3.0
     #: ... or else dropped when shorter than this (a breath, a click, a scrap of the room's tail), s.
     stray_max_s: float = 0.2
+    #: A note further than this below the take's register (the median pitch of its notes, each
+    #: weighed by its length) is not sung, semitones: no melody reaches that far under its own
+    #: middle, while a low hum in the room or a tracker's reading of two notes at once gives
+    #: pitched notes near 55 Hz under a soprano's take (SSVD 1217, 1223, 1227: A1 under a median
+    #: near A4). On the even SSVD takes (COnP / COnPOff) it gave 0.750 / 0.675 -> 0.753 / 0.678 as
+    #: recorded and 0.715 / 0.588 -> 0.718 / 0.590 in a room of RT60 0.4 s; the odd takes have
+    #: no such notes (no change); 15 semitones measured the same as 18.
+    below_register_semitones: float = 18.0
     #: A frame whose pitch reads more than this far below the pitch around it (the running median
     #: of :func:`repair_octaves`) is two notes heard at once, semitones: where a new note starts
     #: over the previous one's echo in a room, the tracker finds their common period, two octaves
@@ -254,7 +263,7 @@ def segment_notes(track: PitchTrack, settings: SegmenterSettings | None = None) 
         onset = float(track.times_s[a])
         offset = float(track.times_s[b - 1] + hop)
         out.append(Note(onset, offset, midi_pitch, int(round(midi_pitch)), velocity))
-    return repair_register(out, s)
+    return drop_below_register(repair_register(out, s), s)
 
 
 def repair_register(notes: list[Note], settings: SegmenterSettings | None = None) -> list[Note]:
@@ -310,6 +319,27 @@ def repair_register(notes: list[Note], settings: SegmenterSettings | None = None
                 continue
         i += 1
     return out
+
+
+def drop_below_register(notes: list[Note], settings: SegmenterSettings | None = None) -> list[Note]:
+    """The notes without those far under the take's register: a hum in the room, not the singer.
+
+    The register is the median pitch of all the notes, each weighed by its length; a note more
+    than ``SegmenterSettings.below_register_semitones`` under it is dropped, however long and
+    however many such notes there are (which :func:`repair_register`, judging each note by its
+    neighbours, lets through when they follow one another). With fewer than three notes there
+    is no register to judge by and all are kept.
+    """
+    s = settings or SegmenterSettings()
+    if len(notes) < 3:
+        return list(notes)
+    below_semitones = s.below_register_semitones
+    pitch = np.array([n.midi_pitch for n in notes])
+    length_s = np.array([n.offset_s - n.onset_s for n in notes])
+    order = np.argsort(pitch, kind="stable")
+    cum = np.cumsum(length_s[order])
+    register = pitch[order][min(int(np.searchsorted(cum, 0.5 * cum[-1])), len(notes) - 1)]
+    return [n for n in notes if n.midi_pitch >= register - below_semitones]
 
 
 def _leaps_from_both(d: np.ndarray, leap_semitones: float) -> bool:
