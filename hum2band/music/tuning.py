@@ -95,7 +95,8 @@ def snap_notes(notes: Sequence[Note], tuning_cents: float) -> list[Note]:
 
 
 def perturbation_draws(n_notes: int, copies: int, jitter_s: float, drop: float,
-                       pitch_cents: float = 0.0, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                       pitch_cents: float = 0.0,
+                       seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The random moves of :func:`perturbed_copies`, as arrays (for callers that score the copies
     without building notes).
 
@@ -129,10 +130,10 @@ def perturbed_copies(notes: Sequence[Note], copies: int, jitter_s: float, drop: 
     Each note's onset and offset move together by a normal draw of ``jitter_s`` (s, 1 sd) and
     the note is left out with probability ``drop``. With ``pitch_cents``, its pitch first moves
     by a normal draw of that many cents (1 sd) and is named again on the singer's own semitone
-    grid (the tuning the notes themselves give); without, pitch and name stay. The draws (:func:`perturbation_draws`) depend only on the
-    notes' order (fixed ``seed``): the same notes give the same copies, and a transposed or
-    time-shifted melody gives transposed or shifted copies. Copies with no note left are not
-    returned.
+    grid (the tuning the notes themselves give); without, pitch and name stay. The draws
+    (:func:`perturbation_draws`) depend only on the notes' order (fixed ``seed``): the same notes
+    give the same copies, and a transposed or time-shifted melody gives transposed or shifted
+    copies. Copies with no note left are not returned.
     """
     ordered = sorted(notes, key=lambda n: n.onset_s)
     if not ordered:
