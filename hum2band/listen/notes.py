@@ -333,13 +333,15 @@ def drop_below_register(notes: list[Note], settings: SegmenterSettings | None = 
     s = settings or SegmenterSettings()
     if len(notes) < 3:
         return list(notes)
-    below_semitones = s.below_register_semitones
     pitch = np.array([n.midi_pitch for n in notes])
-    length_s = np.array([n.offset_s - n.onset_s for n in notes])
+    # lengths in whole microseconds, so that the float error of offset - onset (which moves with
+    # the take's start time) cannot tip a tie between two halves of the take: a later take gets
+    # the same verdict
+    length_us = np.round([(n.offset_s - n.onset_s) * 1e6 for n in notes]).astype(np.int64)
     order = np.argsort(pitch, kind="stable")
-    cum = np.cumsum(length_s[order])
-    register = pitch[order][min(int(np.searchsorted(cum, 0.5 * cum[-1])), len(notes) - 1)]
-    return [n for n in notes if n.midi_pitch >= register - below_semitones]
+    cum = np.cumsum(length_us[order])
+    register = pitch[order][min(int(np.searchsorted(cum, cum[-1] / 2.0)), len(notes) - 1)]
+    return [n for n in notes if n.midi_pitch >= register - s.below_register_semitones]
 
 
 def _leaps_from_both(d: np.ndarray, leap_semitones: float) -> bool:
