@@ -21,6 +21,12 @@ recorded and as degraded:
                           the direct sound, then exponentially decaying Gaussian noise from 3 ms on
                           (seeded per take), reverberant-to-direct energy 0 dB at 0.4 s and +3 dB
                           at 0.8 s (the diffuse energy grows with the reverberation time)
+``room-early 0.4 s`` /    a second kind of room, unlike the one above (the dereverberation was
+``0.8``                   tuned on that one): ten early reflections 2-30 ms after the direct sound
+                          (walls, table, floor; together about as strong as the direct sound), and a
+                          late decay from 15 ms on that falls faster in the treble (RT60 x1.25 under
+                          500 Hz, x0.6 over 2 kHz), as strong as the direct sound: direct-to-
+                          reverberant about -3 dB, a phone a metre or two away in a kitchen
 ``telephone``             8 kHz, 300-3400 Hz band (4th-order Butterworth band-pass), G.711 mu-law
 ========================  ============================================================================
 
@@ -145,11 +151,40 @@ def room_impulse_response(rt60_s: float, sample_rate_hz: int, rng: np.random.Gen
     return tail
 
 
-def in_room(x: np.ndarray, sample_rate_hz: int, rt60_s: float, rng: np.random.Generator) -> np.ndarray:
-    """``x`` as heard in a room (see :func:`room_impulse_response`), same length, same peak."""
+def early_room_impulse_response(rt60_s: float, sample_rate_hz: int,
+                                rng: np.random.Generator) -> np.ndarray:
+    """A room with early reflections and a treble that dies first, shape (n_taps,): a unit direct
+    path; ten reflections 2-30 ms later, amplitude 0.7 sqrt(2 ms / delay), random sign; then
+    Gaussian noise from 15 ms on (20 ms fade-in) in three bands decaying by 60 dB in 1.25, 1 and
+    0.6 times ``rt60_s`` (under 500 Hz, 500-2000 Hz, over 2 kHz), with the direct path's energy."""
+    from scipy.signal import butter, sosfilt
+
+    n = int(1.2 * rt60_s * sample_rate_hz)
+    t_s = np.arange(n) / sample_rate_hz
+    ir = np.zeros(n)
+    for delay_ms in np.sort(rng.uniform(2.0, 30.0, 10)):
+        ir[int(delay_ms * sample_rate_hz / 1000.0)] += rng.choice([-1.0, 1.0]) * 0.7 * np.sqrt(2.0 / delay_ms)
+    tail = np.zeros(n)
+    for band, kind, scale in (((500.0,), "lowpass", 1.25), ((500.0, 2000.0), "bandpass", 1.0),
+                              ((2000.0,), "highpass", 0.6)):
+        sos = butter(4, band if len(band) > 1 else band[0], kind, fs=sample_rate_hz, output="sos")
+        tail += sosfilt(sos, rng.standard_normal(n)) * np.exp(-3.0 * np.log(10.0) * t_s / (rt60_s * scale))
+    tail *= np.clip((t_s - 0.015) / 0.02, 0.0, 1.0)
+    ir += tail / np.sqrt(np.sum(tail ** 2))
+    ir[0] = 1.0
+    return ir
+
+
+def in_room(x: np.ndarray, sample_rate_hz: int, rt60_s: float, rng: np.random.Generator,
+            early: bool = False) -> np.ndarray:
+    """``x`` as heard in a room (see :func:`room_impulse_response`, or with ``early``
+    :func:`early_room_impulse_response`), same length, same peak."""
     from scipy.signal import fftconvolve
 
-    rir = room_impulse_response(rt60_s, sample_rate_hz, rng, 10.0 * np.log10(rt60_s / 0.4))
+    if early:
+        rir = early_room_impulse_response(rt60_s, sample_rate_hz, rng)
+    else:
+        rir = room_impulse_response(rt60_s, sample_rate_hz, rng, 10.0 * np.log10(rt60_s / 0.4))
     y = fftconvolve(x.astype(np.float64), rir)[: len(x)]
     return (y * (np.max(np.abs(x)) / max(np.max(np.abs(y)), 1e-9))).astype(np.float32)
 
@@ -223,9 +258,9 @@ def _noise(kind: str, snr_db: float) -> Maker:
     return make
 
 
-def _room(rt60_s: float) -> Maker:
+def _room(rt60_s: float, early: bool = False) -> Maker:
     def make(x, sr, rng, others, tmp):
-        return Degraded(in_room(x, sr, rt60_s, rng), sr)
+        return Degraded(in_room(x, sr, rt60_s, rng, early), sr)
     return make
 
 
@@ -248,6 +283,8 @@ CONDITIONS: dict[str, Maker] = {
     "babble-10": _noise("babble", 10.0),
     "room-0.4": _room(0.4),
     "room-0.8": _room(0.8),
+    "room-early-0.4": _room(0.4, early=True),
+    "room-early-0.8": _room(0.8, early=True),
     "telephone": _telephone,
 }
 

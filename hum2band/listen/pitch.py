@@ -228,6 +228,16 @@ def resolve_backend(name: str) -> tuple[str, ...]:
     return parts
 
 
+def to_tracker_rate(samples: np.ndarray, sample_rate_hz: int) -> np.ndarray:
+    """Mono samples (shape (n_samples,)) as float32 at :data:`TRACKER_SAMPLE_RATE_HZ`."""
+    x = np.asarray(samples, dtype=np.float32)
+    if sample_rate_hz != TRACKER_SAMPLE_RATE_HZ:
+        import soxr
+
+        x = soxr.resample(x, sample_rate_hz, TRACKER_SAMPLE_RATE_HZ).astype(np.float32)
+    return x
+
+
 def track_pitch(samples: np.ndarray, sample_rate_hz: int = TRACKER_SAMPLE_RATE_HZ,
                 backend: str = "default") -> PitchTrack:
     """Track the sung f0 of a mono take.
@@ -245,11 +255,7 @@ def track_pitch(samples: np.ndarray, sample_rate_hz: int = TRACKER_SAMPLE_RATE_H
         On a :data:`HOP_S` grid starting at 0 s.
     """
     parts = resolve_backend(backend)
-    x = np.asarray(samples, dtype=np.float32)
-    if sample_rate_hz != TRACKER_SAMPLE_RATE_HZ:
-        import soxr
-
-        x = soxr.resample(x, sample_rate_hz, TRACKER_SAMPLE_RATE_HZ).astype(np.float32)
+    x = to_tracker_rate(samples, sample_rate_hz)
     n_frames = int(len(x) // int(HOP_S * TRACKER_SAMPLE_RATE_HZ)) + 1
     rms_db = frame_rms_db(x, TRACKER_SAMPLE_RATE_HZ, n_frames)
     tracks = [_BACKENDS[p](x, n_frames, rms_db) for p in parts]

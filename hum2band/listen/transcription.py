@@ -3,6 +3,7 @@
 The stages, in order (each its own module):
 
 ``decode``  -> mono 16 kHz samples (any phone or browser format, via PyAV)
+``dereverb`` -> the room's late reverberation taken out (WPE, :mod:`.dereverb`)
 ``pitch``   -> frame-wise f0 contour (:class:`~hum2band.listen.pitch.PitchTrack`)
 ``notes``   -> sung notes (onset, offset, fractional pitch)
 ``tuning``  -> the singer's reference pitch; notes snapped to semitones
@@ -26,7 +27,8 @@ from ..music.melody import Melody, Note
 from ..music.meter import SUPPORTED_METERS
 from ..music.tuning import estimate_tuning_cents, snap_notes
 from .notes import SegmenterSettings, segment_notes, voicing
-from .pitch import TRACKER_SAMPLE_RATE_HZ, PitchTrack, resolve_backend, track_pitch
+from .dereverb import dereverberate
+from .pitch import TRACKER_SAMPLE_RATE_HZ, PitchTrack, resolve_backend, to_tracker_rate, track_pitch
 from .bar_fix import check_bar_fix
 from .rhythm import estimate_rhythm
 
@@ -42,7 +44,7 @@ def transcribe(path: str | os.PathLike, pitch_backend: str = "default",
                tempo_bpm: float | None = None, meter: Sequence[int] | None = None,
                key: str | Key | None = None, max_duration_s: float | None = MAX_DURATION_S,
                progress: Progress | None = None, downbeat_s: float | None = None,
-               pickup_beats: float | None = None) -> Melody:
+               pickup_beats: float | None = None, dereverb: bool = True) -> Melody:
     """Transcribe an audio file into a melody.
 
     Parameters
@@ -62,6 +64,9 @@ def transcribe(path: str | os.PathLike, pitch_backend: str = "default",
         Longer takes are refused (None: no limit).
     progress : callable, optional
         Called with each stage's name as it starts.
+    dereverb : bool
+        Take the room's late reverberation out before the pitch is read (:mod:`.dereverb`);
+        False reads the take as it is.
 
     Returns
     -------
@@ -81,7 +86,7 @@ def transcribe(path: str | os.PathLike, pitch_backend: str = "default",
                                 max_duration_s=max_duration_s)
     timings["decode"] = time.perf_counter() - t
     return _run_stages(audio.samples, audio.sample_rate_hz, pitch_backend, tempo_bpm, meter, key,
-                       str(path), progress, timings, None, downbeat_s, pickup_beats)
+                       str(path), progress, timings, None, downbeat_s, pickup_beats, dereverb)
 
 
 def transcribe_audio(samples: np.ndarray, sample_rate_hz: int, pitch_backend: str = "default",
@@ -90,17 +95,18 @@ def transcribe_audio(samples: np.ndarray, sample_rate_hz: int, pitch_backend: st
                      progress: Progress | None = None,
                      timings: dict[str, float] | None = None,
                      settings: SegmenterSettings | None = None, downbeat_s: float | None = None,
-                     pickup_beats: float | None = None) -> Melody:
+                     pickup_beats: float | None = None, dereverb: bool = True) -> Melody:
     """Transcribe mono samples (shape (n_samples,)) at ``sample_rate_hz``; see :func:`transcribe`."""
     _check_options(pitch_backend, tempo_bpm, meter, key, downbeat_s, pickup_beats)
     return _run_stages(samples, sample_rate_hz, pitch_backend, tempo_bpm, meter, key, source,
-                       progress, dict(timings or {}), settings, downbeat_s, pickup_beats)
+                       progress, dict(timings or {}), settings, downbeat_s, pickup_beats, dereverb)
 
 
 def _run_stages(samples, sample_rate_hz, pitch_backend, tempo_bpm, meter, key, source, progress,
                 timings: dict[str, float], settings: SegmenterSettings | None,
-                downbeat_s: float | None = None, pickup_beats: float | None = None) -> Melody:
-    """pitch -> notes -> tuning -> key -> rhythm, on options already checked."""
+                downbeat_s: float | None = None, pickup_beats: float | None = None,
+                dereverb: bool = True) -> Melody:
+    """dereverb -> pitch -> notes -> tuning -> key -> rhythm, on options already checked."""
     say = progress or (lambda stage: None)
     name = os.path.basename(source) or source
     x = np.asarray(samples, dtype=np.float32)
@@ -108,8 +114,15 @@ def _run_stages(samples, sample_rate_hz, pitch_backend, tempo_bpm, meter, key, s
     check_bar_fix(downbeat_s, pickup_beats, duration_s, tuple(meter) if meter else None)
 
     t = time.perf_counter()
+    say("dereverb")
+    x = to_tracker_rate(x, sample_rate_hz)
+    if dereverb:
+        x = dereverberate(x, TRACKER_SAMPLE_RATE_HZ)
+    timings["dereverb"] = time.perf_counter() - t
+
+    t = time.perf_counter()
     say("pitch")
-    track = track_pitch(x, sample_rate_hz, pitch_backend)
+    track = track_pitch(x, TRACKER_SAMPLE_RATE_HZ, pitch_backend)
     timings["pitch"] = time.perf_counter() - t
 
     t = time.perf_counter()
