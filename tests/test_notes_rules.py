@@ -834,3 +834,18 @@ def test_a_neighbour_exactly_a_leap_from_the_register_does_not_shield_the_last_n
     # 0.15 s, no octave fold within 3 of the register 61/60) is judged and dropped as a stray.
     notes = _take((60, 0.5), (61, 0.3), (60, 0.3), (before, 0.3), (last, 0.15))
     assert [n.midi_pitch for n in repair_register(notes)] == [60.0, 61.0, 60.0, before]
+
+
+@pytest.mark.parametrize("quiet, kept", [(2, True), (3, False)])
+def test_a_note_heard_for_less_than_the_shortest_note_once_placed_is_dropped(quiet, kept):
+    # 12 frames on one pitch: long enough for the clean-up (shortest note 10 frames). The first
+    # ``quiet`` frames are 12 dB under the note's peak, more than onset_rise_db (9 dB): the onset
+    # moves past them. With 2 the note is heard for 10 frames (0.22-0.32 s) and kept; with 3 for
+    # 9, shorter than a note: a fragment (in a room, a piece of a note cut off by a dip), dropped.
+    rms = np.full(12, -20.0)
+    rms[:quiet] = -32.0
+    got = segment_notes(_sung(np.full(12, 60.0), rms=rms))
+    if kept:
+        assert [(round(n.onset_s, 2), round(n.offset_s, 2)) for n in got] == [(0.22, 0.32)]
+    else:
+        assert got == []
