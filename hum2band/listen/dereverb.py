@@ -20,8 +20,9 @@ The prediction is linear and fitted to the take, so it needs no room model or tr
 adapts to each room's decay per frequency. How much the take's past predicts of it
 (:func:`reverberation_db`) says whether it was sung in a room at all: a dry take (a close
 microphone, a booth, most phone memos) is left exactly as it is, so codecs and the telephone
-band, which move that measure a little, cannot move the notes of a dry take through this stage. A take scaled in level or
-with digital silence of whole pitch frames before it gives the same output, scaled or shifted.
+band, which move that measure a little, cannot move the notes of a dry take through this
+stage. A take scaled in level or with digital silence of whole pitch frames before it gives the
+same output, scaled or shifted.
 Cost: about 0.012 s per second of take (0.7 s a minute) on one core.
 """
 
@@ -43,7 +44,7 @@ TAPS = 12
 #: Re-estimations of the weights and filters.
 ITERATIONS = 3
 #: Takes whose predicted late part is under this (dB against the take) are dry: left as they
-#: are, sample for sample. Over :data:`REVERBERANT_DB` all of it is taken out. Set between the
+#: are, sample for sample; over :data:`REVERBERANT_DB` it is taken out in full. Set between the
 #: even SSVD takes as recorded (at most -20.8 dB) and in a 0.4 s room (at least -18.8 dB).
 DRY_DB = -21.0
 REVERBERANT_DB = -18.0
@@ -94,8 +95,9 @@ def reverberation_db(samples: np.ndarray, sample_rate_hz: int, iterations: int =
     """How reverberant a take is: the energy of the late part its own past predicts, against
     the take's, dB (-inf for silence).
 
-    The SSVD takes as recorded read -34 to -20 dB (one, sung close to a hard wall, -9 dB); in
-    the rooms of ``benchmarks/robustness.py`` -19 to -13 dB.
+    The 24 SSVD takes of ``benchmarks/robustness.py`` as recorded read -30 to -20 dB (one,
+    1252, reads -9 dB and is dereverberated), through its codecs and telephone band -34 to
+    -20 dB, and in its rooms -19 to -13 dB.
     """
     return _analyse(samples, sample_rate_hz, iterations)[2][4] if np.any(samples) else -np.inf
 
