@@ -44,8 +44,9 @@ TAPS = 12
 #: Re-estimations of the weights and filters.
 ITERATIONS = 3
 #: Takes whose predicted late part is under this (dB against the take) are dry: left as they
-#: are, sample for sample; over :data:`REVERBERANT_DB` it is taken out in full. Set between the
-#: even SSVD takes as recorded (at most -20.8 dB) and in a 0.4 s room (at least -18.8 dB).
+#: are, sample for sample; over :data:`REVERBERANT_DB` it is taken out :data:`OVERSUBTRACTION`
+#: times (in proportion between). Set between the even SSVD takes as recorded (at most
+#: -20.8 dB) and in a 0.4 s room (at least -18.8 dB).
 DRY_DB = -21.0
 REVERBERANT_DB = -18.0
 #: In a room, the predicted late part is taken out twice over: a filter of TAPS frames fitted to
