@@ -31,10 +31,10 @@ from __future__ import annotations
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from .pitch import HOP_S  # the frame hop: the pitch tracker's, so both grids move together
+
 #: Analysis window, s (Hann).
 WINDOW_S = 0.06
-#: Frame hop, s: the pitch tracker's (:data:`hum2band.listen.pitch.HOP_S`).
-HOP_S = 0.01
 #: How far back the prediction starts, s: the voice's own early reflections and the first
 #: 40 ms of its sound are kept.
 DELAY_S = 0.04
@@ -100,7 +100,8 @@ def reverberation_db(samples: np.ndarray, sample_rate_hz: int, iterations: int =
     1252, reads -9 dB and is dereverberated), through its codecs and telephone band -34 to
     -20 dB, and in its rooms -19 to -13 dB.
     """
-    return _analyse(samples, sample_rate_hz, iterations)[2][4] if np.any(samples) else -np.inf
+    analysis = _analyse(samples, sample_rate_hz, iterations)[2]
+    return -np.inf if analysis is None else analysis[4]
 
 
 def _analyse(samples, sample_rate_hz, iterations):
