@@ -170,6 +170,50 @@ def test_octave_repair_leaves_unsung_frames_without_pitch():
     assert got[:4].tolist() == [60.0, 60.0, 60.0, 60.0] and np.isnan(got[4])
 
 
+def test_a_stretch_read_an_octave_low_between_two_pieces_on_its_pitch_is_one_note():
+    # 0.4 s on 60, 0.5 s read on 48 (the tracker's doubled period in a room), 0.4 s on 60,
+    # without a break: the 25-frame median of the frame repair follows the 50 low frames, so
+    # the pitch cut makes three pieces; the middle one sits an octave under both pieces it
+    # touches and is moved up: one note of 1.3 s on 60.
+    track = _sung([60.0] * 40 + [48.0] * 50 + [60.0] * 40)
+    got = segment_notes(track, S)
+    assert [(n.onset_s, n.midi) for n in got] == [(0.2, 60)]
+    assert got[0].offset_s == pytest.approx(1.5)
+
+
+def test_without_the_piece_fold_that_stretch_is_three_notes(monkeypatch):
+    import hum2band.listen.notes as notes
+
+    monkeypatch.setattr(notes, "_fold_octave_pieces", lambda pieces, smooth: False)
+    got = notes.segment_notes(_sung([60.0] * 40 + [48.0] * 50 + [60.0] * 40), S)
+    assert len(got) == 3
+
+
+def test_a_piece_an_octave_under_only_one_neighbour_is_a_leap_and_stays():
+    # 55 -> 60 -> 48 -> 50: the singer leapt down and went on; no piece is folded.
+    got = segment_notes(_sung([55.0] * 40 + [60.0] * 40 + [48.0] * 50 + [50.0] * 40), S)
+    assert [n.midi for n in got] == [55, 60, 48, 50]
+
+
+def test_a_sung_stretch_reaches_back_over_quiet_frames_that_slip_an_octave():
+    # Floor -60 dB, top -20 dB: loud from -48 dB. Eight frames at -50 dB with periodicity 0.8
+    # (neither loud nor clear) before a loud stretch on 60, every second one read an octave
+    # low (48): they are 10 dB over the floor (>= 6) and confident (>= 0.7), and each is on the
+    # stretch's pitch or an octave from it, so the stretch reaches back over all eight (0.08 s
+    # <= 0.1 s). An octave-off frame used to stop it after the first frame.
+    floor = [(-60.0, 0.1, np.nan)] * 10
+    quiet = [(-50.0, 0.8, 60.0 if k % 2 else 48.0) for k in range(8)]
+    loud = [(-20.0, 1.0, 60.0)] * 30
+    rms, conf, pitch = zip(*(floor + quiet + loud + floor))
+    got = voicing(_track(pitch, rms, conf), NO_BRIDGE)
+    assert got[10:48].all() and not got[:10].any() and not got[48:].any()
+    # a quiet frame a fifth off is not the stretch's pitch: the reach stops after it
+    quiet[2] = (-50.0, 0.8, 67.0)
+    rms, conf, pitch = zip(*(floor + quiet + loud + floor))
+    got = voicing(_track(pitch, rms, conf), NO_BRIDGE)
+    assert got[13:48].all() and not got[:13].any()
+
+
 # ---- helpers ---------------------------------------------------------------------------------
 
 def _median_by_hand(x, k):

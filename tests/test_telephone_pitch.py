@@ -49,3 +49,23 @@ def test_the_half_period_check_is_what_keeps_the_octave(monkeypatch):
 @pytest.mark.parametrize("f0_hz", [110.0, 220.0, 440.0])
 def test_a_full_band_voice_is_not_read_an_octave_low(f0_hz):
     assert abs(_median_error((0.3 * _voice(f0_hz, odd_gain=1.0)).astype(np.float32), f0_hz)) < 0.3
+
+
+def _bright_voice(f0_hz: float, seconds: float = 1.0) -> np.ndarray:
+    """A harmonic tone whose third harmonic stands out (amplitude 1, the others 0.15/k), as a
+    bright vowel with a formant on it, shape (n,)."""
+    t = np.arange(int(seconds * SR)) / SR
+    x = sum((1.0 if k == 3 else 0.15 / k) * np.sin(2 * np.pi * k * f0_hz * t + 0.3 * k)
+            for k in range(1, 25) if k * f0_hz < 7000.0)
+    return (0.3 * x / np.max(np.abs(x))).astype(np.float32)
+
+
+@pytest.mark.parametrize("f0_hz", [110.0, 220.0, 300.0])
+def test_a_voice_with_a_strong_third_harmonic_is_not_read_a_twelfth_high(f0_hz):
+    # The tone nearly repeats every third of its period, and YIN's first dip lies there.
+    assert abs(_median_error(_bright_voice(f0_hz), f0_hz)) < 0.3
+
+
+def test_the_third_period_check_is_what_keeps_the_pitch(monkeypatch):
+    monkeypatch.setattr(pitch, "YIN_THIRD_CHECK", False)
+    assert abs(_median_error(_bright_voice(220.0), 220.0) - 19.02) < 0.3
