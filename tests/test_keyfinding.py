@@ -266,3 +266,38 @@ def test_the_vote_scores_the_same_copies_as_perturbed_copies():
         s = K.key_scores(copy)
         prob += np.exp(s - s.max()) / np.exp(s - s.max()).sum()
     assert np.allclose(K.vote_probabilities(notes, 30), prob / prob.sum(), atol=1e-12)
+
+
+def test_a_note_gained_or_lost_leaves_the_other_notes_draws_as_they_were():
+    # A codec or the telephone band gains, loses, splits or merges a short note now and then.
+    # The vote's draws are read at each note's own time (since the first note), so every other
+    # note keeps its time move and whether it is kept in every copy; draws taken in the order of
+    # the notes redrew each copy after the change, and a near tie was then decided by the draws.
+    notes = _borderline_melody(60.5)
+    gained = sorted(notes + [Note(4.46, 4.52, 70.3)], key=lambda n: n.onset_s)
+
+    def moved(copies):
+        return [[(round(n.onset_s, 9), round(n.offset_s, 9)) for n in c
+                 if not 4.4 < n.onset_s < 4.6] for c in copies]
+
+    assert moved(K.perturbed_copies(gained)) == moved(K.perturbed_copies(notes))
+    on, off, pitch = notes[4].onset_s, notes[4].offset_s, notes[4].midi_pitch
+    split = notes[:4] + [Note(on, on + 0.2, pitch), Note(on + 0.22, off, pitch)] + notes[5:]
+    a, b = K.vote_draws(np.array([n.onset_s for n in notes])), \
+        K.vote_draws(np.array([n.onset_s for n in split]))
+    for x, y in zip(a, b):
+        assert np.array_equal(np.delete(y, 5, axis=1), x)  # the split's second half is new
+
+
+def test_the_vote_moves_pitches_by_the_singers_own_spread_around_the_grid():
+    # In tune (10 cents around the grid): moves of 10 cents. A singer 25 cents around the grid
+    # leaves more names in doubt: 0.8 of that.
+    rng = np.random.default_rng(0)
+    grid = rng.integers(60, 72, 400)
+    tight = grid + rng.normal(0.0, 0.10, 400)
+    loose = grid + rng.normal(0.0, 0.25, 400)
+    assert K.vote_pitch_cents(tight, 0.0) == K.KEY_VOTE_PITCH_CENTS
+    assert K.vote_pitch_cents(loose, 0.0) == pytest.approx(0.8 * 25.0, abs=2.5)
+    assert K.vote_pitch_cents(loose + 0.3, 30.0) == pytest.approx(K.vote_pitch_cents(loose, 0.0))
+    d_pitch, _, _ = K.vote_draws(np.arange(300) * 0.4, 200, 0, 20.0)
+    assert 100.0 * d_pitch.std() == pytest.approx(20.0, rel=0.05)
