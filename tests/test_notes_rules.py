@@ -184,7 +184,7 @@ def test_a_stretch_read_an_octave_low_between_two_pieces_on_its_pitch_is_one_not
 def test_without_the_piece_fold_that_stretch_is_three_notes(monkeypatch):
     import hum2band.listen.notes as notes
 
-    monkeypatch.setattr(notes, "_fold_octave_pieces", lambda pieces, smooth: False)
+    monkeypatch.setattr(notes, "_fold_octave_pieces", lambda pieces, smooth, max_end: False)
     got = notes.segment_notes(_sung([60.0] * 40 + [48.0] * 50 + [60.0] * 40), S)
     assert len(got) == 3
 
@@ -193,6 +193,19 @@ def test_a_piece_an_octave_under_only_one_neighbour_is_a_leap_and_stays():
     # 55 -> 60 -> 48 -> 50: the singer leapt down and went on; no piece is folded.
     got = segment_notes(_sung([55.0] * 40 + [60.0] * 40 + [48.0] * 50 + [50.0] * 40), S)
     assert [n.midi for n in got] == [55, 60, 48, 50]
+
+
+def test_a_short_start_of_a_stretch_read_an_octave_low_belongs_to_the_note():
+    # 0.15 s read on 48 (under 0.2 s, and shorter than what follows), then 0.6 s on 60 without
+    # a break: the start is the tracker's slip, moved up: one note from the first frame.
+    got = segment_notes(_sung([48.0] * 15 + [60.0] * 60), S)
+    assert [(n.onset_s, n.midi) for n in got] == [(0.2, 60)]
+
+
+def test_a_legato_octave_leap_with_notes_longer_than_a_stray_is_two_notes():
+    # "Some-where": 0.3 s on 60, then 0.8 s an octave up, in one breath: both notes stay.
+    got = segment_notes(_sung([60.0] * 30 + [72.0] * 80), S)
+    assert [n.midi for n in got] == [60, 72]
 
 
 def test_a_sung_stretch_reaches_back_over_quiet_frames_that_slip_an_octave():

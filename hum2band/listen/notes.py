@@ -190,6 +190,8 @@ class SegmenterSettings:
     #: around it), semitones ...
     octave_tolerance_semitones: float = 3.0
     #: ... or else dropped when shorter than this (a breath, a click, a scrap of the room's tail), s.
+    #: (A piece at the start or end of a sung stretch shorter than this, an octave from the piece
+    #: it touches, is the tracker's octave slip and is moved back: see ``_fold_octave_pieces``.)
     stray_max_s: float = 0.2
     #: A note further than this below the take's register (the median pitch of its notes, each
     #: weighed by its length) is not sung, semitones: no melody reaches that far under its own
@@ -244,7 +246,7 @@ def segment_notes(track: PitchTrack, settings: SegmenterSettings | None = None) 
     notes: list[tuple[int, int]] = []
     for a, b in _runs(voiced):
         pieces = _split_by_pitch(smooth, a, b, s, hop)
-        if _fold_octave_pieces(pieces, smooth):
+        if _fold_octave_pieces(pieces, smooth, int(round(s.stray_max_s / hop))):
             pieces = _split_by_pitch(smooth, a, b, s, hop)
         for c, d in _merge_scoops(pieces, smooth, s, hop):
             for e, f in _split_by_dips(syllable_db, c, d, dips, hop):
@@ -528,16 +530,22 @@ def repair_octaves(midi_pitch: np.ndarray, voiced: np.ndarray, window: int = 25,
     return out
 
 
-def _fold_octave_pieces(pieces, smooth: np.ndarray, tolerance_semitones: float = 1.5) -> bool:
+def _fold_octave_pieces(pieces, smooth: np.ndarray, max_end_frames: int,
+                        tolerance_semitones: float = 1.5) -> bool:
     """Move each piece of one sung stretch that sits an octave from both pieces it touches back
-    by that octave (``smooth`` changed in place); whether any was moved.
+    by that octave, and each piece at either end of the stretch that is shorter than
+    ``max_end_frames`` and than the piece it touches and sits an octave from it (``smooth``
+    changed in place); whether any was moved.
 
     The voice does not drop an octave and come back inside one breath without a break, but the
     tracker does: in a room the previous note's tail beats against the new one and YIN takes
     twice the period for a few tenths of a second (SSVD 335 at RT60 0.4 s held 0.56 s of a
     note an octave low, which :func:`repair_octaves`' 0.25 s median followed). Cut there, the
-    note became three. On the 12 even SSVD takes COnPOff 0.684 -> 0.685 as recorded, 0.653 ->
-    0.655 at RT60 0.4 s, 0.676 -> 0.677 through a telephone band.
+    note became three. The same slip at the start or end of a stretch lasts a few frames (a
+    note's onset, its quiet end); a sung octave leap inside a breath holds its notes longer than
+    ``max_end_frames`` (``SegmenterSettings.stray_max_s``) and is kept. On the 12 even SSVD takes
+    COnPOff 0.684 -> 0.687 as recorded, 0.653 -> 0.655 at RT60 0.4 s, 0.676 -> 0.685 through a
+    telephone band, 0.671 -> 0.674 through AAC (the two rules together).
 
     Parameters
     ----------
@@ -545,19 +553,28 @@ def _fold_octave_pieces(pieces, smooth: np.ndarray, tolerance_semitones: float =
         Consecutive frame ranges of one sung stretch (:func:`_split_by_pitch`).
     smooth : np.ndarray, shape (n_frames,)
         Smoothed pitch contour, MIDI.
+    max_end_frames : int
+        The longest end piece that is moved, frames.
     tolerance_semitones : float
-        How far from exactly an octave both differences may be.
+        How far from exactly an octave the differences may be.
     """
     med = [float(np.median(smooth[c:d])) for c, d in pieces]
-    moved = False
+    shift = np.zeros(len(pieces))
     for i in range(1, len(pieces) - 1):
         for octave in (12.0, -12.0):
             if abs(med[i] - med[i - 1] - octave) < tolerance_semitones \
                     and abs(med[i] - med[i + 1] - octave) < tolerance_semitones:
-                c, d = pieces[i]
-                smooth[c:d] -= octave
-                moved = True
-    return moved
+                shift[i] = octave
+    if len(pieces) >= 2:
+        for i, j in ((0, 1), (len(pieces) - 1, len(pieces) - 2)):
+            length = pieces[i][1] - pieces[i][0]
+            if length < max_end_frames and length < pieces[j][1] - pieces[j][0]:
+                for octave in (12.0, -12.0):
+                    if abs(med[i] - med[j] - octave) < tolerance_semitones:
+                        shift[i] = octave
+    for (c, d), octave in zip(pieces, shift):
+        smooth[c:d] -= octave
+    return bool(np.any(shift))
 
 
 def _split_by_pitch(smooth: np.ndarray, a: int, b: int, s: SegmenterSettings, hop: float):
