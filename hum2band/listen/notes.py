@@ -544,8 +544,10 @@ def _fold_octave_pieces(pieces, smooth: np.ndarray, max_end_frames: int,
     note became three. The same slip at the start or end of a stretch lasts a few frames (a
     note's onset, its quiet end); a sung octave leap inside a breath holds its notes longer than
     ``max_end_frames`` (``SegmenterSettings.stray_max_s``) and is kept. On the 12 even SSVD takes
-    COnPOff 0.684 -> 0.687 as recorded, 0.653 -> 0.655 at RT60 0.4 s, 0.676 -> 0.685 through a
-    telephone band, 0.671 -> 0.674 through AAC (the two rules together).
+    (``benchmarks/robustness.py``, COnPOff): the pieces between two, 0.684 -> 0.685 as recorded,
+    0.653 -> 0.655 at RT60 0.4 s, 0.676 -> 0.677 through a telephone band; with the end pieces,
+    the octave-tolerant reach-back of :func:`voicing` and YIN's third-period check as well,
+    0.684 -> 0.687, 0.653 -> 0.657, 0.676 -> 0.685, and 0.671 -> 0.674 through AAC.
 
     Parameters
     ----------
