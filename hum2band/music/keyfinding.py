@@ -372,25 +372,16 @@ def perturbed_copies(notes: Sequence[Note], copies: int = KEY_VOTE_COPIES,
     again on the melody's own semitone grid, its onset and offset moved together, some notes
     left out; copies with no note left are not returned. (:func:`vote_probabilities` scores the
     same copies without building them.)"""
-    from .tuning import estimate_tuning_cents
+    from .tuning import copies_from_draws, estimate_tuning_cents
 
     ordered = sorted(notes, key=lambda n: n.onset_s)
     if not ordered:
         return []
     tuning = estimate_tuning_cents(ordered) / 100.0
     onset_s = np.array([n.onset_s for n in ordered], dtype=float)
-    offset_s = np.array([n.offset_s for n in ordered], dtype=float)
     pitch = np.array([n.midi_pitch for n in ordered], dtype=float)
-    d_pitch, d_time, keep = vote_draws(onset_s, copies, seed,
-                                       vote_pitch_cents(pitch, 100.0 * tuning))
-    out = []
-    for dps, dts, ks in zip(d_pitch, d_time, keep):
-        copy = [Note(n.onset_s + dt, n.offset_s + dt, n.midi_pitch + dp,
-                     int(round(n.midi_pitch + dp - tuning)), n.velocity)
-                for n, dp, dt, k in zip(ordered, dps, dts, ks) if k]
-        if copy:
-            out.append(copy)
-    return out
+    draws = vote_draws(onset_s, copies, seed, vote_pitch_cents(pitch, 100.0 * tuning))
+    return copies_from_draws(ordered, *draws, tuning)
 
 
 def _softmax(score: np.ndarray) -> np.ndarray:

@@ -138,13 +138,35 @@ def perturbed_copies(notes: Sequence[Note], copies: int, jitter_s: float, drop: 
     ordered = sorted(notes, key=lambda n: n.onset_s)
     if not ordered:
         return []
-    tuning = estimate_tuning_cents(ordered) / 100.0 if pitch_cents else 0.0
-    d_pitch, d_time, keep = perturbation_draws(len(ordered), copies, jitter_s, drop, pitch_cents,
-                                               seed)
+    tuning = estimate_tuning_cents(ordered) / 100.0 if pitch_cents else None
+    return copies_from_draws(ordered, *perturbation_draws(len(ordered), copies, jitter_s, drop,
+                                                          pitch_cents, seed), tuning)
+
+
+def copies_from_draws(ordered: Sequence[Note], d_pitch: np.ndarray, d_time: np.ndarray,
+                      keep: np.ndarray, tuning_semitones: float | None = None) -> list[list[Note]]:
+    """The copies of ``ordered`` (notes in time order) that the draws describe.
+
+    Parameters
+    ----------
+    ordered : sequence of Note
+    d_pitch, d_time : np.ndarray, shape (copies, n_notes)
+        Pitch moves (semitones) and onset and offset moves (s), per copy and note.
+    keep : np.ndarray of bool, shape (copies, n_notes)
+        The notes each copy keeps.
+    tuning_semitones : float, optional
+        The singer's grid: each moved pitch is named again on it; without, names stay.
+
+    Returns
+    -------
+    list of list of Note
+        One list per copy; copies with no note left are not returned.
+    """
     out = []
     for dps, dts, ks in zip(d_pitch, d_time, keep):
         copy = [Note(n.onset_s + dt, n.offset_s + dt, n.midi_pitch + dp,
-                     int(round(n.midi_pitch + dp - tuning)) if pitch_cents else n.midi, n.velocity)
+                     n.midi if tuning_semitones is None
+                     else int(round(n.midi_pitch + dp - tuning_semitones)), n.velocity)
                 for n, dp, dt, k in zip(ordered, dps, dts, ks) if k]
         if copy:
             out.append(copy)
