@@ -93,36 +93,65 @@ def test_the_reading_most_copies_agree_on_wins(monkeypatch):
     # 6/8 has 5 votes, 3/4 has 1 + 3 = 4
     votes = [((6, 8), 64.0), ((6, 8), 65.5), ((3, 4), 96.0), ((6, 8), 63.0), ((3, 4), 97.0),
              ((6, 8), 64.4), ((3, 4), 95.5), ((6, 8), 64.9)]
-    meter, tempo = _vote(monkeypatch, own, votes)
-    assert meter == (6, 8) and tempo == pytest.approx(64.0, abs=1.6)
+    meter, low, high = _vote(monkeypatch, own, votes)
+    # the stretch 63.0 .. 65.5, widened by 4 % each side
+    assert meter == (6, 8)
+    assert (low, high) == pytest.approx((63.0 * 0.96, 65.5 * 1.04))
 
 
-def test_tempi_within_four_percent_are_one_tempo_and_further_apart_are_not(monkeypatch):
+def test_tempi_within_four_percent_of_a_neighbour_are_one_tempo_and_further_apart_are_not(monkeypatch):
     own = [_H((4, 4), 100.0, 3.0)]
-    # 102 and 103 are within 4 % of 100: with the notes' own, 3 votes; 110 is not (10 % off
-    # 100, 6.8 % off 103): 3 votes; a tie, so the notes' own. Counted one by one, 110 would win.
+    # 100, 102 and 103 are each within 4 % of the next: 3 votes; 110 is 6.8 % above 103:
+    # 3 votes; a tie, so the notes' own. Counted one by one, 110 would win.
     votes = [((4, 4), 102.0), ((4, 4), 110.0), ((4, 4), 103.0), ((4, 4), 110.0), ((4, 4), 110.0)]
-    assert _vote(monkeypatch, own, votes) == ((4, 4), 100.0)
+    assert _vote(monkeypatch, own, votes) == ((4, 4), pytest.approx(96.0), pytest.approx(103.0 * 1.04))
     # one more at 110 and it wins
-    assert _vote(monkeypatch, own, votes + [((4, 4), 110.0)]) == ((4, 4), 110.0)
-    # the same tempo in another meter is another reading: 4 for 3/4 against 2 for 4/4
-    votes = [((3, 4), 100.0)] * 4 + [((4, 4), 100.0)]
-    assert _vote(monkeypatch, own, votes) == ((3, 4), 100.0)
+    assert _vote(monkeypatch, own, votes + [((4, 4), 110.0)]) == \
+        ((4, 4), pytest.approx(110.0 * 0.96), pytest.approx(110.0 * 1.04))
+
+
+def test_a_singer_who_drifts_keeps_the_tempo_the_copies_spread_around(monkeypatch):
+    # The copies of a drifting take read 58 to 64 bpm, in 4/4 and some in 3/4; a few read one
+    # tight tempo near 111. Around any single vote at most 5 of the slow ones lie within 4 %
+    # (and fewer in one meter), against 5 at 111 (the notes' own among them); as one stretch they are 7.
+    own = [_H((4, 4), 111.4, 3.0), _H((4, 4), 63.9, 2.9)]
+    votes = [((4, 4), 58.6), ((4, 4), 60.5), ((3, 4), 61.3), ((4, 4), 61.9), ((3, 4), 62.6),
+             ((4, 4), 63.9), ((4, 4), 110.9), ((4, 4), 111.6), ((4, 4), 111.6), ((3, 4), 109.9),
+             ((4, 4), 60.6)]
+    meter, low, high = _vote(monkeypatch, own, votes)
+    assert meter == (4, 4)  # 5 of the stretch's 7 votes
+    assert (low, high) == pytest.approx((58.6 * 0.96, 63.9 * 1.04))
+
+
+def test_the_same_tempo_in_another_meter_is_the_same_tempo_and_the_meter_is_voted_within_it(monkeypatch):
+    own = [_H((4, 4), 100.0, 3.0)]
+    # 4 votes for 3/4 at 100, 2 for 4/4 at 100 (the notes' own among them), 3 for 6/8 at 67:
+    # counted by meter, 3/4 would have 4 and 6/8 3; as a tempo 100 has 6, and within it 3/4 4
+    votes = [((3, 4), 100.0)] * 4 + [((4, 4), 100.0)] + [((6, 8), 67.0)] * 3
+    assert _vote(monkeypatch, own, votes)[0] == (3, 4)
+    # 5 votes for 6/8 at 67 against 2 + 4 at 100: the tempo at 100 still wins, in 3/4
+    votes = [((3, 4), 100.0)] * 4 + [((4, 4), 100.0)] + [((6, 8), 67.0)] * 5
+    assert _vote(monkeypatch, own, votes)[0] == (3, 4)
+    # a tie of meters within the tempo goes to the notes' own
+    votes = [((3, 4), 100.0)] * 2 + [((4, 4), 100.0)]
+    assert _vote(monkeypatch, own, votes)[0] == (4, 4)
 
 
 def test_a_tie_goes_to_the_notes_own_best(monkeypatch):
     own = [_H((6, 8), 70.0, 1.0), _H((4, 4), 105.0, 4.0)]   # the best: 4/4 at 105
     votes = [((6, 8), 70.0), ((6, 8), 70.0), ((4, 4), 105.0)]   # 2 against 1 + 1
-    assert _vote(monkeypatch, own, votes) == ((4, 4), 105.0)
+    assert _vote(monkeypatch, own, votes)[:1] == ((4, 4),)
+    assert _vote(monkeypatch, own, votes)[1] == pytest.approx(105.0 * 0.96)
     # no copies at all: the notes' own best
-    assert _vote(monkeypatch, own, []) == ((4, 4), 105.0)
+    assert _vote(monkeypatch, own, []) == ((4, 4), pytest.approx(105.0 * 0.96), pytest.approx(105.0 * 1.04))
 
 
 def test_a_copy_with_too_few_notes_for_any_hypothesis_does_not_vote(monkeypatch):
     own = [_H((4, 4), 120.0, 1.0)]
     monkeypatch.setattr(R, "ENSEMBLE_RUNS", 2)
     monkeypatch.setattr(R, "rhythm_hypotheses", lambda *a, **k: (None, []))
-    assert R.voted_meter_tempo(own, _melody(20), 10.0) == ((4, 4), 120.0)
+    assert R.voted_meter_tempo(own, _melody(20), 10.0) == \
+        ((4, 4), pytest.approx(120.0 * 0.96), pytest.approx(120.0 * 1.04))
 
 
 def test_the_vote_passes_the_take_and_its_overrides_to_every_copy(monkeypatch):

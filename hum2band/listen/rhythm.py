@@ -1129,9 +1129,10 @@ def estimate_rhythm(notes: Sequence[Note], duration_s: float, tempo_bpm: float |
         h.score = float(sc)
     post = np.exp(scores - scores.max())
     post /= post.sum()
-    meter_v, tempo_v = voted_meter_tempo(hyps, notes, duration_s, tempo_bpm, meters, onset_strength,
-                                         downbeat_s, pickup_beats, beliefs)
-    voted = np.array([h.meter == meter_v and abs(h.tempo_bpm / tempo_v - 1.0) <= SAME_TEMPO
+    meter_v, low_bpm, high_bpm = voted_meter_tempo(hyps, notes, duration_s, tempo_bpm, meters,
+                                                   onset_strength, downbeat_s, pickup_beats,
+                                                   beliefs)
+    voted = np.array([tuple(h.meter) == meter_v and low_bpm <= h.tempo_bpm <= high_bpm
                       for h in hyps])
     best = hyps[int(np.argmax(np.where(voted, scores, -np.inf)))] if voted.any() \
         else hyps[int(np.argmax(scores))]
@@ -1179,31 +1180,54 @@ def perturbed_copies(notes: Sequence[Note], runs: int = ENSEMBLE_RUNS,
 
 def voted_meter_tempo(hyps: Sequence[Hypothesis], notes: Sequence[Note], duration_s: float,
                       tempo_bpm=None, meters=METERS, onset_strength=None, downbeat_s=None,
-                      pickup_beats=None, beliefs=None) -> tuple[tuple, float]:
+                      pickup_beats=None, beliefs=None) -> tuple[tuple, float, float]:
     """The meter and tempo most of the estimates agree on: the best hypothesis on the notes and
-    on each of :func:`perturbed_copies` votes (meter, tempo); the pair with most votes (tempi
-    within :data:`SAME_TEMPO` are one tempo) wins, ties to the notes' own best.
+    on each of :func:`perturbed_copies` votes (meter, tempo).
+
+    The tempo is voted on first, whatever the meter: the votes are sorted by tempo and cut where
+    two neighbours lie more than :data:`SAME_TEMPO` apart, and the stretch with most votes is the
+    tempo (a tie goes to the stretch that holds the notes' own best, else to the slower). The
+    meter is then the one most votes of that stretch give (a tie to the notes' own best, then in
+    the order of ``meters``).
 
     A near tie between two readings (4/4 or 6/8, a tempo or its double) is otherwise decided by
     whichever one onset lands a few milliseconds earlier; the vote decides it by the reading that
-    holds up when the onsets move as another recording would move them.
+    holds up when the onsets move as another recording would move them. Counting the tempo
+    apart from the meter, and as a stretch rather than a window around one vote, keeps one
+    reading from splitting its votes: a singer who drifts gets copies read at 58 to 64 bpm, some
+    of them in 3/4 and some in 4/4, against a few at one tight double-time tempo.
+
+    Returns
+    -------
+    tuple
+        ``(meter, lowest_bpm, highest_bpm)``: the hypotheses of that meter whose tempo lies in
+        that range are the voted ones (the stretch widened by :data:`SAME_TEMPO` each side).
     """
     def best_of(hs):
         return max(hs, key=lambda h: float(FEATURE_WEIGHTS @ h.features))
 
     b0 = best_of(hyps)
-    votes = [(b0.meter, b0.tempo_bpm)]
+    votes = [(tuple(b0.meter), float(b0.tempo_bpm))]
     for copy in perturbed_copies(notes, ENSEMBLE_RUNS):
         _, hs = rhythm_hypotheses(copy, duration_s, tempo_bpm, meters, onset_strength, downbeat_s,
                                   pickup_beats, beliefs)
         if hs:
             b = best_of(hs)
-            votes.append((b.meter, b.tempo_bpm))
-
-    def support(v):
-        return sum(m == v[0] and abs(t / v[1] - 1.0) <= SAME_TEMPO for m, t in votes)
-
-    return max(votes, key=support)  # max keeps the first of equals: the notes' own best
+            votes.append((tuple(b.meter), float(b.tempo_bpm)))
+    order = sorted(range(len(votes)), key=lambda i: votes[i][1])
+    stretches = [[order[0]]]
+    for i in order[1:]:
+        if votes[i][1] / votes[stretches[-1][-1]][1] - 1.0 <= SAME_TEMPO:
+            stretches[-1].append(i)
+        else:
+            stretches.append([i])
+    won = max(stretches, key=lambda s: (len(s), 0 in s))  # index 0: the notes' own best
+    given = [votes[i][0] for i in won]
+    rank = {tuple(m): k for k, m in enumerate(meters)}
+    meter = max(dict.fromkeys(given), key=lambda m: (given.count(m), m == votes[0][0],
+                                                       -rank.get(m, len(rank))))
+    tempi = [votes[i][1] for i in won]
+    return meter, min(tempi) * (1.0 - SAME_TEMPO), max(tempi) * (1.0 + SAME_TEMPO)
 
 
 def _steady_rhythm(ons: Onsets, duration_s: float, tempo_bpm: float | None, meter,
