@@ -470,6 +470,57 @@ def test_a_short_stretch_with_a_dip_in_its_middle_is_cut():
     assert _pieces(_split_by_dips(rms, 0, 25, S, HOP)) == [(0, 12), (12, 25)]
 
 
+def _bands(n, dipping, bottom_db, n_bands=15, level=-40.0):
+    """``n_bands`` band levels (n frames) at ``level``; the first ``dipping`` of them fall by
+    ``bottom_db`` at frames 28-32, as the summed loudness of :func:`_dip` does."""
+    bands = np.full((n, n_bands), level)
+    bands[28:33, :dipping] = level - bottom_db
+    return bands
+
+
+def test_a_syllable_dip_that_few_of_the_bands_show_does_not_cut():
+    # The summed loudness dips 6 dB (a cut without the bands, as above), but only 4 of the 15
+    # bands dip with it (by 10 dB, a room's mode swept by the vibrato): 4 / 15 = 0.27 of them
+    # lie 3 dB (dip_band_db) or more under their peaks, under dip_band_share (0.3): no cut.
+    syl = _dip(-26.0)
+    assert _pieces(_split_by_dips(syl, 0, 60, S, HOP)) == [(0, 30), (30, 60)]
+    assert _pieces(_split_by_dips(syl, 0, 60, S, HOP, _bands(60, 4, 10.0))) == [(0, 60)]
+
+
+def test_a_syllable_dip_that_enough_of_the_bands_show_cuts():
+    # 5 of 15 bands (0.33 >= 0.3) dip 10 dB: a consonant dims the voice across its spectrum.
+    # Bands that dip less than 3 dB do not count: 15 bands dipping 2.5 dB (smoothed the same
+    # at the bottom) leave the share at 0.
+    syl = _dip(-26.0)
+    assert _pieces(_split_by_dips(syl, 0, 60, S, HOP, _bands(60, 5, 10.0))) == [(0, 30), (30, 60)]
+    assert _pieces(_split_by_dips(syl, 0, 60, S, HOP, _bands(60, 15, 2.5))) == [(0, 60)]
+
+
+def _formant_swing_track(reverberance):
+    """One held note (60 frames on MIDI 60, plain loudness flat) between 30 frames of a -80 dB
+    floor, whose 16 bright bands hold the voice in bands 1-4 (-30 dB; the rest -50 dB): at
+    frames 28-32 of the note bands 1-4 swing 10 dB down, as a room's modes do under the
+    vibrato. The summed syllable loudness dips 9 dB (0.00412 -> 0.00052 of full scale)."""
+    n, pad = 60, 30
+    bands = np.full((n, 16), -50.0)
+    bands[:, 1:5] = -30.0
+    bands[28:33, 1:5] = -40.0
+    floor = np.full((pad, 16), -80.0)
+    track = _sung(np.full(n, 60.0), pad=pad, bright=np.full(n, -40.0))
+    track.bright_bands_db = np.concatenate([floor, bands, floor])
+    track.reverberance = reverberance
+    return track
+
+
+def test_in_a_room_a_syllable_dip_that_few_bands_show_leaves_a_held_note_whole():
+    # 4 of the 15 bands above the lowest dip (0.27 < dip_band_share): one note where the take
+    # reads reverberant (the dereverberation stage's measure), two in a dry take, where every
+    # 4 dB dip of the syllable loudness cuts as before.
+    assert len(segment_notes(_formant_swing_track(1.0))) == 1
+    assert len(segment_notes(_formant_swing_track(S.dip_band_reverberance - 0.01))) == 2
+    assert len(segment_notes(_formant_swing_track(1.0), replace(S, dip_band_share=0.0))) == 2
+
+
 # ---- clean-up --------------------------------------------------------------------------------
 
 def test_short_fragments_are_merged_into_the_note_they_touch_or_dropped():

@@ -82,14 +82,29 @@ def dereverberate(samples: np.ndarray, sample_rate_hz: int, iterations: int = IT
         taken out follows :func:`reverberation_db`: none under :data:`DRY_DB`,
         :data:`OVERSUBTRACTION` times over :data:`REVERBERANT_DB`.
     """
+    return dereverberate_measured(samples, sample_rate_hz, iterations)[0]
+
+
+def dereverberate_measured(samples: np.ndarray, sample_rate_hz: int,
+                           iterations: int = ITERATIONS) -> tuple[np.ndarray, float]:
+    """:func:`dereverberate`'s output and how reverberant the take read
+    (:func:`reverberance`: 0 dry to 1 a room), from one analysis."""
     x, span, analysis = _analyse(samples, sample_rate_hz, iterations)
     out = x.copy()
-    if analysis is not None:
-        spectrum, late, win, hop, reverberation = analysis
-        share = _share(reverberation)
-        if share > 0.0:
-            out[span] = _istft(spectrum - share * late, win, hop, span.stop - span.start)
-    return out
+    if analysis is None:
+        return out, 0.0
+    spectrum, late, win, hop, reverberation = analysis
+    share = _share(reverberation)
+    if share > 0.0:
+        out[span] = _istft(spectrum - share * late, win, hop, span.stop - span.start)
+    return out, reverberance(reverberation)
+
+
+def reverberance(reverberation: float) -> float:
+    """How far into a room's reverberation a take reads, from its :func:`reverberation_db`:
+    0 under :data:`DRY_DB` (left as it is), 1 over :data:`REVERBERANT_DB` (its predicted late
+    part taken out :data:`OVERSUBTRACTION` times), in proportion between."""
+    return float(np.clip((reverberation - DRY_DB) / (REVERBERANT_DB - DRY_DB), 0.0, 1.0))
 
 
 def reverberation_db(samples: np.ndarray, sample_rate_hz: int, iterations: int = ITERATIONS) -> float:
@@ -141,7 +156,7 @@ def _share(reverberation: float) -> float:
     """How many times the predicted late part is taken out: none under :data:`DRY_DB`,
     :data:`OVERSUBTRACTION` times over :data:`REVERBERANT_DB`, in proportion between (so a
     codec that moves the measure a little moves the output a little)."""
-    return OVERSUBTRACTION * float(np.clip((reverberation - DRY_DB) / (REVERBERANT_DB - DRY_DB), 0.0, 1.0))
+    return OVERSUBTRACTION * reverberance(reverberation)
 
 
 def _late_part(spectrum: np.ndarray, heard: np.ndarray, floor: float, delay: int,

@@ -77,6 +77,10 @@ class PitchTrack:
         ``bright_db`` split into the bands of :data:`BRIGHT_BAND_EDGES_HZ`
         (:func:`frame_bright_bands_db`), dB; None when not measured. The segmenter weighs the
         bands by how far the voice stands above the take's noise in each.
+    reverberance : float
+        How far into a room's reverberation the take reads, 0 (dry) to 1, as measured by the
+        dereverberation stage before the pitch was read (:func:`~hum2band.listen.dereverb.reverberance`);
+        0 when it was not measured.
     """
 
     times_s: np.ndarray
@@ -87,6 +91,7 @@ class PitchTrack:
     bright_db: np.ndarray | None = None
     narrow_band: bool = False
     bright_bands_db: np.ndarray | None = None
+    reverberance: float = 0.0
 
     @property
     def hop_s(self) -> float:

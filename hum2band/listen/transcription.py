@@ -27,7 +27,7 @@ from ..music.melody import Melody, Note
 from ..music.meter import SUPPORTED_METERS
 from ..music.tuning import estimate_tuning_cents, snap_notes
 from .notes import SegmenterSettings, segment_notes, voicing
-from .dereverb import dereverberate
+from .dereverb import dereverberate_measured
 from .pitch import TRACKER_SAMPLE_RATE_HZ, PitchTrack, resolve_backend, to_tracker_rate, track_pitch
 from .bar_fix import check_bar_fix
 from .rhythm import estimate_rhythm
@@ -116,13 +116,16 @@ def _run_stages(samples, sample_rate_hz, pitch_backend, tempo_bpm, meter, key, s
     t = time.perf_counter()
     say("dereverb")
     x = to_tracker_rate(x, sample_rate_hz)
+    reverberance = 0.0
     if dereverb:
-        x = dereverberate(x, TRACKER_SAMPLE_RATE_HZ)
+        x, reverberance = dereverberate_measured(x, TRACKER_SAMPLE_RATE_HZ)
     timings["dereverb"] = time.perf_counter() - t
 
     t = time.perf_counter()
     say("pitch")
     track = track_pitch(x, TRACKER_SAMPLE_RATE_HZ, pitch_backend)
+    # the segmenter reads a room's echo in the loudness (see SegmenterSettings.reverberant_at)
+    track.reverberance = reverberance
     timings["pitch"] = time.perf_counter() - t
 
     t = time.perf_counter()
