@@ -36,7 +36,7 @@ from the note onsets (and, optionally, an audio onset-strength curve) in four st
    weigh a tempo against its double or half and one meter against another.
 4. **Vote.** Meter and tempo are voted on by the estimate on the notes and on 24 perturbed
    copies of them (onsets moved by 15 ms, one note in twenty left out, the same draws every
-   time): a near tie between two readings is decided by the one that holds up when the onsets
+   time), the tempo first, whatever the meter, then the meter within it: a near tie between two readings is decided by the one that holds up when the onsets
    move the way another recording of the same singing moves them (a codec, a room), not by
    which onset happened to land a few milliseconds early.
 5. **Result.** The best hypothesis of the voted meter and tempo gives the beats (its grid's beat
@@ -46,6 +46,9 @@ from the note onsets (and, optionally, an audio onset-strength curve) in four st
    looked at again first (:func:`refine_phase`) with the **bar model**
    (:mod:`hum2band.listen.bars`, a recurrent net that reads the melody laid on the chosen beats,
    one token per beat, trained on the same melodies): which of the four beats starts the bar.
+   In 3/4 and 6/8 the beats and bar lines are instead those of the beat model's own bar-pointer
+   path (:func:`hum2band.listen.beats.decode_rhythm`), held to the chosen meter and within 3 %
+   of the chosen grid's tempo (:data:`MODEL_PATH_METERS`).
 
 The onset templates and note-length profiles were counted, and the weights of both scores fitted
 by conditional logistic regression (the correct hypothesis / bar phase among all), on the train
@@ -65,8 +68,8 @@ The beat model's four weights (its two features in the phase score, shared by ev
 in the hypothesis score) were chosen on the **validation split** (cached transcriptions of its
 sung takes), the other weights kept: the model was trained on the train-split songs, so its
 beliefs about them are surer than about a song it has never seen. ``beat_model=False`` leaves
-the model out (the note cues alone). The model's own bar-pointer decoder
-(:func:`hum2band.listen.beats.track_beats`) stays an alternative, benchmarked with
+the model out (the note cues alone). The model's own bar-pointer decoder choosing tempo and
+meter too (:func:`hum2band.listen.beats.track_beats`) stays an alternative, benchmarked with
 ``benchmarks/rhythm_key.py --beat-model``.
 """
 
