@@ -70,8 +70,8 @@ the model out (the note cues alone). The model's own bar-pointer decoder
 ``benchmarks/rhythm_key.py --beat-model``. Its path held to the chosen meter and within 3 % of
 the chosen tempo, as the beats and bar lines of 3/4 and 6/8 takes, gained on the validation
 split's notes (450 renditions: 6/8 beat phase 0.76 -> 0.83, downbeat F 0.66 -> 0.71) but lost
-on its audio (120 takes: 6/8 beat F 0.83 -> 0.70, downbeat F 0.83 -> 0.64, tempo 0.93 -> 0.85):
-and smoothing the path's beats over 0.5 s, as the grid's pulses are, did not recover it (6/8
+on its audio (120 takes: 6/8 beat F 0.83 -> 0.70, downbeat F 0.83 -> 0.64, tempo 0.93 -> 0.85).
+Smoothing the path's beats over 0.5 s, as the grid's pulses are, did not recover it (6/8
 beat F 0.69, tempo 0.85), so it is not the onsets' jitter; why the path loses on audio is
 not known.
 """
