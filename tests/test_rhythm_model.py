@@ -106,3 +106,64 @@ def test_without_the_model_the_estimate_is_the_note_cues_alone(monkeypatch):
     r = R.estimate_rhythm(notes, 30.0, beat_model=False)
     assert called == []
     assert r.tempo_bpm == pytest.approx(120.0, rel=0.04) or r.tempo_bpm == pytest.approx(60.0, rel=0.04)
+
+
+def _waltz(bars: int = 16, beat_s: float = 0.5) -> list[Note]:
+    # a waltz: a long chord tone on each downbeat (two beats), a short step on beat three
+    notes = []
+    for b in range(bars):
+        t = 1.0 + 3 * beat_s * b
+        root = 60 + (0, 5, 7, 0)[b % 4]
+        notes.append(Note(t, t + 2 * beat_s - 0.05, float(root), root, 90))
+        notes.append(Note(t + 2 * beat_s, t + 3 * beat_s - 0.05, float(root + 2), root + 2, 70))
+    return notes
+
+
+@pytest.mark.parametrize("meter", [(3, 4)])
+def test_in_3_4_the_beats_and_bar_lines_are_the_model_path_at_the_chosen_meter_and_tempo(
+        monkeypatch, meter):
+    notes = _waltz()
+    seen = []
+    path_beats = np.arange(1.0, 25.0, 0.47)
+
+    def fake(ev, beliefs, duration_s, settings, tempo_bpm, m, downbeat_s=None, pickup_beats=None,
+             tempo_steps=2):
+        seen.append((tuple(m), tempo_bpm, tempo_steps, len(ev.onset_s), duration_s))
+        from hum2band.music.meter import Rhythm
+        return Rhythm(path_beats, path_beats[::3], tuple(m), 127.0, 1.0, 1.0)
+
+    monkeypatch.setattr(R, "decode_rhythm", fake)
+    tempo = 120.0 if meter == (3, 4) else 40.0
+    r = R.estimate_rhythm(notes, 30.0, tempo_bpm=tempo, meter=meter)
+    assert len(seen) == 1
+    m, t, steps, n_events, dur = seen[0]
+    # held to the chosen meter, to one 3 % step of the tempo the grid counts, over every onset
+    assert m == meter and steps == R.MODEL_PATH_TEMPO_STEPS == 1
+    assert t == pytest.approx(tempo, rel=0.04)
+    assert n_events == len(notes) and dur == 30.0
+    np.testing.assert_allclose(r.beats_s, path_beats)
+    np.testing.assert_allclose(r.downbeats_s, path_beats[::3])
+    # the tempo is the one the path's beats count
+    assert r.tempo_bpm == pytest.approx(60.0 / 0.47, rel=0.01)
+
+
+def test_4_4_6_8_a_fixed_bar_line_and_no_beat_model_keep_the_grid(monkeypatch):
+    called = []
+    monkeypatch.setattr(R, "decode_rhythm", lambda *a, **k: called.append(1))
+    R.estimate_rhythm(_quarters(), 30.0, tempo_bpm=120.0, meter=(4, 4))
+    R.estimate_rhythm(_waltz(), 30.0, tempo_bpm=40.0, meter=(6, 8))
+    R.estimate_rhythm(_waltz(), 30.0, tempo_bpm=120.0, meter=(3, 4), downbeat_s=1.0)
+    R.estimate_rhythm(_waltz(), 30.0, tempo_bpm=120.0, meter=(3, 4), pickup_beats=0.0)
+    R.estimate_rhythm(_waltz(), 30.0, meter=(3, 4), beat_model=False)
+    assert called == []
+
+
+def test_a_waltz_gets_its_bar_lines_on_the_long_downbeat_notes():
+    notes = _waltz()
+    r = R.estimate_rhythm(notes, 26.0, meter=(3, 4))
+    assert r.tempo_bpm == pytest.approx(120.0, rel=0.04)
+    long_on = np.array([n.onset_s for n in notes[::2]])
+    # every bar line of the sung part within 70 ms of a long note, and every long note on one
+    sung = r.downbeats_s[(r.downbeats_s >= 0.95) & (r.downbeats_s <= notes[-1].offset_s)]
+    assert len(sung) == len(long_on)
+    assert np.max(np.abs(sung - long_on)) < 0.07

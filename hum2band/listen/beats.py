@@ -414,11 +414,11 @@ class Decoded:
     score: float
 
 
-def tempo_grid(tempo_bpm: float | None = None) -> np.ndarray:
-    """Beat periods (s) the decoder considers: 40-200 bpm in 3 % steps, or within 6 % of a given
-    tempo."""
+def tempo_grid(tempo_bpm: float | None = None, steps: int = 2) -> np.ndarray:
+    """Beat periods (s) the decoder considers: 40-200 bpm in 3 % steps, or a given tempo and
+    ``steps`` 3 % steps either side of it (by default within 6 %)."""
     if tempo_bpm is not None:
-        bpm = float(tempo_bpm) * TEMPO_STEP ** np.arange(-2, 3)
+        bpm = float(tempo_bpm) * TEMPO_STEP ** np.arange(-int(steps), int(steps) + 1)
     else:
         n = int(np.floor(np.log(MAX_BPM / MIN_BPM) / np.log(TEMPO_STEP))) + 1
         bpm = MIN_BPM * TEMPO_STEP ** np.arange(n)
@@ -684,9 +684,11 @@ def track_beats(notes: Sequence[Note], duration_s: float, tempo_bpm: float | Non
 
 def decode_rhythm(ev: NoteEvents, beliefs: NoteBeliefs, duration_s: float, s: DecoderSettings,
                   tempo_bpm: float | None = None, meter: Sequence[int] | None = None,
-                  downbeat_s: float | None = None, pickup_beats: float | None = None) -> Rhythm:
+                  downbeat_s: float | None = None, pickup_beats: float | None = None,
+                  tempo_steps: int = 2) -> Rhythm:
     """The :class:`Rhythm` of the best bar-pointer path over a take's events (see
-    :func:`track_beats` for the parameters)."""
+    :func:`track_beats` for the parameters; ``tempo_steps``: with a tempo, how many 3 % steps
+    either side of it the path may take, see :func:`tempo_grid`)."""
     meters = (tuple(int(x) for x in meter),) if meter is not None else METERS
     times = ev.onset_s
     fix_at, inserted = None, False
@@ -697,7 +699,7 @@ def decode_rhythm(ev: NoteEvents, beliefs: NoteBeliefs, duration_s: float, s: De
         else:  # a bar line between onsets: a point of its own, on a bar line, with no note
             fix_at, inserted = int(np.searchsorted(times, downbeat_s)), True
             times = np.insert(times, fix_at, float(downbeat_s))
-    periods = tempo_grid(tempo_bpm)
+    periods = tempo_grid(tempo_bpm, tempo_steps)
     results = []
     for m in meters:
         bpb = beats_per_bar(m)

@@ -46,6 +46,9 @@ from the note onsets (and, optionally, an audio onset-strength curve) in four st
    looked at again first (:func:`refine_phase`) with the **bar model**
    (:mod:`hum2band.listen.bars`, a recurrent net that reads the melody laid on the chosen beats,
    one token per beat, trained on the same melodies): which of the four beats starts the bar.
+   In 3/4 the beats and bar lines are instead those of the beat model's own bar-pointer path
+   (:func:`hum2band.listen.beats.decode_rhythm`), held to the chosen meter and within 3 % of
+   the chosen grid's tempo (:data:`MODEL_PATH_METERS`).
 
 The onset templates and note-length profiles were counted, and the weights of both scores fitted
 by conditional logistic regression (the correct hypothesis / bar phase among all), on the train
@@ -65,15 +68,12 @@ The beat model's four weights (its two features in the phase score, shared by ev
 in the hypothesis score) were chosen on the **validation split** (cached transcriptions of its
 sung takes), the other weights kept: the model was trained on the train-split songs, so its
 beliefs about them are surer than about a song it has never seen. ``beat_model=False`` leaves
-the model out (the note cues alone). The model's own bar-pointer decoder
-(:func:`hum2band.listen.beats.track_beats`) stays an alternative, benchmarked with
-``benchmarks/rhythm_key.py --beat-model``. Its path held to the chosen meter and within 3 % of
-the chosen tempo, as the beats and bar lines of 3/4 and 6/8 takes, gained on the validation
-split's notes (450 renditions: 6/8 beat phase 0.76 -> 0.83, downbeat F 0.66 -> 0.71) but lost
-on its audio (120 takes: 6/8 beat F 0.83 -> 0.70, downbeat F 0.83 -> 0.64, tempo 0.93 -> 0.85).
-Smoothing the path's beats over 0.5 s, as the grid's pulses are, did not recover it (6/8
-beat F 0.69, tempo 0.85), so it is not the onsets' jitter; why the path loses on audio is
-not known.
+the model out (the note cues alone). The model's own bar-pointer decoder choosing tempo and
+meter too (:func:`hum2band.listen.beats.track_beats`) stays an alternative, benchmarked with
+``benchmarks/rhythm_key.py --beat-model``; held to the chosen meter and tempo, its path gives
+the beats and bar lines of 3/4 takes (:data:`MODEL_PATH_METERS`, where it says why not 6/8:
+smoothing the path's beats over 0.5 s did not recover the 6/8 loss, so it is not the onsets'
+jitter).
 """
 
 from __future__ import annotations
@@ -90,6 +90,7 @@ from ..music.meter import Rhythm, beats_per_bar
 from ..music.tuning import perturbed_copies as tuning_copies
 from .bar_fix import check_bar_fix
 from .beats import BAR_CLASSES, OFF_GRID, UNITS_PER_BEAT, NoteBeliefs, take_beliefs
+from .beats import decode_rhythm, load_beat_model, note_events
 from .beats import METERS as MODEL_METERS
 
 #: Onsets closer than this (s) are one event.
@@ -965,6 +966,23 @@ def _grid_times(h: Hypothesis) -> tuple[np.ndarray, np.ndarray]:
 #: hypothesis put them.
 BAR_MODEL_WEIGHTS = {(4, 4): (1.0, 0.0)}
 
+#: Meters whose beats and bar lines are those of the beat model's bar-pointer path
+#: (:func:`hum2band.listen.beats.decode_rhythm`) held to the chosen meter and to within
+#: :data:`MODEL_PATH_TEMPO_STEPS` 3 % steps of the chosen grid's tempo, rather than the chosen
+#: grid's own: the onset grid chooses the tempo and the meter (the beat model alone gets the
+#: tempo right less often), the model places the beats and the bar lines on the notes. Chosen on
+#: the validation split: in 3/4 the bar lines gained on its notes (``benchmarks/rhythm_key.py
+#: --split validation --from-notes --n-per-meter 150``, 450 renditions: tempo 0.93 -> 0.95,
+#: downbeat F 0.81 -> 0.85) and on its audio (120 takes: downbeat F 0.79 -> 0.84, beat F
+#: 0.88 -> 0.86). In 6/8 it gained on the notes (beat phase 0.76 -> 0.83) but lost on the audio
+#: (beat F 0.83 -> 0.70, downbeat F 0.83 -> 0.64, tempo 0.93 -> 0.85): on steady-eighth jigs the
+#: path slips an eighth for stretches. In 4/4 it gained as much as it lost on the notes (beat
+#: phase 0.77 -> 0.79, tempo 0.79 -> 0.78), so 4/4 keeps the grid and the bar model's bar line
+#: (:data:`BAR_MODEL_WEIGHTS`). Six 3 % steps either side (the decoder's default) lost tempo
+#: (4/4 0.79 -> 0.75): the path skipped or added a beat in a phrase.
+MODEL_PATH_METERS = ((3, 4),)
+MODEL_PATH_TEMPO_STEPS = 1
+
 
 def refine_phase(h: Hypothesis, notes: Sequence[Note], tonic_pc: int, minor: bool,
                  bar_weight: float | None = None, grid_weight: float | None = None,
@@ -1146,6 +1164,8 @@ def estimate_rhythm(notes: Sequence[Note], duration_s: float, tempo_bpm: float |
     if beat_model and not fixed and tuple(best.meter) in BAR_MODEL_WEIGHTS:
         best.shift = refine_phase(best, notes, key.tonic_pitch_class, key.mode == "minor")
     beats, downbeats = _grid_times(best)
+    if beliefs is not None and not fixed and tuple(best.meter) in MODEL_PATH_METERS:
+        beats, downbeats = _model_path(notes, beliefs[1], duration_s, best, beats, ons)
     # The grid may reach back before the recording starts: keep only times inside the take.
     beats = beats[(beats >= 0.0) & (beats <= duration_s)]
     downbeats = downbeats[(downbeats >= 0.0) & (downbeats <= duration_s)]
@@ -1155,6 +1175,20 @@ def estimate_rhythm(notes: Sequence[Note], duration_s: float, tempo_bpm: float |
                            if abs(h.tempo_bpm / best.tempo_bpm - 1.0) <= SAME_TEMPO))
     return Rhythm(beats, downbeats, best.meter, float(tempo), min(meter_conf, 1.0),
                   min(tempo_conf, 1.0))
+
+
+def _model_path(notes: Sequence[Note], beliefs: NoteBeliefs, duration_s: float, best: Hypothesis,
+                grid_beats_s: np.ndarray, ons: Onsets) -> tuple[np.ndarray, np.ndarray]:
+    """Beats and downbeats (s) of the beat model's bar-pointer path over the notes, held to the
+    chosen hypothesis' meter and to :data:`MODEL_PATH_TEMPO_STEPS` of the tempo its grid counts
+    (see :data:`MODEL_PATH_METERS`)."""
+    ev = note_events([n.onset_s for n in notes], [n.offset_s for n in notes],
+                     [n.midi_pitch for n in notes])
+    inside = grid_beats_s[(grid_beats_s >= 0.0) & (grid_beats_s <= duration_s)]
+    tempo = mean_beat_rate_bpm(inside, ons.time_s[0], ons.end_s, best.tempo_bpm)
+    path = decode_rhythm(ev, beliefs, duration_s, load_beat_model().settings, tempo,
+                         best.meter, tempo_steps=MODEL_PATH_TEMPO_STEPS)
+    return path.beats_s, path.downbeats_s
 
 
 def mean_beat_rate_bpm(beats_s: np.ndarray, first_onset_s: float, end_s: float,
