@@ -36,9 +36,10 @@ from the note onsets (and, optionally, an audio onset-strength curve) in four st
    weigh a tempo against its double or half and one meter against another.
 4. **Vote.** Meter and tempo are voted on by the estimate on the notes and on 24 perturbed
    copies of them (onsets moved by 15 ms, one note in twenty left out, the same draws every
-   time), the tempo first, whatever the meter, then the meter within it: a near tie between two readings is decided by the one that holds up when the onsets
-   move the way another recording of the same singing moves them (a codec, a room), not by
-   which onset happened to land a few milliseconds early.
+   time), the tempo first, whatever the meter, then the meter within it: a near tie between two
+   readings is decided by the one that holds up when the onsets move the way another recording
+   of the same singing moves them (a codec, a room), not by which onset happened to land a few
+   milliseconds early.
 5. **Result.** The best hypothesis of the voted meter and tempo gives the beats (its grid's beat
    points, which follow the singer), the downbeats and the meter; the tempo is the mean beat
    rate over the sung part. The confidences are posterior probabilities (softmax of the

@@ -124,7 +124,7 @@ def _run_stages(samples, sample_rate_hz, pitch_backend, tempo_bpm, meter, key, s
     t = time.perf_counter()
     say("pitch")
     track = track_pitch(x, TRACKER_SAMPLE_RATE_HZ, pitch_backend)
-    # the segmenter reads a room's echo in the loudness (see SegmenterSettings.reverberant_at)
+    # the segmenter reads a room's echo in the loudness (see SegmenterSettings.dip_band_reverberance)
     track.reverberance = reverberance
     timings["pitch"] = time.perf_counter() - t
 
