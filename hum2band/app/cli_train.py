@@ -28,7 +28,7 @@ def add_train_parser(sub) -> None:
     t.add_argument("--beats-minutes", type=float, default=None,
                    help="training budget of the beat model (default: 50)")
     t.add_argument("--bars-minutes", type=float, default=None,
-                   help="training budget of the bar model (default: 40)")
+                   help="training budget of the bar model (default: 55)")
     t.add_argument("--resume", action="store_true", help="continue from the checkpoints")
 
 

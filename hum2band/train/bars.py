@@ -13,7 +13,7 @@ The key the tokens are read in is the one the rhythm stage would estimate from t
 
 Label per beat token: its (meter, beat of the bar). Loss: cross-entropy.
 
-Run: ``hum2band train --model bars [--minutes 40] [--resume]`` (resumable: the checkpoint keeps
+Run: ``hum2band train --model bars [--bars-minutes 55] [--resume]`` (resumable: the checkpoint keeps
 weights, optimizer, step and the time spent).
 """
 
@@ -139,10 +139,9 @@ def loss_and_accuracy(net, x, bar):
     """(loss, per-beat accuracy, per-excerpt bar-phase accuracy on the right grids, per-excerpt
     accuracy of telling a right grid from a wrong one) of a batch."""
     import torch
-    import torch.nn.functional as F
 
     logits = net(x)
-    loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), bar.reshape(-1), ignore_index=-100)
+    loss = _loss(logits, bar)
     ok = bar >= 0
     acc = (logits.argmax(-1) == bar)[ok].float().mean().item()
     # per excerpt: the bar phase the (meter-restricted) log-probabilities prefer
@@ -162,12 +161,25 @@ def loss_and_accuracy(net, x, bar):
     return loss, acc, float(np.mean(right)) if right else 0.0, float(np.mean(grid_right))
 
 
+def _loss(logits, bar):
+    import torch.nn.functional as F
+
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), bar.reshape(-1), ignore_index=-100)
+
+
+def train_loss(net, x, bar):
+    """The loss alone (:func:`loss_and_accuracy` without its per-excerpt figures, which cost a
+    training step about as much as the step itself)."""
+    return _loss(net(x), bar)
+
+
 def main(argv=None) -> int:
-    ap = training_arguments("bars", __doc__.split("\n\n")[0], minutes=40.0, batch=32, hidden=80)
+    ap = training_arguments("bars", __doc__.split("\n\n")[0], minutes=55.0, batch=32, hidden=80)
     args = ap.parse_args(argv)
     return run_trainer(args, "bars", G.make_bar_net, len(G.GRID_FEATURE_NAMES),
                        lambda songs, rng: batch(songs, rng, args.batch), loss_and_accuracy,
-                       ("beat_acc", "bar_phase", "grid"), ("bar_phase", "grid"), _export)
+                       ("beat_acc", "bar_phase", "grid"), ("bar_phase", "grid"), _export,
+                       train_loss_of=train_loss)
 
 
 def _export(out_dir: Path, config: dict, net, prog: Progress) -> None:

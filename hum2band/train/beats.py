@@ -35,7 +35,7 @@ from ..music.leadsheet import LeadSheet
 from ..music.melody import Note
 from ..music.meter import beats_per_bar
 from . import synth
-from .loop import Progress, save_checkpoint, start_or_resume, train_for_budget
+from .loop import Progress, batches, save_checkpoint, start_or_resume, train_for_budget
 
 #: Sung tempo ranges (counted beats per minute) per meter; POP909 keeps its own tempo +-10 %
 #: where that lies in 55-150.
@@ -302,7 +302,7 @@ def main(argv=None) -> int:
 
 
 def run_trainer(args, name: str, make_net, n_features: int, make_batch, loss_and_metrics,
-                metric_names: tuple, best_by: tuple, export) -> int:
+                metric_names: tuple, best_by: tuple, export, train_loss_of=None) -> int:
     """The run the note and bar model trainers share (options: :func:`training_arguments`).
 
     Reads the songs, draws 8 fixed validation batches, starts or resumes the run
@@ -310,7 +310,10 @@ def run_trainer(args, name: str, make_net, n_features: int, make_batch, loss_and
     steps it prints and records the validation loss and ``metric_names``; when the sum of the
     ``best_by`` metrics is the best so far, ``export(out_dir, config, net, progress)`` writes
     the shipped weights. ``make_batch(songs, rng)`` gives a batch's tensors,
-    ``loss_and_metrics(net, *batch)`` its loss and metrics.
+    ``loss_and_metrics(net, *batch)`` its loss and metrics; ``train_loss_of(net, *batch)``
+    (default: the loss of ``loss_and_metrics``) the loss a training step minimizes, where the
+    metrics cost time a step need not spend. The training batches are made ahead in
+    ``args.workers`` background processes (:func:`hum2band.train.loop.batches`).
     """
     import torch
 
@@ -324,10 +327,13 @@ def run_trainer(args, name: str, make_net, n_features: int, make_batch, loss_and
     ck_path = ck_dir / f"{name}.ckpt"
     config = {"n_features": n_features, "hidden": args.hidden, "layers": args.layers, "dropout": 0.1}
     net, opt, prog, config = start_or_resume(ck_path, make_net, config, args.lr, args.resume)
-    rng = np.random.default_rng(args.seed + prog.step)
+    stream = batches(lambda rng: make_batch(train, rng), args.seed + prog.step, args.workers)
+    if train_loss_of is None:
+        def train_loss_of(net, *b):
+            return loss_and_metrics(net, *b)[0]
 
     def train_loss():
-        return loss_and_metrics(net, *make_batch(train, rng))[0]
+        return train_loss_of(net, *next(stream))
 
     def evaluate(last_loss: float) -> None:
         r = np.array([[float(v.item()) if hasattr(v, "item") else float(v)
@@ -342,9 +348,12 @@ def run_trainer(args, name: str, make_net, n_features: int, make_batch, loss_and
             prog.best = score
             export(out_dir, config, net, prog)
 
-    train_for_budget(net, opt, prog, 60.0 * args.minutes, args.lr, 200, train_loss,
-                     args.eval_every, evaluate,
-                     lambda: save_checkpoint(ck_path, config, net, opt, prog))
+    try:
+        train_for_budget(net, opt, prog, 60.0 * args.minutes, args.lr, 200, train_loss,
+                         args.eval_every, evaluate,
+                         lambda: save_checkpoint(ck_path, config, net, opt, prog))
+    finally:
+        stream.close()
     if not (out_dir / f"{name}.pt").exists():
         export(out_dir, config, net, prog)
     print(f"done: {prog.step} steps in {prog.elapsed_s / 60:.1f} min, best {' + '.join(best_by)} "
@@ -364,7 +373,10 @@ def training_arguments(model: str, description: str, minutes: float, batch: int,
     ap.add_argument("--hidden", type=int, default=hidden)
     ap.add_argument("--layers", type=int, default=2)
     ap.add_argument("--lr", type=float, default=2e-3)
-    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--threads", type=int, default=1, help="torch threads of the training step")
+    ap.add_argument("--workers", type=int, default=1,
+                    help="background processes making the training batches (0: made in turn with "
+                         "the steps; default 1: on two cores, about twice the steps per minute)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--eval-every", type=int, default=200)
     ap.add_argument("--limit", type=int, default=None, help="songs per source (quick runs)")
