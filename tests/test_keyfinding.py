@@ -301,3 +301,30 @@ def test_the_vote_moves_pitches_by_the_singers_own_spread_around_the_grid():
     assert K.vote_pitch_cents(loose + 0.3, 30.0) == pytest.approx(K.vote_pitch_cents(loose, 0.0))
     d_pitch, _, _ = K.vote_draws(np.arange(300) * 0.4, 200, 0, 20.0)
     assert 100.0 * d_pitch.std() == pytest.approx(20.0, rel=0.05)
+
+
+def test_the_vote_names_its_copies_on_the_grid_the_notes_were_snapped_to():
+    # C major sung near the quarter tone: every pitch 48-53 cents above its C-major name. The
+    # transcription snapped the notes with a tuning of +49 (the pitch each note settles on); the
+    # notes' own pitches, which keep a scoop, read the grid on the other side of the quarter tone
+    # (-49). Named on that other grid the copies would sing C# major; told the snapping tuning,
+    # the vote keeps the notes' names.
+    from hum2band.music.tuning import estimate_tuning_cents, snap_notes
+
+    pitches = [60, 62, 64, 65, 67, 65, 64, 62, 60, 64, 67, 72, 71, 69, 67, 65, 64, 62, 60]
+    durs = [0.5] * 18 + [2.0]
+    rng = np.random.default_rng(3)
+    tune, t = [], 0.0
+    for p, d in zip(pitches, durs):
+        tune.append(Note(t, t + d, p + 0.505 + rng.normal(0.0, 0.015), 0, 90))
+        t += d + 0.1
+    assert estimate_tuning_cents(tune) < -40.0  # the notes' own grid: across the quarter tone
+    snapped = snap_notes(tune, 49.0)
+    assert [n.midi for n in snapped] == pitches
+    key = K.estimate_key(snapped, tuning_cents=49.0)
+    assert (key.tonic, key.mode) == ("C", "major")
+    # the copies keep the names (each pitch moves by the singer's spread, a few cents)
+    names = [n.midi % 12 for c in K.perturbed_copies(snapped, 10, tuning_cents=49.0) for n in c]
+    assert np.mean(np.isin(names, [0, 2, 4, 5, 7, 9, 11])) > 0.8
+    other = K.estimate_key(snapped)  # the copies named on the notes' own grid
+    assert (other.tonic, other.mode) != ("C", "major")

@@ -97,3 +97,50 @@ def test_of_two_groups_half_a_semitone_apart_the_heavier_wins_untouched():
     # Weighted by the cap: five 1 s notes at -30 against four 3 s notes (capped to 1 s) at +20.
     pitches = [59.7, 61.7, 63.7, 66.7, 68.7, 60.2, 62.2, 64.2, 65.2]
     assert estimate_tuning_cents(sung(pitches, [1.0] * 5 + [3.0] * 4)) == pytest.approx(-30.0, abs=0.01)
+
+
+# ---- the pitch a note settles on (hum2band.listen.notes.settled_notes) --------------------------
+def _scooped_take(cents: float, scoop_cents: float = -100.0, tau_s: float = 0.05):
+    """A pitch track of eight 0.3 s notes sung ``cents`` off A440, each scooping up into its pitch
+    from ``scoop_cents`` away, the gap decaying with time constant ``tau_s`` (as a voice glides
+    into a note), with rests between."""
+    from hum2band.listen.pitch import HOP_S, PitchTrack
+
+    pitch, rms = [np.full(20, np.nan)], [np.full(20, -90.0)]
+    t = np.arange(int(round(0.3 / HOP_S))) * HOP_S
+    for p in (60, 62, 64, 65, 67, 65, 64, 62):
+        pitch += [p + (cents + scoop_cents * np.exp(-t / tau_s)) / 100.0, np.full(15, np.nan)]
+        rms += [np.full(len(t), -20.0), np.full(15, -90.0)]
+    pitch, rms = np.concatenate(pitch), np.concatenate(rms)
+    conf = np.isfinite(pitch).astype(float)
+    return PitchTrack(np.arange(len(pitch)) * HOP_S, pitch, conf, rms, "test", rms.copy())
+
+
+@pytest.mark.parametrize("cents", [-30.0, 0.0, 18.0])
+def test_a_singer_who_scoops_into_every_note_is_read_where_the_notes_settle(cents):
+    from hum2band.listen.notes import segment_notes, settled_notes
+
+    track = _scooped_take(cents)
+    notes = segment_notes(track)
+    assert len(notes) == 8
+    # each note's own pitch keeps its scoop, which pulls the take's tuning flat ...
+    assert circular_gap(estimate_tuning_cents(notes), cents) > 6.0
+    # ... the pitch it settles on much less
+    assert circular_gap(estimate_tuning_cents(settled_notes(notes, track)), cents) < 3.5
+
+
+def test_settled_notes_change_only_the_pitch_and_keep_what_they_cannot_read():
+    from dataclasses import replace
+
+    from hum2band.listen.notes import segment_notes, settled_notes
+
+    track = _scooped_take(10.0)
+    notes = segment_notes(track)
+    out = settled_notes(notes, track)
+    assert [(n.onset_s, n.offset_s, n.midi, n.velocity) for n in out] == \
+        [(n.onset_s, n.offset_s, n.midi, n.velocity) for n in notes]
+    assert all(abs(a.midi_pitch - b.midi_pitch) > 0.01 for a, b in zip(out, notes))
+    # a note of under 5 frames, and a note whose frames hold no pitch, keep their own pitch
+    short = replace(notes[0], offset_s=notes[0].onset_s + 0.03, midi_pitch=59.7)
+    silent = replace(notes[0], onset_s=0.0, offset_s=0.19, midi_pitch=61.3)
+    assert [n.midi_pitch for n in settled_notes([short, silent], track)] == [59.7, 61.3]

@@ -301,6 +301,51 @@ def segment_notes(track: PitchTrack, settings: SegmenterSettings | None = None) 
     return drop_below_register(repair_register(out, s), s)
 
 
+#: The part of each note (fractions of its length) whose pitch the tuning stage reads
+#: (:func:`settled_notes`): past the scoop or glide into the note, before its release.
+SETTLED_PART = (0.3, 0.9)
+
+
+def settled_notes(notes: list[Note], track: PitchTrack) -> list[Note]:
+    """The notes with the pitch each one settles on, for the tuning stage.
+
+    A note's ``midi_pitch`` (:func:`segment_notes`) is the median of its whole contour but the
+    release, scoop included: that names it best (leaving the start out lost SSVD note accuracy),
+    but a singer who scoops up into every note pulls every note's pitch a few cents flat, and the
+    take's tuning with it. Here ``midi_pitch`` is the median of the tracker's frames in
+    :data:`SETTLED_PART` of the note instead (a note under 5 frames, or with no pitched frame
+    there, keeps its own). Octave slips in the frames do not matter to the tuning, which reads
+    the pitch modulo a semitone.
+
+    Parameters
+    ----------
+    notes : list of Note
+        From :func:`segment_notes` on ``track``.
+    track : PitchTrack
+
+    Returns
+    -------
+    list of Note
+        Copies; only ``midi_pitch`` differs.
+    """
+    times = np.asarray(track.times_s, dtype=float)
+    frames = np.asarray(track.midi_pitch, dtype=float)
+    lo, hi = SETTLED_PART
+    out = []
+    for n in notes:
+        a, b = np.searchsorted(times, [n.onset_s, n.offset_s])
+        seg = frames[a:b]
+        k = len(seg)
+        pitch = n.midi_pitch
+        if k >= 5:
+            part = seg[int(k * lo):max(int(np.ceil(k * hi)), int(k * lo) + 1)]
+            part = part[np.isfinite(part)]
+            if len(part):
+                pitch = float(np.median(part))
+        out.append(replace(n, midi_pitch=pitch))
+    return out
+
+
 def repair_register(notes: list[Note], settings: SegmenterSettings | None = None) -> list[Note]:
     """Fold notes an octave off the register of the notes around them back; drop short strays.
 

@@ -26,7 +26,7 @@ from ..music.keyfinding import estimate_key
 from ..music.melody import Melody, Note
 from ..music.meter import SUPPORTED_METERS
 from ..music.tuning import estimate_tuning_cents, snap_notes
-from .notes import SegmenterSettings, segment_notes, voicing
+from .notes import SegmenterSettings, segment_notes, settled_notes, voicing
 from .dereverb import dereverberate_measured
 from .pitch import TRACKER_SAMPLE_RATE_HZ, PitchTrack, resolve_backend, to_tracker_rate, track_pitch
 from .bar_fix import check_bar_fix
@@ -142,10 +142,14 @@ def _run_stages(samples, sample_rate_hz, pitch_backend, tempo_bpm, meter, key, s
 
     t = time.perf_counter()
     say("tuning")
-    tuning_cents = estimate_tuning_cents(notes)
+    # the tuning from the pitch each note settles on (past a scoop into it); the notes keep
+    # their own pitch
+    tuning_cents = estimate_tuning_cents(settled_notes(notes, track))
     notes = snap_notes(notes, tuning_cents)
     say("key")
-    the_key = Key.parse(key) if isinstance(key, str) else (key or estimate_key(notes))
+    # the key's vote names its copies' notes on the grid the notes were snapped to
+    the_key = Key.parse(key) if isinstance(key, str) else \
+        (key or estimate_key(notes, tuning_cents=tuning_cents))
     say("rhythm")
     rhythm = estimate_rhythm(notes, duration_s, tempo_bpm=tempo_bpm,
                              meter=tuple(meter) if meter else None, downbeat_s=downbeat_s,

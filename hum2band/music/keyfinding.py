@@ -367,17 +367,18 @@ def vote_pitch_cents(pitch: np.ndarray, tuning_cents: float) -> float:
 
 
 def perturbed_copies(notes: Sequence[Note], copies: int = KEY_VOTE_COPIES,
-                     seed: int = 0) -> list[list[Note]]:
+                     seed: int = 0, tuning_cents: float | None = None) -> list[list[Note]]:
     """The key vote's copies of a melody (:func:`vote_draws`): each note's pitch moved and named
-    again on the melody's own semitone grid, its onset and offset moved together, some notes
-    left out; copies with no note left are not returned. (:func:`vote_probabilities` scores the
-    same copies without building them.)"""
+    again on the melody's own semitone grid (``tuning_cents``, default: estimated from the notes),
+    its onset and offset moved together, some notes left out; copies with no note left are not
+    returned. (:func:`vote_probabilities` scores the same copies without building them.)"""
     from .tuning import copies_from_draws, estimate_tuning_cents
 
     ordered = sorted(notes, key=lambda n: n.onset_s)
     if not ordered:
         return []
-    tuning = estimate_tuning_cents(ordered) / 100.0
+    tuning = (estimate_tuning_cents(ordered) if tuning_cents is None
+              else float(tuning_cents)) / 100.0
     onset_s = np.array([n.onset_s for n in ordered], dtype=float)
     pitch = np.array([n.midi_pitch for n in ordered], dtype=float)
     draws = vote_draws(onset_s, copies, seed, vote_pitch_cents(pitch, 100.0 * tuning))
@@ -390,9 +391,11 @@ def _softmax(score: np.ndarray) -> np.ndarray:
 
 
 def vote_probabilities(notes: Sequence[Note], copies: int = KEY_VOTE_COPIES,
-                       seed: int = 0) -> np.ndarray:
+                       seed: int = 0, tuning_cents: float | None = None) -> np.ndarray:
     """The keys' probabilities averaged over the notes and :func:`perturbed_copies` of them,
-    shape (24,) (the rows of :func:`key_features`), summing to 1.
+    shape (24,) (the rows of :func:`key_features`), summing to 1. ``tuning_cents``: the grid the
+    copies' notes are named on (default: estimated from the notes); give the tuning the notes
+    were snapped with, so that a copy's notes keep their names unless their pitch moves.
 
     The copies are scored from arrays (the same draws, :func:`vote_draws`), without building their
     notes: 200 copies cost about 70 ms; reading the draws off functions of time adds about 7 %
@@ -405,7 +408,8 @@ def vote_probabilities(notes: Sequence[Note], copies: int = KEY_VOTE_COPIES,
     onset_s = np.array([n.onset_s for n in ordered], dtype=float)
     offset_s = np.array([n.offset_s for n in ordered], dtype=float)
     pitch = np.array([n.midi_pitch for n in ordered], dtype=float)
-    tuning = estimate_tuning_cents(ordered) / 100.0
+    tuning = (estimate_tuning_cents(ordered) if tuning_cents is None
+              else float(tuning_cents)) / 100.0
     d_pitch, d_time, keep = vote_draws(onset_s, copies, seed,
                                        vote_pitch_cents(pitch, 100.0 * tuning))
     for dp, dt, k in zip(d_pitch, d_time, keep):
@@ -419,7 +423,8 @@ def vote_probabilities(notes: Sequence[Note], copies: int = KEY_VOTE_COPIES,
     return prob / prob.sum()
 
 
-def estimate_key(notes: Sequence[Note], vote: bool = True) -> Key:
+def estimate_key(notes: Sequence[Note], vote: bool = True,
+                 tuning_cents: float | None = None) -> Key:
     """Estimate the key of a melody.
 
     Parameters
@@ -431,6 +436,10 @@ def estimate_key(notes: Sequence[Note], vote: bool = True) -> Key:
         Average the keys' probabilities over the notes and :func:`perturbed_copies` of them
         (default; see the module doc). False: the notes alone (what the rhythm stage and the beat
         model were fitted with).
+    tuning_cents : float, optional
+        The tuning the notes were snapped with (:func:`hum2band.music.tuning.snap_notes`): the
+        vote names its copies' notes on that grid. Default: estimated from the notes' pitches,
+        which is the same grid when the notes were snapped with that estimate.
 
     Returns
     -------
@@ -440,7 +449,8 @@ def estimate_key(notes: Sequence[Note], vote: bool = True) -> Key:
     """
     if len(notes) == 0:
         return Key("C", "major", 0.0)
-    score = np.log(vote_probabilities(notes)) if vote else key_scores(notes)
+    score = (np.log(vote_probabilities(notes, tuning_cents=tuning_cents)) if vote
+             else key_scores(notes))
     order = np.argsort(score)[::-1]
     margin = float(score[order[0]] - score[order[1]])
     confidence = 1.0 - np.exp(-max(margin, 0.0))
