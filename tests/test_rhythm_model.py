@@ -167,3 +167,24 @@ def test_a_waltz_gets_its_bar_lines_on_the_long_downbeat_notes():
     sung = r.downbeats_s[(r.downbeats_s >= 0.95) & (r.downbeats_s <= notes[-1].offset_s)]
     assert len(sung) == len(long_on)
     assert np.max(np.abs(sung - long_on)) < 0.07
+
+
+def test_the_beats_move_half_a_beat_where_the_beat_model_places_the_notes_on_the_and(monkeypatch):
+    # quarter notes that the onset grid reads on the beat, and a beat model that hears every one
+    # of them on the "and" (6 twelfths): the beats are looked at again and follow the model;
+    # without that second look (no BEAT_OFFSET_WEIGHTS) they stay on the notes
+    notes = _quarters()
+    lp = np.full((len(notes), UNITS_PER_BEAT + 1), np.log(0.01))
+    lp[:, 6] = np.log(0.87)
+    bar = np.full((len(notes), len(BAR_CLASSES)), np.log(1.0 / len(BAR_CLASSES)))
+    beliefs = (np.array([n.onset_s for n in notes]), NoteBeliefs(lp, bar))
+    monkeypatch.setattr(R, "model_beliefs", lambda _notes, _key=None: beliefs)
+    r = R.estimate_rhythm(notes, 30.0, tempo_bpm=120.0, meter=(4, 4))
+    assert _grid_offset_beats(notes, r) == pytest.approx(0.5, abs=0.1)
+    monkeypatch.setattr(R, "BEAT_OFFSET_WEIGHTS", {})
+    r = R.estimate_rhythm(notes, 30.0, tempo_bpm=120.0, meter=(4, 4))
+    assert _grid_offset_beats(notes, r) == pytest.approx(0.0, abs=0.1)
+    # a fixed bar line keeps the grid the fix chose, whatever the model says
+    monkeypatch.setattr(R, "BEAT_OFFSET_WEIGHTS", {(4, 4): (1.0, 0.1)})
+    r = R.estimate_rhythm(notes, 30.0, tempo_bpm=120.0, meter=(4, 4), downbeat_s=1.0)
+    assert _grid_offset_beats(notes, r) == pytest.approx(0.0, abs=0.1)

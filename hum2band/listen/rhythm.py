@@ -43,10 +43,12 @@ from the note onsets (and, optionally, an audio onset-strength curve) in four st
 5. **Result.** The best hypothesis of the voted meter and tempo gives the beats (its grid's beat
    points, which follow the singer), the downbeats and the meter; the tempo is the mean beat
    rate over the sung part. The confidences are posterior probabilities (softmax of the
-   hypothesis scores) of the chosen meter and of the chosen tempo. In 4/4 the bar line is
-   looked at again first (:func:`refine_phase`) with the **bar model**
+   hypothesis scores) of the chosen meter and of the chosen tempo. In 4/4 the beats and the bar
+   line are looked at again first (:func:`refine_phase`): whether the beats sit where the grid
+   put them or half a beat away, by the beat model's place of each onset in the beat (with a
+   little of the bar model's fit, :data:`BEAT_OFFSET_WEIGHTS`), and then, with the **bar model**
    (:mod:`hum2band.listen.bars`, a recurrent net that reads the melody laid on the chosen beats,
-   one token per beat, trained on the same melodies): which of the four beats starts the bar.
+   one token per beat, trained on the same melodies), which of the four beats starts the bar.
    In 3/4 the beats and bar lines are instead those of the beat model's own bar-pointer path
    (:func:`hum2band.listen.beats.decode_rhythm`), held to the chosen meter and within 3 % of
    the chosen grid's tempo (:data:`MODEL_PATH_METERS`).
@@ -955,17 +957,31 @@ def _grid_times(h: Hypothesis) -> tuple[np.ndarray, np.ndarray]:
     return t[pos % d == 0], t[pos == 0]
 
 
-#: Weights of the bar model (:mod:`hum2band.listen.bars`) per meter against a phase's score by
+#: Weight of the bar model (:mod:`hum2band.listen.bars`) per meter against a phase's score by
 #: the note cues (:data:`PHASE_WEIGHTS`) when the chosen grid's bar line is looked at again
-#: (:func:`refine_phase`): (its mean log-probability of the bar lines, its mean log-odds that
-#: the grid's beats are the melody's rather than half a beat -- in 6/8 a third -- away). Chosen on
-#: the validation split (600 sung renditions): in 4/4 the model moves the bar line to the right
-#: beat more often than away from it (downbeat F 0.499 -> 0.529); in 3/4 and 6/8 the note cues
-#: already find the bar line of nearly every take whose beats are right, and the model's say lost
-#: there (6/8 downbeat F 0.774 -> 0.740 at weight 1), so it is not read. The grid's fit (second
-#: weight) moved as many takes' beats onto the "and" as off it, so the beats stay where the
-#: hypothesis put them.
-BAR_MODEL_WEIGHTS = {(4, 4): (1.0, 0.0)}
+#: (:func:`refine_phase`): its mean log-probability of the bar lines. Chosen on the validation
+#: split (600 sung renditions): in 4/4 the model moves the bar line to the right beat more often
+#: than away from it (downbeat F 0.499 -> 0.529); in 3/4 and 6/8 the note cues already find the
+#: bar line of nearly every take whose beats are right, and the model's say lost there (6/8
+#: downbeat F 0.774 -> 0.740 at weight 1), so it is not read.
+BAR_MODEL_WEIGHTS = {(4, 4): 1.0}
+
+#: Where the beats of the chosen grid sit, looked at again before its bar line
+#: (:func:`refine_phase`), per meter: on the hypothesis' own beats or half a beat away, whichever
+#: scores best by (weight of the beat model's place in the beat -- the mean log-probability of
+#: each onset's place in the beat, :data:`PHASE_FEATURE_NAMES`' ``model_place`` --, weight of
+#: the bar model's fit -- its mean log-odds that the grid's beats are the melody's,
+#: :func:`hum2band.listen.bars.grid_fit`). In a syncopated melody as many notes start on the
+#: "and" as on the beat, and the onset grid's phase score, which weighs where the first note and
+#: the phrases start, put the beats on the "and" of a quarter of the pop takes; the beat model,
+#: which reads each note's place from the melody around it, tells the two apart better. Chosen on
+#: transcribed takes of the train split (720, ``benchmarks/rhythm_key.py``'s audio path), checked
+#: on the validation split (180): 4/4 beat phase right 0.754 -> 0.792 (syncopated 0.607 ->
+#: 0.679) and 0.800 -> 0.817 (0.641 -> 0.692), downbeat F over all takes 0.690 -> 0.694 and
+#: 0.744 -> 0.748. The place alone read 0.783 / 0.800; with the phase score (0.1) beside it
+#: 0.787 / 0.800. In 6/8 (a third of a beat either way) it lost on the validation takes (downbeat
+#: F over all 0.748 -> 0.735), so 6/8 keeps its beats; the bar-pointer path places the 3/4 beats.
+BEAT_OFFSET_WEIGHTS = {(4, 4): (1.0, 0.1)}
 
 #: Meters whose beats and bar lines are those of the beat model's bar-pointer path
 #: (:func:`hum2band.listen.beats.decode_rhythm`) held to the chosen meter and to within
@@ -986,41 +1002,43 @@ MODEL_PATH_TEMPO_STEPS = 1
 
 
 def refine_phase(h: Hypothesis, notes: Sequence[Note], tonic_pc: int, minor: bool,
-                 bar_weight: float | None = None, grid_weight: float | None = None,
+                 bar_weight: float | None = None, offset_weights: tuple | None = None,
                  model=None) -> int:
-    """The chosen hypothesis' bar phase looked at again with the bar model: which beat of the
-    grid starts the bar, and, when ``grid_weight`` is not 0, whether the beats sit where the
-    hypothesis put them or half a beat (in 6/8 a third of a beat) away.
+    """The chosen hypothesis' beats and bar line looked at again with the learned models: first
+    where the beats sit (when ``offset_weights`` is given: on the hypothesis' own beats or half
+    a beat away), then which beat starts the bar.
 
-    Every candidate shift keeps the hypothesis' tempo and meter; its score is its phase score by
-    the note cues plus ``bar_weight`` times the bar model's mean log-probability of its bar
-    lines, plus ``grid_weight`` times the model's mean log-odds that its beats are the
-    melody's (default: :data:`BAR_MODEL_WEIGHTS` of the meter; a meter without weights keeps
-    its shift). Returns the best shift (the hypothesis is left as it was).
+    The beats: each offset's score is ``offset_weights[0]`` times the beat model's mean
+    log-probability of the onsets' places in the beat on that grid plus ``offset_weights[1]``
+    times the bar model's mean log-odds that the grid's beats are the melody's (default:
+    :data:`BEAT_OFFSET_WEIGHTS` of the meter; a meter without them keeps its beats). The bar
+    line: among the shifts that keep those beats, the phase score by the note cues plus
+    ``bar_weight`` times the bar model's mean log-probability of the shift's bar lines (default:
+    :data:`BAR_MODEL_WEIGHTS` of the meter; a meter without a weight keeps its shift). Tempo and
+    meter stay the hypothesis'. Returns the best shift (the hypothesis is left as it was).
     """
     from .bars import bar_log_probs, downbeat_scores, grid_features, grid_fit, load_bar_model
     from .bars import token_log_probs
 
-    default = BAR_MODEL_WEIGHTS.get(tuple(h.meter), (0.0, 0.0))
-    bar_weight = default[0] if bar_weight is None else bar_weight
-    grid_weight = default[1] if grid_weight is None else grid_weight
-    if (h.phase_features is None or tuple(h.meter) not in MODEL_METERS
-            or not (bar_weight or grid_weight)):
+    m = tuple(h.meter)
+    bar_weight = BAR_MODEL_WEIGHTS.get(m, 0.0) if bar_weight is None else bar_weight
+    offset_weights = BEAT_OFFSET_WEIGHTS.get(m) if offset_weights is None else offset_weights
+    if h.phase_features is None or m not in MODEL_METERS or not (bar_weight or offset_weights):
         return h.shift
     model = model or load_bar_model()
     d = h.steps_per_beat
     bpb = beats_per_bar(h.meter)
     q_len = d * bpb
     base = h.phase_features @ PHASE_WEIGHTS[h.phase_model]
-    sub = d // 3 if SUBDIVISIONS[tuple(h.meter)] == 6 else d // 2
-    offsets = [0]  # with the grid's fit weighed: also the same grid half (6/8: a third) a beat away
-    if grid_weight:
-        offsets += [sub, 2 * sub] if SUBDIVISIONS[tuple(h.meter)] == 6 else [sub]
+    offsets = [0]  # grid steps the beats move back by
+    if offset_weights:
+        sub = d // 3 if SUBDIVISIONS[m] == 6 else d // 2
+        offsets += [sub, 2 * sub] if SUBDIVISIONS[m] == 6 else [sub]
     on = np.array([n.onset_s for n in notes])
     off = np.array([n.offset_s for n in notes])
     pitch = np.array([n.midi_pitch for n in notes])
     keep = h.shift
-    best_shift, best_score = h.shift, -np.inf
+    best = None  # (offset score, offset, bar scores, first beat)
     try:
         for o in offsets:
             h.shift = (keep - o) % q_len
@@ -1029,18 +1047,25 @@ def refine_phase(h: Hypothesis, notes: Sequence[Note], tonic_pc: int, minor: boo
                 continue
             tokens = grid_features(on, off, pitch, beats, tonic_pc, minor, h.meter)
             lp = token_log_probs(model, tokens)
-            fit = grid_fit(lp) if grid_weight else 0.0
-            bar = downbeat_scores(bar_log_probs(lp, h.meter))
-            for k in range(bpb):
-                h.shift = (keep - o + k * d) % q_len
-                b2, downs = _grid_times(h)
-                if not len(downs):
-                    continue
-                i0 = int(np.argmin(np.abs(b2 - downs[0])))
-                sc = (base[h.shift] + bar_weight * bar[(i0 - tokens.first_beat) % bpb]
-                      + grid_weight * fit)
-                if sc > best_score:
-                    best_shift, best_score = h.shift, sc
+            score = 0.0
+            if offset_weights:
+                score = (offset_weights[0] * h.phase_features[h.shift, MODEL_PHASE_COLUMN]
+                         + offset_weights[1] * grid_fit(lp))
+            if best is None or score > best[0]:
+                best = (score, o, downbeat_scores(bar_log_probs(lp, h.meter)), tokens.first_beat)
+        if best is None:
+            return keep
+        _, o, bar, first_beat = best
+        best_shift, best_score = (keep - o) % q_len, -np.inf
+        for k in range(bpb):
+            h.shift = (keep - o + k * d) % q_len
+            b2, downs = _grid_times(h)
+            if not len(downs):
+                continue
+            i0 = int(np.argmin(np.abs(b2 - downs[0])))
+            sc = base[h.shift] + bar_weight * bar[(i0 - first_beat) % bpb]
+            if sc > best_score:
+                best_shift, best_score = h.shift, sc
     finally:
         h.shift = keep
     return best_shift
@@ -1162,7 +1187,8 @@ def estimate_rhythm(notes: Sequence[Note], duration_s: float, tempo_bpm: float |
     best = hyps[int(np.argmax(np.where(voted, scores, -np.inf)))] if voted.any() \
         else hyps[int(np.argmax(scores))]
     fixed = downbeat_s is not None or pickup_beats is not None
-    if beat_model and not fixed and tuple(best.meter) in BAR_MODEL_WEIGHTS:
+    if beat_model and not fixed and (tuple(best.meter) in BAR_MODEL_WEIGHTS
+                                     or tuple(best.meter) in BEAT_OFFSET_WEIGHTS):
         best.shift = refine_phase(best, notes, key.tonic_pitch_class, key.mode == "minor")
     beats, downbeats = _grid_times(best)
     if beliefs is not None and not fixed and tuple(best.meter) in MODEL_PATH_METERS:
