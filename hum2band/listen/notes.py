@@ -331,9 +331,10 @@ def settled_notes(notes: list[Note], track: PitchTrack) -> list[Note]:
     times = np.asarray(track.times_s, dtype=float)
     frames = np.asarray(track.midi_pitch, dtype=float)
     lo, hi = SETTLED_PART
+    half_hop = 0.5 * track.hop_s  # a note spans frames [onset, offset - hop]: no rounding slips
     out = []
     for n in notes:
-        a, b = np.searchsorted(times, [n.onset_s, n.offset_s])
+        a, b = np.searchsorted(times, [n.onset_s - half_hop, n.offset_s - half_hop])
         seg = frames[a:b]
         k = len(seg)
         pitch = n.midi_pitch
