@@ -42,7 +42,9 @@ only, not a dependency of hum2band); without it the run says the peer is missing
 
 Run: ``.venv/bin/python benchmarks/rhythm_key.py`` (audio, test split, about 10 minutes on 2 cores),
 ``--from-notes`` (about a minute), ``--split validation --from-notes --choose-decoder`` (the
-beat decoder's settings, validation split only). The key finder's weights are learned by
+beat decoder's settings, validation split only), ``--choose-beat-offset --fit-reps 4
+--n-per-meter 60 [--fit-cache FILE]`` (the 4/4 beat-offset weights of the rhythm stage, on
+transcribed train-split takes, checked on validation ones; about 15 minutes with no cache). The key finder's weights are learned by
 ``python -m hum2band.train.keys`` (train split).
 """
 
@@ -63,7 +65,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from hum2band.music.melody import Note  # noqa: E402
-from hum2band.music.meter import beats_per_bar  # noqa: E402
+from hum2band.music.meter import Rhythm, beats_per_bar  # noqa: E402
 from hum2band.music.tuning import estimate_tuning_cents, snap_notes  # noqa: E402
 from hum2band.music.keyfinding import estimate_key  # noqa: E402
 from hum2band.listen.rhythm import estimate_rhythm  # noqa: E402
@@ -754,6 +756,68 @@ def fit_rhythm(data_dir: Path, args) -> None:
 
 
 
+#: Settings of :data:`hum2band.listen.rhythm.BEAT_OFFSET_WEIGHTS` that --choose-beat-offset compares:
+#: (weight of the beat model's place of the onsets in the beat, weight of the bar model's grid
+#: fit); () keeps the hypothesis' own beats.
+BEAT_OFFSET_SETTINGS = ((), (1.0, 0.0), (1.0, 0.05), (1.0, 0.1), (1.0, 0.3), (1.0, 1.0), (0.0, 1.0))
+
+
+def choose_beat_offset(data_dir: Path, args) -> None:
+    """Compare settings of the 4/4 beat-offset look (:data:`BEAT_OFFSET_SETTINGS`) on transcribed
+    takes of the **train split** (``--fit-reps`` sets, ``--fit-cache`` as for --fit-rhythm) and,
+    as a check, of the validation split (one set). The rhythm stage's hypotheses and vote run
+    once per take (:func:`hum2band.listen.rhythm.voted_choice`); for each setting only the beats'
+    and bar line's second look (:func:`hum2band.listen.rhythm.refine_phase`) runs again. Printed
+    over the takes whose voted meter is 4/4: beat F, beat phase right and downbeat F, and over
+    every take of the set the downbeat F."""
+    from hum2band.listen import rhythm as R
+
+    def prepared(pairs):
+        out = []
+        for take, notes in pairs:
+            snapped = snap_notes(notes, estimate_tuning_cents(notes))
+            _, choice = R.voted_choice(snapped, take.duration_s)
+            if choice is not None:
+                out.append((take, snapped, choice, choice.best.shift))
+        return out
+
+    def evaluate(prep, setting):
+        rows = []
+        for take, snapped, ch, shift0 in prep:
+            best = ch.best
+            best.shift = shift0
+            if tuple(best.meter) in set(R.BAR_MODEL_WEIGHTS) | set(R.BEAT_OFFSET_WEIGHTS):
+                best.shift = R.refine_phase(best, snapped, ch.key.tonic_pitch_class,
+                                            ch.key.mode == "minor", offset_weights=setting)
+            beats, downs = R._grid_times(best)
+            if ch.beliefs is not None and tuple(best.meter) in R.MODEL_PATH_METERS:
+                beats, downs = R._model_path(snapped, ch.beliefs[1], take.duration_s, best, beats,
+                                             R.onsets_from_notes(snapped))
+            best.shift = shift0
+            keep = (beats >= 0) & (beats <= take.duration_s)
+            keep_d = (downs >= 0) & (downs <= take.duration_s)
+            est = Rhythm(beats[keep], downs[keep_d], best.meter, best.tempo_bpm, 0.0, 0.0)
+            r = score(take, None, None, est, 0.0)
+            rows.append((tuple(best.meter) == (4, 4), take.tune.syncopated, r.beat_f,
+                         r.phase_right, r.downbeat_f))
+        a = np.array(rows, dtype=float)
+        four = a[a[:, 0] > 0]
+        sync = four[four[:, 1] > 0]
+        return (f"4/4 read ({len(four)}): beatF {four[:, 2].mean():.3f} phase {four[:, 3].mean():.3f} "
+                f"downF {four[:, 4].mean():.3f} | syncopated ({len(sync)}): phase "
+                f"{sync[:, 3].mean():.3f} | all ({len(a)}): downF {a[:, 4].mean():.3f}")
+
+    sets = [("train", transcribed_takes(data_dir, "train", args.fit_reps, args.n_per_meter,
+                                        args.fit_cache)),
+            ("validation", transcribed_takes(data_dir, "validation", 1, args.n_per_meter))]
+    for name, pairs in sets:
+        prep = prepared(pairs)
+        print(f"{name} split: {len(prep)} takes", flush=True)
+        for setting in BEAT_OFFSET_SETTINGS:
+            label = "keep the beats" if not setting else f"place {setting[0]:g}, fit {setting[1]:g}"
+            print(f"  {label:<22} {evaluate(prep, setting)}", flush=True)
+
+
 def choose_decoder(takes: list[Take]) -> None:
     """Choose the beat decoder's settings (:class:`hum2band.listen.beats.DecoderSettings`) by
     coordinate search on these takes (the validation split): the note model runs once per take,
@@ -824,6 +888,9 @@ def main(argv=None) -> int:
                          "train-split songs (prints the constants)")
     ap.add_argument("--fit-reps", type=int, default=6, help="sets of takes for --fit-rhythm")
     ap.add_argument("--fit-cache", metavar="FILE", help="keep --fit-rhythm's transcriptions in FILE")
+    ap.add_argument("--choose-beat-offset", action="store_true",
+                    help="compare settings of the 4/4 beat-offset look (BEAT_OFFSET_WEIGHTS) on "
+                         "transcribed train-split takes, checked on the validation split")
     ap.add_argument("--choose-decoder", action="store_true",
                     help="choose the beat decoder's settings (validation split, notes path)")
     args = ap.parse_args(argv)
@@ -838,6 +905,9 @@ def main(argv=None) -> int:
         return 2
     if args.fit_rhythm:
         fit_rhythm(data_dir, args)
+        return 0
+    if args.choose_beat_offset:
+        choose_beat_offset(data_dir, args)
         return 0
     t_build = time.perf_counter()
     takes = build_takes(data_dir, args.split, args.n_per_meter, args.seed)
