@@ -188,11 +188,24 @@ def matched_hz_difference(ref_iv, ref_midi, est_iv, est_midi) -> np.ndarray:
     return ref_hz - ref_hz * 2.0 ** (dev / 12.0)
 
 
+def tuning_error_cents(tuning_cents: float, ref_iv: np.ndarray, remeasured_midi: np.ndarray) -> float:
+    """The take's estimated tuning minus the tuning of its annotated notes at their re-measured
+    pitch (:func:`hum2band.music.tuning.estimate_tuning_cents` over them), cents on the circle of
+    100 (-50 to 50)."""
+    from hum2band.music.melody import Note
+    from hum2band.music.tuning import estimate_tuning_cents
+
+    ref = estimate_tuning_cents([Note(float(a), float(b), float(m), int(round(m)), 90)
+                                 for (a, b), m in zip(np.asarray(ref_iv, float), remeasured_midi)])
+    return float((tuning_cents - ref + 50.0) % 100.0 - 50.0)
+
+
 def run_hum2band(takes, backend: str, startup_s: float):
     from hum2band.listen.transcription import transcribe
 
     rows, t_proc, audio_s, with_tempo_key = [], startup_s, 0.0, 0
-    deviations, extra = [], {"oracle": [], "breakdown": [], "hz_diff": [], "remeasured": []}
+    deviations, extra = [], {"oracle": [], "breakdown": [], "hz_diff": [], "remeasured": [],
+                             "tuning_error_cents": []}
     for flac, txt, remeasured_midi in takes:
         t = time.perf_counter()
         melody = transcribe(flac, pitch_backend=backend)
@@ -210,6 +223,8 @@ def run_hum2band(takes, backend: str, startup_s: float):
         extra["oracle"].append(oracle_conp(melody.pitch_track, ref_iv, ref_midi))
         extra["breakdown"].append(error_breakdown(ref_iv, ref_midi, est_iv, est_midi))
         extra["hz_diff"].append(matched_hz_difference(ref_iv, ref_midi, est_iv, est_midi))
+        extra["tuning_error_cents"].append(tuning_error_cents(melody.tuning_cents, ref_iv,
+                                                              remeasured_midi))
     return np.array(rows), t_proc / audio_s, with_tempo_key, np.concatenate(deviations), extra
 
 
@@ -304,6 +319,10 @@ def main(argv=None) -> int:
     print(f"note: {annotation_grid_share(takes):.0%} of SSVD reference pitches lie on the "
           "44.1 kHz/8192-point FFT bin grid (5.38 Hz apart: up to ±47 cents at 100 Hz), "
           "so COnP is capped by the reference's pitch resolution on low voices")
+    for name, extra in extras.items():
+        e = np.abs(extra["tuning_error_cents"])
+        print(f"{name}: tuning against the re-measured notes' own: mean error {e.mean():.2f} cents, "
+              f"{np.mean(e <= 10):.0%} within 10 cents, worst {np.sort(e)[-3:].round(1).tolist()}")
     for name, dev in deviations.items():
         print(f"{name}: on onset-matched notes, sung minus reference pitch: median "
               f"{np.median(dev) * 100:+.0f} cents, {np.mean(np.abs(dev) < 0.5):.0%} within 50 cents")

@@ -144,3 +144,20 @@ def test_settled_notes_change_only_the_pitch_and_keep_what_they_cannot_read():
     short = replace(notes[0], offset_s=notes[0].onset_s + 0.03, midi_pitch=59.7)
     silent = replace(notes[0], onset_s=0.0, offset_s=0.19, midi_pitch=61.3)
     assert [n.midi_pitch for n in settled_notes([short, silent], track)] == [59.7, 61.3]
+
+
+def test_settled_pitch_leaves_out_the_trackers_slips():
+    # On real voices the raw tracker slips for stretches to intervals that are not whole octaves
+    # (a fifth and a bit): most of the settled part of this note reads 6.8 semitones low, which
+    # would move the take's grid by 20 cents. Frames that far from the note's own pitch are left
+    # out; the rest say where the note settles.
+    from hum2band.listen.notes import settled_notes
+    from hum2band.listen.pitch import HOP_S, PitchTrack
+
+    n_frames = 50
+    frames = np.full(n_frames, 64.12)
+    frames[20:42] = 64.12 - 6.8
+    track = PitchTrack(np.arange(n_frames) * HOP_S, frames, np.ones(n_frames), np.full(n_frames, -20.0),
+                       "test", np.full(n_frames, -20.0))
+    note = Note(0.0, n_frames * HOP_S, 64.1, 64, 90)
+    assert settled_notes([note], track)[0].midi_pitch == pytest.approx(64.12)

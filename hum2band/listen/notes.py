@@ -304,6 +304,9 @@ def segment_notes(track: PitchTrack, settings: SegmenterSettings | None = None) 
 #: The part of each note (fractions of its length) whose pitch the tuning stage reads
 #: (:func:`settled_notes`): past the scoop or glide into the note, before its release.
 SETTLED_PART = (0.3, 0.9)
+#: Frames of that part further than this (semitones) from the note's own pitch are not read: the
+#: tracker's slips on real voices (an octave, a fifth, a harmonic) and the next note's start.
+SETTLED_NEAR_SEMITONES = 0.5
 
 
 def settled_notes(notes: list[Note], track: PitchTrack) -> list[Note]:
@@ -313,9 +316,11 @@ def settled_notes(notes: list[Note], track: PitchTrack) -> list[Note]:
     release, scoop included: that names it best (leaving the start out lost SSVD note accuracy),
     but a singer who scoops up into every note pulls every note's pitch a few cents flat, and the
     take's tuning with it. Here ``midi_pitch`` is the median of the tracker's frames in
-    :data:`SETTLED_PART` of the note instead (a note under 5 frames, or with no pitched frame
-    there, keeps its own). Octave slips in the frames do not matter to the tuning, which reads
-    the pitch modulo a semitone.
+    :data:`SETTLED_PART` of the note instead, leaving out frames more than
+    :data:`SETTLED_NEAR_SEMITONES` from the note's own pitch: the raw tracker slips on real
+    voices by intervals that are not whole octaves (SSVD 364 read 52.5 as 45.7), which the
+    segmenter's own contour has already repaired. A note under 5 frames, or with no such frame
+    there, keeps its own pitch.
 
     Parameters
     ----------
@@ -340,7 +345,7 @@ def settled_notes(notes: list[Note], track: PitchTrack) -> list[Note]:
         pitch = n.midi_pitch
         if k >= 5:
             part = seg[int(k * lo):max(int(np.ceil(k * hi)), int(k * lo) + 1)]
-            part = part[np.isfinite(part)]
+            part = part[np.isfinite(part) & (np.abs(part - pitch) < SETTLED_NEAR_SEMITONES)]
             if len(part):
                 pitch = float(np.median(part))
         out.append(replace(n, midi_pitch=pitch))
