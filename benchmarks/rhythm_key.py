@@ -65,7 +65,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from hum2band.music.melody import Note  # noqa: E402
-from hum2band.music.meter import Rhythm, beats_per_bar  # noqa: E402
+from hum2band.music.meter import beats_per_bar  # noqa: E402
 from hum2band.music.tuning import estimate_tuning_cents, snap_notes  # noqa: E402
 from hum2band.music.keyfinding import estimate_key  # noqa: E402
 from hum2band.listen.rhythm import estimate_rhythm  # noqa: E402
@@ -776,29 +776,20 @@ def choose_beat_offset(data_dir: Path, args) -> None:
         out = []
         for take, notes in pairs:
             snapped = snap_notes(notes, estimate_tuning_cents(notes))
-            _, choice = R.voted_choice(snapped, take.duration_s)
+            ons, choice = R.voted_choice(snapped, take.duration_s)
             if choice is not None:
-                out.append((take, snapped, choice, choice.best.shift))
+                out.append((take, snapped, ons, choice, choice.best.shift))
         return out
 
     def evaluate(prep, setting):
         rows = []
-        for take, snapped, ch, shift0 in prep:
-            best = ch.best
-            best.shift = shift0
-            if tuple(best.meter) in set(R.BAR_MODEL_WEIGHTS) | set(R.BEAT_OFFSET_WEIGHTS):
-                best.shift = R.refine_phase(best, snapped, ch.key.tonic_pitch_class,
-                                            ch.key.mode == "minor", offset_weights=setting)
-            beats, downs = R._grid_times(best)
-            if ch.beliefs is not None and tuple(best.meter) in R.MODEL_PATH_METERS:
-                beats, downs = R._model_path(snapped, ch.beliefs[1], take.duration_s, best, beats,
-                                             R.onsets_from_notes(snapped))
-            best.shift = shift0
-            keep = (beats >= 0) & (beats <= take.duration_s)
-            keep_d = (downs >= 0) & (downs <= take.duration_s)
-            est = Rhythm(beats[keep], downs[keep_d], best.meter, best.tempo_bpm, 0.0, 0.0)
+        for take, snapped, ons, ch, shift0 in prep:
+            ch.best.shift = shift0  # as voted, before any setting's second look
+            four_four = tuple(ch.best.meter) == (4, 4)  # other meters keep their own look
+            est = R.rhythm_from_choice(snapped, take.duration_s, ons, ch,
+                                       offset_weights=setting if four_four else None)
             r = score(take, None, None, est, 0.0)
-            rows.append((tuple(best.meter) == (4, 4), take.tune.syncopated, r.beat_f,
+            rows.append((tuple(est.meter) == (4, 4), take.tune.syncopated, r.beat_f,
                          r.phase_right, r.downbeat_f))
         a = np.array(rows, dtype=float)
         four = a[a[:, 0] > 0]

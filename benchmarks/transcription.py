@@ -193,11 +193,11 @@ def tuning_error_cents(tuning_cents: float, ref_iv: np.ndarray, remeasured_midi:
     pitch (:func:`hum2band.music.tuning.estimate_tuning_cents` over them), cents on the circle of
     100 (-50 to 50)."""
     from hum2band.music.melody import Note
-    from hum2band.music.tuning import estimate_tuning_cents
+    from hum2band.music.tuning import _wrap_cents, estimate_tuning_cents
 
     ref = estimate_tuning_cents([Note(float(a), float(b), float(m), int(round(m)), 90)
                                  for (a, b), m in zip(np.asarray(ref_iv, float), remeasured_midi)])
-    return float((tuning_cents - ref + 50.0) % 100.0 - 50.0)
+    return float(_wrap_cents(tuning_cents - ref))
 
 
 def run_hum2band(takes, backend: str, startup_s: float):

@@ -1216,15 +1216,24 @@ def estimate_rhythm(notes: Sequence[Note], duration_s: float, tempo_bpm: float |
                           f"{beats_per_bar(meters[0])} beats: give a shorter pickup")
     if choice is None:
         return _steady_rhythm(ons, duration_s, tempo_bpm, meters[0], downbeat_s, pickup_beats)
-    best, hyps, post, key = choice.best, choice.hyps, choice.post, choice.key
-    beliefs = choice.beliefs
     fixed = downbeat_s is not None or pickup_beats is not None
-    if beat_model and not fixed and (tuple(best.meter) in BAR_MODEL_WEIGHTS
-                                     or tuple(best.meter) in BEAT_OFFSET_WEIGHTS):
-        best.shift = refine_phase(best, notes, key.tonic_pitch_class, key.mode == "minor")
+    return rhythm_from_choice(notes, duration_s, ons, choice, look_again=beat_model and not fixed)
+
+
+def rhythm_from_choice(notes: Sequence[Note], duration_s: float, ons: Onsets, choice: VotedChoice,
+                       look_again: bool = True, offset_weights: tuple | None = None) -> Rhythm:
+    """Step 5 of :func:`estimate_rhythm` (see the module doc): the beats, bar lines, tempo and
+    confidences of a take's :func:`voted_choice`. ``look_again``: the learned models look at the
+    chosen grid's beats and bar line again (:func:`refine_phase`, with ``offset_weights``) and
+    place the 3/4 beats (:data:`MODEL_PATH_METERS`); False with a bar-line fix or without the
+    beat model. Sets ``choice.best.shift`` to the bar phase it reads."""
+    best, hyps, post = choice.best, choice.hyps, choice.post
+    if look_again:
+        best.shift = refine_phase(best, notes, choice.key.tonic_pitch_class,
+                                  choice.key.mode == "minor", offset_weights=offset_weights)
     beats, downbeats = _grid_times(best)
-    if beliefs is not None and not fixed and tuple(best.meter) in MODEL_PATH_METERS:
-        beats, downbeats = _model_path(notes, beliefs[1], duration_s, best, beats, ons)
+    if look_again and choice.beliefs is not None and tuple(best.meter) in MODEL_PATH_METERS:
+        beats, downbeats = _model_path(notes, choice.beliefs[1], duration_s, best, beats, ons)
     # The grid may reach back before the recording starts: keep only times inside the take.
     beats = beats[(beats >= 0.0) & (beats <= duration_s)]
     downbeats = downbeats[(downbeats >= 0.0) & (downbeats <= duration_s)]

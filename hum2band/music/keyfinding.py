@@ -373,19 +373,26 @@ def vote_pitch_cents(pitch: np.ndarray, tuning_cents: float) -> float:
     return max(KEY_VOTE_PITCH_CENTS, KEY_VOTE_SPREAD * spread)
 
 
+def _vote_tuning(ordered: Sequence[Note], tuning_cents: float | None) -> float:
+    """The semitone grid the vote names its copies' notes on, in semitones: ``tuning_cents``
+    (the tuning the notes were snapped with) when given, else estimated from the notes."""
+    from .tuning import estimate_tuning_cents
+
+    return (estimate_tuning_cents(ordered) if tuning_cents is None else float(tuning_cents)) / 100.0
+
+
 def perturbed_copies(notes: Sequence[Note], copies: int = KEY_VOTE_COPIES,
                      seed: int = 0, tuning_cents: float | None = None) -> list[list[Note]]:
     """The key vote's copies of a melody (:func:`vote_draws`): each note's pitch moved and named
     again on the melody's own semitone grid (``tuning_cents``, default: estimated from the notes),
     its onset and offset moved together, some notes left out; copies with no note left are not
     returned. (:func:`vote_probabilities` scores the same copies without building them.)"""
-    from .tuning import copies_from_draws, estimate_tuning_cents
+    from .tuning import copies_from_draws
 
     ordered = sorted(notes, key=lambda n: n.onset_s)
     if not ordered:
         return []
-    tuning = (estimate_tuning_cents(ordered) if tuning_cents is None
-              else float(tuning_cents)) / 100.0
+    tuning = _vote_tuning(ordered, tuning_cents)
     onset_s = np.array([n.onset_s for n in ordered], dtype=float)
     pitch = np.array([n.midi_pitch for n in ordered], dtype=float)
     draws = vote_draws(onset_s, copies, seed, vote_pitch_cents(pitch, 100.0 * tuning))
@@ -408,15 +415,12 @@ def vote_probabilities(notes: Sequence[Note], copies: int = KEY_VOTE_COPIES,
     notes: 200 copies cost about 70 ms; reading the draws off functions of time adds about 7 %
     for 40 notes and 19 % for 300 (a 2-minute take) to draws in the order of the notes.
     """
-    from .tuning import estimate_tuning_cents
-
     ordered = sorted(notes, key=lambda n: n.onset_s)
     prob = _softmax(key_scores(ordered))
     onset_s = np.array([n.onset_s for n in ordered], dtype=float)
     offset_s = np.array([n.offset_s for n in ordered], dtype=float)
     pitch = np.array([n.midi_pitch for n in ordered], dtype=float)
-    tuning = (estimate_tuning_cents(ordered) if tuning_cents is None
-              else float(tuning_cents)) / 100.0
+    tuning = _vote_tuning(ordered, tuning_cents)
     d_pitch, d_time, keep = vote_draws(onset_s, copies, seed,
                                        vote_pitch_cents(pitch, 100.0 * tuning))
     for dp, dt, k in zip(d_pitch, d_time, keep):
