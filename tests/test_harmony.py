@@ -264,6 +264,27 @@ def test_pop909_reader_and_cache(tmp_path):
     assert again.melody == ls.melody
 
 
+def test_pop909_key_changes_are_read_on_the_beats(tmp_path):
+    """key_audio.txt's later lines become key_changes (in beats, like the notes); an excerpt's key
+    is the one in force for most of it; a line that repeats the key (in another spelling) is no
+    change."""
+    from hum2band.train.datasets import pop909_keys
+
+    path = tmp_path / "key_audio.txt"
+    path.write_text("0.0\t3.0\tF:min\n3.0\t4.0\tF:min\n4.0\t9.0\tBb:maj\n9.0\t12.0\tA#:maj\n")
+    beat_s = 0.5 * np.arange(30)  # 120 bpm from 0 s
+    first, changes = pop909_keys(path, beat_s, 0.0)
+    assert (first.tonic, first.mode) == ("F", "minor")
+    assert [(round(b, 6), k.tonic, k.mode) for b, k in changes] == [(8.0, "Bb", "major")]
+    ls = LeadSheet("9", "pop909", [BeatNote(0, 24, 60, 90)], [], (4, 4), first, 4, 120.0,
+                   key_changes=changes)
+    assert ls.key_over(0, 8).mode == "minor" and ls.key_over(4, 16).tonic == "Bb"
+    assert ls.key_over(6, 10).tonic == "F"  # 2 beats of each: the earlier
+    assert pop909_keys(tmp_path / "missing.txt", beat_s, 0.0) == (None, ())
+    path.write_text("0.0\t3.0\tC:maj\n")
+    assert pop909_keys(path, beat_s, 0.0)[1] == ()
+
+
 def test_seconds_to_beats_extrapolates():
     b = seconds_to_beats(np.array([0.0, 1.25, 3.0]), np.array([1.0, 1.5, 2.0]), 4.0)
     assert b == pytest.approx([2.0, 4.5, 8.0])

@@ -94,13 +94,8 @@ def test_renditions_are_transposed_with_their_key():
     assert all(ok.sum() == 1 for _, ok, _ in data)
 
 
-def test_key_changing_pop909_songs_are_left_out(tmp_path):
-    for song, lines in (("001", ["0 10 C:maj"]), ("002", ["0 10 C:maj", "10 20 D:maj"]),
-                        ("003", ["0 10 A:min", "10 20 A:min"])):
-        (tmp_path / "pop909" / song).mkdir(parents=True)
-        (tmp_path / "pop909" / song / "key_audio.txt").write_text("\n".join(lines) + "\n")
-    assert T.pop909_key_changes(tmp_path) == {"002"}
+def test_key_changing_songs_are_left_out():
     ls = sheet("pop909")
-    ls.song_id = "002"
-    assert T.rendition_set([ls], 2, 0, {"002"}) == []
-    assert len(T.rendition_set([ls], 2, 0, {"001"})) == 2
+    assert len(T.rendition_set([ls], 2, 0)) == 2
+    ls.key_changes = ((32.0, Key.parse("D major")),)
+    assert T.rendition_set([ls], 2, 0) == []

@@ -68,6 +68,10 @@ class LeadSheet:
         (numerator, denominator) of the main time signature.
     key : Key or None
         The notated / annotated key (first one if it changes), None if unknown.
+    key_changes : tuple of (float, Key)
+        Where the annotated key changes: ``(start_beat, key)`` of each key after the first, in
+        order (POP909's ``key_audio.txt``); empty where the key holds or the source does not say.
+        :meth:`key_over` reads the key of an excerpt.
     beats_per_bar : int
         Counted beats per bar (2 in 6/8).
     tempo_bpm : float
@@ -91,6 +95,7 @@ class LeadSheet:
     #: The split the data loader gave this song and its twins (the same tune under another name
     #: or in another source); "" = by its own name (:func:`split_of`).
     group_split: str = ""
+    key_changes: tuple = ()
 
     @property
     def end_beat(self) -> float:
@@ -106,12 +111,31 @@ class LeadSheet:
         """"train", "validation" or "test": the twins' shared split, else :func:`split_of`."""
         return self.group_split or split_of(self.source, self.song_id)
 
+    def key_over(self, start_beat: float, end_beat: float) -> Key | None:
+        """The annotated key in force for the longest part of ``[start_beat, end_beat)`` (beats)
+        (:func:`key_in_force`); :attr:`key` where the key never changes."""
+        return key_in_force(self.key, self.key_changes, start_beat, end_beat)
+
     def chord_at(self, beat: float) -> ChordSymbol | None:
         """The chord sounding at ``beat`` (None in a gap)."""
         for c in self.chords:
             if c.start_beat <= beat < c.end_beat:
                 return c.chord
         return None
+
+
+def key_in_force(first_key, changes, start: float, stop: float):
+    """Of a piece's keys (``first_key``, then ``(start, key)`` for each change, in order), the one
+    in force for the longest part of ``[start, stop)``; the earlier one on a tie. The keys may be
+    any objects and the times any unit (beats, seconds)."""
+    regions = [(-np.inf, first_key)] + list(changes)
+    best, best_len = first_key, -np.inf
+    for i, (begin, key) in enumerate(regions):
+        end = regions[i + 1][0] if i + 1 < len(regions) else np.inf
+        overlap = min(end, stop) - max(begin, start)
+        if overlap > best_len + 1e-9:
+            best, best_len = key, overlap
+    return best
 
 
 # ---- split, paths, cache ---------------------------------------------------------------------

@@ -4,7 +4,8 @@ Every source is read into one dataclass, :class:`LeadSheet`. Sources and what is
 
 * ``pop909`` -- POP909: the MELODY track of ``NNN/NNN.mid``, chords from ``chord_midi.txt`` and the
   beat grid from ``beat_midi.txt`` (seconds are turned into beats by linear interpolation between
-  the annotated beats), key from the first line of ``key_audio.txt``. ``N`` spans are left out.
+  the annotated beats), key from the first line of ``key_audio.txt`` and its later lines as
+  ``key_changes`` (:func:`pop909_keys`). ``N`` spans are left out.
   Where the song's chords change on the annotated off-beats instead of its downbeats, the bar
   lines are moved by whole beats (:func:`pop909_bar_shift`: 114 of 819 songs).
   The meter is the most common number of beats between annotated downbeats (4 -> 4/4, 3 -> 3/4;
@@ -53,7 +54,7 @@ from typing import Callable
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import InputError, OptionError
 from ..files.paths import PROJECT_ROOT
 from ..music.chords import ChordSymbol
 from ..music.key import Key, key_of_pitch_class
@@ -73,7 +74,7 @@ log = logging.getLogger(__name__)
 SOURCES = ("pop909", "nottingham", "chord-melody", "openewld")
 SPLITS = ("train", "validation", "test")
 #: Bumped per source whenever its reader changes, so stale caches are re-read.
-CACHE_VERSION = {"pop909": 3, "nottingham": 2, "chord-melody": 2, "openewld": 2}
+CACHE_VERSION = {"pop909": 4, "nottingham": 2, "chord-melody": 2, "openewld": 2}
 
 
 def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
@@ -231,7 +232,8 @@ def _spans_from_onsets(onsets: list[tuple[float, ChordSymbol]], end: float) -> l
 
 
 def _finish(song_id, source, notes, chord_onsets_or_spans, meter, key, tempo_bpm, genre, title,
-            shift_beats: float, spans_given: bool = False) -> LeadSheet | None:
+            shift_beats: float, spans_given: bool = False, key_changes: tuple = ()
+            ) -> LeadSheet | None:
     notes = [BeatNote(n.onset_beat + shift_beats, n.offset_beat + shift_beats, n.midi, n.velocity)
              for n in notes]
     notes = monophonic(notes)
@@ -246,8 +248,9 @@ def _finish(song_id, source, notes, chord_onsets_or_spans, meter, key, tempo_bpm
         spans = _spans_from_onsets(onsets, end)
     if not notes or not spans:
         return None
+    changes = tuple((float(b) + shift_beats, k) for b, k in key_changes)
     return LeadSheet(song_id, source, notes, spans, tuple(int(x) for x in meter), key,
-                     beats_per_bar(meter), float(tempo_bpm), genre, title)
+                     beats_per_bar(meter), float(tempo_bpm), genre, title, key_changes=changes)
 
 
 def _score_to_leadsheet(score: MusicXMLScore, song_id, source, genre="") -> LeadSheet | None:
@@ -502,21 +505,44 @@ def read_pop909_song(folder: Path) -> LeadSheet | None:
         s, e = seconds_to_beats(np.array([float(parts[0]), float(parts[1])]), beat_s, first_number)
         if e > s:
             spans.append((float(s), float(e), c))
-    key = None
-    kf = folder / "key_audio.txt"
-    if kf.exists():
-        lines = kf.read_text().split()
-        if len(lines) >= 3:
-            try:
-                key = Key.parse(lines[2])
-            except Exception:
-                key = None
+    key, key_changes = pop909_keys(folder / "key_audio.txt", beat_s, first_number)
     shift = 0.0
     lowest = min([n.onset_beat for n in notes] + [s for s, _, _ in spans])
     if lowest < 0:  # notes before the first annotated beat: move whole bars
         shift = float(np.ceil(-lowest / bpb) * bpb)
     tempo = 60.0 / float(np.median(np.diff(beat_s)))
-    return _finish(sid, "pop909", notes, spans, meter, key, tempo, "pop", "", shift, spans_given=True)
+    return _finish(sid, "pop909", notes, spans, meter, key, tempo, "pop", "", shift, spans_given=True,
+                   key_changes=key_changes)
+
+
+def pop909_keys(path: Path, beat_s: np.ndarray, first_beat_number: float
+                ) -> tuple[Key | None, tuple]:
+    """A POP909 song's annotated keys: (the first key, ``(start_beat, key)`` of each later one).
+
+    ``key_audio.txt`` gives ``start_s end_s key`` lines on the audio's clock, which POP909's MIDI
+    follows to within a few tenths of a second (its first chords start within 0.2 s of the
+    audio's), so the starts are read on the MIDI's annotated beats. About one song in six changes
+    key (song 091: F minor, then Bb major from 84 s); an excerpt from after the change is in the
+    later key. A line that does not parse ends the list there.
+    """
+    if not path.exists():
+        return None, ()
+    keys: list[tuple[float, Key]] = []
+    for line in path.read_text().splitlines():
+        parts = line.split()
+        if len(parts) < 3:
+            continue
+        try:
+            start_s, key = float(parts[0]), Key.parse(parts[2])
+        except (ValueError, OptionError):
+            break
+        if not keys or (key.tonic_pitch_class, key.mode) != (keys[-1][1].tonic_pitch_class,
+                                                             keys[-1][1].mode):
+            keys.append((start_s, key))
+    if not keys:
+        return None, ()
+    starts = seconds_to_beats(np.array([t for t, _ in keys[1:]]), beat_s, first_beat_number)
+    return keys[0][1], tuple((float(b), k) for b, (_, k) in zip(starts, keys[1:]))
 
 
 def load_pop909(root: Path, limit: int | None = None) -> list[LeadSheet]:

@@ -145,27 +145,14 @@ def sung_rendition(ls, rng: np.random.Generator, excerpt: bool) -> tuple[list[No
     return notes, transpose
 
 
-def pop909_key_changes(data_dir) -> set[str]:
-    """POP909 songs whose ``key_audio.txt`` names more than one key: the lead sheet's key is the
-    first, and an excerpt from later in the song may be in another."""
-    from .datasets import resolve_data_dir
-
-    out = set()
-    for f in sorted((resolve_data_dir(data_dir) / "pop909").glob("*/key_audio.txt")):
-        keys = {line.split()[2] for line in f.read_text().splitlines() if len(line.split()) >= 3}
-        if len(keys) > 1:
-            out.add(f.parent.name)
-    return out
-
-
-def rendition_set(sheets, reps: int, seed: int, skip: set[str] = frozenset()
-                  ) -> list[tuple[np.ndarray, np.ndarray, str]]:
-    """``reps`` renditions per lead sheet (leaving out the POP909 song ids in ``skip``):
-    (features (24, F), right keys (24,), source)."""
+def rendition_set(sheets, reps: int, seed: int) -> list[tuple[np.ndarray, np.ndarray, str]]:
+    """``reps`` renditions per lead sheet: (features (24, F), right keys (24,), source). Sheets
+    whose annotated key changes (``key_changes``: about one POP909 song in six) are left out: the
+    targets are the song's one key."""
     rng = np.random.default_rng(seed)
     data = []
     for ls in sheets:
-        if ls.key is None or (ls.source == "pop909" and ls.song_id in skip):
+        if ls.key is None or ls.key_changes:
             continue
         ok, _ = key_targets(ls)
         for _ in range(reps):
@@ -256,9 +243,9 @@ def main(argv=None) -> int:
             kinds[kind] = kinds.get(kind, 0) + 1
     print(f"{len(train)} train-split songs, {len(val)} validation-split; targets "
           + ", ".join(f"{k} {v}" for k, v in sorted(kinds.items())), flush=True)
-    changes = pop909_key_changes(args.data)
-    print(f"{len(changes)} POP909 songs change key: left out of training", flush=True)
-    data = rendition_set(train, args.reps, args.seed, changes)
+    changes = sum(bool(ls.key_changes) for ls in train + val)
+    print(f"{changes} songs change key: left out of training and validation", flush=True)
+    data = rendition_set(train, args.reps, args.seed)
     vdata = rendition_set(val, 3, args.seed + 1)
     X = np.stack([d[0] for d in data])
     ok = np.stack([d[1] for d in data])
