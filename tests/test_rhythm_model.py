@@ -90,6 +90,7 @@ def test_with_the_say_the_bar_phase_follows_where_the_model_puts_the_notes(monke
     bar = np.full((len(notes), len(BAR_CLASSES)), np.log(1.0 / len(BAR_CLASSES)))
     beliefs = (np.array([n.onset_s for n in notes]), NoteBeliefs(lp, bar))
     monkeypatch.setattr(R, "model_beliefs", lambda _notes, _key=None: beliefs)
+    monkeypatch.setattr(R, "offset_model_beliefs", lambda _notes, _key=None: beliefs)
     for k in R.PHASE_WEIGHTS:
         w = R.PHASE_WEIGHTS[k].copy()
         w[R.MODEL_PHASE_COLUMN] = 50.0  # the model's say outweighs every note cue
@@ -179,6 +180,7 @@ def test_the_beats_move_half_a_beat_where_the_beat_model_places_the_notes_on_the
     bar = np.full((len(notes), len(BAR_CLASSES)), np.log(1.0 / len(BAR_CLASSES)))
     beliefs = (np.array([n.onset_s for n in notes]), NoteBeliefs(lp, bar))
     monkeypatch.setattr(R, "model_beliefs", lambda _notes, _key=None: beliefs)
+    monkeypatch.setattr(R, "offset_model_beliefs", lambda _notes, _key=None: beliefs)
     r = R.estimate_rhythm(notes, 30.0, tempo_bpm=120.0, meter=(4, 4))
     assert _grid_offset_beats(notes, r) == pytest.approx(0.5, abs=0.1)
     monkeypatch.setattr(R, "BEAT_OFFSET_WEIGHTS", {})
@@ -188,3 +190,41 @@ def test_the_beats_move_half_a_beat_where_the_beat_model_places_the_notes_on_the
     monkeypatch.setattr(R, "BEAT_OFFSET_WEIGHTS", {(4, 4): (1.0, 0.1)})
     r = R.estimate_rhythm(notes, 30.0, tempo_bpm=120.0, meter=(4, 4), downbeat_s=1.0)
     assert _grid_offset_beats(notes, r) == pytest.approx(0.0, abs=0.1)
+
+
+def _beliefs_at(notes, place: int):
+    """Note-model beliefs that put every onset at ``place`` twelfths of the beat."""
+    lp = np.full((len(notes), UNITS_PER_BEAT + 1), np.log(0.01))
+    lp[:, place] = np.log(0.87)
+    bar = np.full((len(notes), len(BAR_CLASSES)), np.log(1.0 / len(BAR_CLASSES)))
+    return np.array([n.onset_s for n in notes]), NoteBeliefs(lp, bar)
+
+
+@pytest.mark.parametrize("offset_place, expected", [(6, 0.5), (0, 0.0)])
+def test_the_beat_offset_look_reads_the_offset_model(monkeypatch, offset_place, expected):
+    # the beat model hears the quarter notes on the beat; the beat-offset model decides where
+    # the beats end up, on the notes or half a beat away
+    notes = _quarters()
+    monkeypatch.setattr(R, "model_beliefs", lambda _n, _k=None: _beliefs_at(notes, 0))
+    monkeypatch.setattr(R, "offset_model_beliefs", lambda _n, _k=None: _beliefs_at(notes, offset_place))
+    r = R.estimate_rhythm(notes, 30.0, tempo_bpm=120.0, meter=(4, 4))
+    assert _grid_offset_beats(notes, r) == pytest.approx(expected, abs=0.1)
+
+
+def test_place_on_a_grid_reads_each_onset_at_its_step():
+    notes = _quarters(8)
+    times, bel = _beliefs_at(notes, 6)
+    beats = np.arange(0.75, 6.0, 0.5)  # the notes (1.0, 1.5, ...) on the "and"
+    assert R.place_log_prob_on_grid((times, bel), beats, 4) == pytest.approx(
+        np.logaddexp(np.log(0.87), np.log(0.01)))
+    assert R.place_log_prob_on_grid((times, bel), beats + 0.25, 4) == pytest.approx(
+        np.logaddexp(np.log(0.01), np.log(0.01)))
+    # a step that is not a whole twelfth (a 32nd note) reads "off the grid"
+    assert R.place_log_prob_on_grid((times, bel), beats + 0.0625, 8) == pytest.approx(np.log(0.01))
+
+
+def test_the_offset_model_ships_and_loads():
+    from hum2band.listen.beats import load_beat_model, load_offset_model
+
+    m, b = load_offset_model(), load_beat_model()
+    assert m is not b and m.weights.keys() == b.weights.keys()

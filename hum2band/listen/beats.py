@@ -280,18 +280,39 @@ def beat_model_from_state(config: dict, state: dict, decoder: dict | None = None
     return BeatModel(w, int(config["layers"]), DecoderSettings(**(decoder or {})))
 
 
+def _load_beat_file(p: Path) -> BeatModel:
+    torch = _torch()
+    ck = torch.load(p, map_location="cpu", weights_only=False)
+    return beat_model_from_state(ck["config"], ck["model"], ck.get("decoder"))
+
+
 def load_beat_model(path: str | os.PathLike | None = None) -> BeatModel:
     """The note model at ``path`` (else ``$HUM2BAND_BEATS_MODEL``, else ``models/beats.pt``),
     loaded once; a missing file is a one-line error that says how to train it."""
     from ..files.weights import load_once
 
-    def load(p: Path) -> BeatModel:
-        torch = _torch()
-        ck = torch.load(p, map_location="cpu", weights_only=False)
-        return beat_model_from_state(ck["config"], ck["model"], ck.get("decoder"))
-
-    return load_once(path, MODEL_ENV, DEFAULT_MODEL_PATH, load, "beat model",
+    return load_once(path, MODEL_ENV, DEFAULT_MODEL_PATH, _load_beat_file, "beat model",
                      "hum2band train --model beats")
+
+
+#: The note model the rhythm stage's 4/4 beat-offset look reads
+#: (:data:`hum2band.listen.rhythm.BEAT_OFFSET_WEIGHTS`), and the variable that points elsewhere:
+#: the same net and data as ``models/beats.pt``, trained for the same 50-minute budget by the
+#: trainer that makes its batches in a background process (2.4 times the steps). Its place in the
+#: beat tells a syncopated melody's beat from its "and" better; its (meter, beat of the bar)
+#: head, read by the hypotheses' scores, lost in 3/4 and 6/8 (see ``models/README.md``).
+OFFSET_MODEL_PATH = PROJECT_ROOT / "models" / "beats-offset.pt"
+OFFSET_MODEL_ENV = "HUM2BAND_BEATS_OFFSET_MODEL"
+
+
+def load_offset_model(path: str | os.PathLike | None = None) -> BeatModel:
+    """The beat-offset note model at ``path`` (else ``$HUM2BAND_BEATS_OFFSET_MODEL``, else
+    ``models/beats-offset.pt``; see :data:`OFFSET_MODEL_PATH`), loaded once."""
+    from ..files.weights import load_once
+
+    return load_once(path, OFFSET_MODEL_ENV, OFFSET_MODEL_PATH, _load_beat_file,
+                     "beat-offset model", "hum2band train --model beats --minutes 50 --out DIR "
+                     "(then DIR/beats.pt is models/beats-offset.pt)")
 
 
 def _gelu(x: np.ndarray) -> np.ndarray:
