@@ -45,8 +45,9 @@ from the note onsets (and, optionally, an audio onset-strength curve) in four st
    rate over the sung part. The confidences are posterior probabilities (softmax of the
    hypothesis scores) of the chosen meter and of the chosen tempo. In 4/4 the beats and the bar
    line are looked at again first (:func:`refine_phase`): whether the beats sit where the grid
-   put them or half a beat away, by the beat model's place of each onset in the beat (with a
-   little of the bar model's fit, :data:`BEAT_OFFSET_WEIGHTS`), and then, with the **bar model**
+   put them or half a beat away, by a beat model's place of each onset in the beat (the same
+   net trained with more steps, ``models/beats-offset.pt``; with a little of the bar model's
+   fit, :data:`BEAT_OFFSET_WEIGHTS`), and then, with the **bar model**
    (:mod:`hum2band.listen.bars`, a recurrent net that reads the melody laid on the chosen beats,
    one token per beat, trained on the same melodies), which of the four beats starts the bar.
    In 3/4 the beats and bar lines are instead those of the beat model's own bar-pointer path
