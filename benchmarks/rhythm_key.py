@@ -44,8 +44,8 @@ Run: ``.venv/bin/python benchmarks/rhythm_key.py`` (audio, test split, about 10 
 ``--from-notes`` (about a minute), ``--split validation --from-notes --choose-decoder`` (the
 beat decoder's settings, validation split only), ``--choose-beat-offset --fit-reps 4
 --n-per-meter 60 [--fit-cache FILE]`` (the 4/4 beat-offset weights of the rhythm stage, on
-transcribed train-split takes, checked on validation ones; about 15 minutes with no cache). The key finder's weights are learned by
-``python -m hum2band.train.keys`` (train split).
+transcribed train-split takes, checked on validation ones; about 15 minutes with no cache).
+The key finder's weights are learned by ``python -m hum2band.train.keys`` (train split).
 """
 
 from __future__ import annotations
@@ -98,7 +98,7 @@ class Tune:
     beats_s: np.ndarray
     downbeats_s: np.ndarray
     syncopated: bool = False
-    #: Where the annotated key changes: (start_s, key_pc, key_mode) of each later key (POP909).
+    #: Where the annotated key changes: (start_s, (key_pc, key_mode)) of each later key (POP909).
     key_changes: tuple = ()
 
 
@@ -127,17 +127,10 @@ def tune_from_sheet(ls, bpm: float) -> Tune | None:
     off = np.array([n.offset_beat for n in ls.melody]) * beat_s
     n_beats = int(np.ceil(off.max() / beat_s)) + 2
     beats = np.arange(n_beats) * beat_s
-    changes = tuple((b * beat_s, k.tonic_pitch_class, k.mode) for b, k in ls.key_changes)
+    changes = tuple((b * beat_s, (k.tonic_pitch_class, k.mode)) for b, k in ls.key_changes)
     return Tune(f"{ls.source}/{ls.song_id}", ls.source, tuple(ls.meter), ls.key.tonic_pitch_class,
                 ls.key.mode, on, off, np.array([n.midi for n in ls.melody], dtype=float), beats,
                 beats[:: ls.beats_per_bar], key_changes=changes)
-
-
-def key_over(tune: Tune, start_s: float, stop_s: float) -> tuple[int, str]:
-    """The annotated key (pitch class, mode) in force for the longest part of ``[start_s, stop_s)``:
-    an excerpt from after a POP909 song changes key is in the later key."""
-    return key_in_force((tune.key_pc, tune.key_mode), [(t, (pc, m)) for t, pc, m in tune.key_changes],
-                        start_s, stop_s)
 
 
 def syncopation(tune: Tune) -> float:
@@ -186,7 +179,8 @@ def excerpt(tune: Tune, target_s: float, rng: np.random.Generator) -> Tune | Non
     origin = start - np.ceil((start - lead) / beat_len - 1e-6) * beat_len  # a beat before the pickup
     bk = (tune.beats_s >= origin - 1e-6) & (tune.beats_s <= stop + 1e-6)
     dk = (tune.downbeats_s >= origin - 1e-6) & (tune.downbeats_s <= stop + 1e-6)
-    key_pc, key_mode = key_over(tune, lead, stop)
+    # the key in force for most of the excerpt: after a POP909 song changes key, the later one
+    key_pc, key_mode = key_in_force((tune.key_pc, tune.key_mode), tune.key_changes, lead, stop)
     out = Tune(tune.name, tune.source, tune.meter, key_pc, key_mode,
                tune.onset_s[keep] - origin, np.minimum(tune.offset_s[keep], stop) - origin,
                tune.midi[keep], tune.beats_s[bk] - origin, tune.downbeats_s[dk] - origin)

@@ -89,7 +89,7 @@ import numpy as np
 
 from ..errors import OptionError
 from ..music.melody import Note
-from ..music.key import Key
+from ..music.key import Key, key_of_pitch_class
 from ..music.meter import Rhythm, beats_per_bar
 from ..music.tuning import perturbed_copies as tuning_copies
 from .bar_fix import check_bar_fix
@@ -687,13 +687,18 @@ def place_log_prob_on_grid(beliefs: tuple[np.ndarray, NoteBeliefs], beats_s: np.
 
     onset_s, bel = beliefs
     u = _positions(np.asarray(onset_s, dtype=float), np.asarray(beats_s, dtype=float))
-    step = np.mod(np.round(u * steps_per_beat).astype(int), steps_per_beat)
-    twelfths = step * UNITS_PER_BEAT / steps_per_beat
-    exact = np.abs(twelfths - np.round(twelfths)) < 1e-6
-    col = np.where(exact, np.round(twelfths).astype(int) % UNITS_PER_BEAT, OFF_GRID)
+    exact, col = _place_columns(np.round(u * steps_per_beat).astype(int), steps_per_beat)
     off = bel.log_place[:, OFF_GRID]
     on_grid = np.logaddexp(bel.log_place[np.arange(len(u)), col], off)
     return float(np.mean(np.where(exact, on_grid, off)))
+
+
+def _place_columns(step: np.ndarray, d: int) -> tuple[np.ndarray, np.ndarray]:
+    """For grid steps (``d`` a beat): whether each falls on a whole twelfth of the beat, and the
+    note model's place column it reads (:data:`OFF_GRID` where it does not)."""
+    twelfths = np.mod(step, d) * UNITS_PER_BEAT / d
+    exact = np.abs(twelfths - np.round(twelfths)) < 1e-6
+    return exact, np.where(exact, np.round(twelfths).astype(int) % UNITS_PER_BEAT, OFF_GRID)
 
 
 def onset_beliefs(ons: Onsets, beliefs: tuple[np.ndarray, NoteBeliefs]) -> OnsetBeliefs:
@@ -720,9 +725,7 @@ def _model_by_position(bel: OnsetBeliefs, own: np.ndarray, q_len: int, d: int,
         return None
     mi = MODEL_METERS.index(m)
     q = np.arange(q_len)
-    twelfths = (q % d) * UNITS_PER_BEAT / d
-    exact = np.abs(twelfths - np.round(twelfths)) < 1e-6
-    col = np.where(exact, np.round(twelfths).astype(int) % UNITS_PER_BEAT, OFF_GRID)
+    exact, col = _place_columns(q, d)
     lp = bel.log_place[own]
     off = lp[:, OFF_GRID:OFF_GRID + 1]
     place = np.where(exact[None, :], np.logaddexp(lp[:, col], off), off)
@@ -1064,22 +1067,20 @@ MODEL_PATH_TEMPO_STEPS = 1
 
 def refine_phase(h: Hypothesis, notes: Sequence[Note], tonic_pc: int, minor: bool,
                  bar_weight: float | None = None, offset_weights: tuple | None = None,
-                 model=None, offset_beliefs: tuple | None = None) -> int:
+                 model=None) -> int:
     """The chosen hypothesis' beats and bar line looked at again with the learned models: first
     where the beats sit (when ``offset_weights`` is given: on the hypothesis' own beats or half
     a beat away), then which beat starts the bar.
 
-    The beats: each offset's score is ``offset_weights[0]`` times a note model's mean
-    log-probability of the onsets' places in the beat on that grid plus ``offset_weights[1]``
-    times the bar model's mean log-odds that the grid's beats are the melody's (default:
-    :data:`BEAT_OFFSET_WEIGHTS` of the meter; a meter without them keeps its beats). The note
-    model is the one ``offset_beliefs`` come from (:func:`offset_model_beliefs`, read by
-    :func:`place_log_prob_on_grid`); without them, the beat model's own, as the hypothesis'
-    phase features hold it. The bar
-    line: among the shifts that keep those beats, the phase score by the note cues plus
-    ``bar_weight`` times the bar model's mean log-probability of the shift's bar lines (default:
-    :data:`BAR_MODEL_WEIGHTS` of the meter; a meter without a weight keeps its shift). Tempo and
-    meter stay the hypothesis'. Returns the best shift (the hypothesis is left as it was).
+    The beats: each offset's score is ``offset_weights[0]`` times the beat-offset note model's
+    mean log-probability of the onsets' places in the beat on that grid
+    (:func:`offset_model_beliefs`, read by :func:`place_log_prob_on_grid`) plus
+    ``offset_weights[1]`` times the bar model's mean log-odds that the grid's beats are the
+    melody's (default: :data:`BEAT_OFFSET_WEIGHTS` of the meter; a meter without them keeps its
+    beats). The bar line: among the shifts that keep those beats, the phase score by the note
+    cues plus ``bar_weight`` times the bar model's mean log-probability of the shift's bar lines
+    (default: :data:`BAR_MODEL_WEIGHTS` of the meter; a meter without a weight keeps its shift).
+    Tempo and meter stay the hypothesis'. Returns the best shift (the hypothesis is left as it was).
     """
     from .bars import bar_log_probs, downbeat_scores, grid_features, grid_fit, load_bar_model
     from .bars import token_log_probs
@@ -1101,6 +1102,10 @@ def refine_phase(h: Hypothesis, notes: Sequence[Note], tonic_pc: int, minor: boo
     on = np.array([n.onset_s for n in notes])
     off = np.array([n.offset_s for n in notes])
     pitch = np.array([n.midi_pitch for n in notes])
+    place_beliefs = None  # the beat-offset model's, read where the beats sit
+    if offset_weights:
+        key = key_of_pitch_class(tonic_pc, "minor" if minor else "major")
+        place_beliefs = offset_model_beliefs(notes, key)
     keep = h.shift
     best = None  # (offset score, offset, bar scores, first beat)
     try:
@@ -1113,8 +1118,8 @@ def refine_phase(h: Hypothesis, notes: Sequence[Note], tonic_pc: int, minor: boo
             lp = token_log_probs(model, tokens)
             score = 0.0
             if offset_weights:
-                place = (h.phase_features[h.shift, MODEL_PHASE_COLUMN] if offset_beliefs is None
-                         else place_log_prob_on_grid(offset_beliefs, beats, d))
+                place = (h.phase_features[h.shift, MODEL_PHASE_COLUMN] if place_beliefs is None
+                         else place_log_prob_on_grid(place_beliefs, beats, d))
                 score = offset_weights[0] * place + offset_weights[1] * grid_fit(lp)
             if best is None or score > best[0]:
                 best = (score, o, downbeat_scores(bar_log_probs(lp, h.meter)), tokens.first_beat)
@@ -1290,12 +1295,8 @@ def rhythm_from_choice(notes: Sequence[Note], duration_s: float, ons: Onsets, ch
     beat model. Sets ``choice.best.shift`` to the bar phase it reads."""
     best, hyps, post = choice.best, choice.hyps, choice.post
     if look_again:
-        looks = offset_weights if offset_weights is not None else \
-            BEAT_OFFSET_WEIGHTS.get(tuple(best.meter))
-        beliefs = offset_model_beliefs(notes, choice.key) if looks else None
         best.shift = refine_phase(best, notes, choice.key.tonic_pitch_class,
-                                  choice.key.mode == "minor", offset_weights=offset_weights,
-                                  offset_beliefs=beliefs)
+                                  choice.key.mode == "minor", offset_weights=offset_weights)
     beats, downbeats = _grid_times(best)
     if look_again and choice.beliefs is not None and tuple(best.meter) in MODEL_PATH_METERS:
         beats, downbeats = _model_path(notes, choice.beliefs[1], duration_s, best, beats, ons)

@@ -71,7 +71,7 @@ class LeadSheet:
     key_changes : tuple of (float, Key)
         Where the annotated key changes: ``(start_beat, key)`` of each key after the first, in
         order (POP909's ``key_audio.txt``); empty where the key holds or the source does not say.
-        :meth:`key_over` reads the key of an excerpt.
+        :func:`key_in_force` reads the key of an excerpt.
     beats_per_bar : int
         Counted beats per bar (2 in 6/8).
     tempo_bpm : float
@@ -110,11 +110,6 @@ class LeadSheet:
     def split(self) -> str:
         """"train", "validation" or "test": the twins' shared split, else :func:`split_of`."""
         return self.group_split or split_of(self.source, self.song_id)
-
-    def key_over(self, start_beat: float, end_beat: float) -> Key | None:
-        """The annotated key in force for the longest part of ``[start_beat, end_beat)`` (beats)
-        (:func:`key_in_force`); :attr:`key` where the key never changes."""
-        return key_in_force(self.key, self.key_changes, start_beat, end_beat)
 
     def chord_at(self, beat: float) -> ChordSymbol | None:
         """The chord sounding at ``beat`` (None in a gap)."""
