@@ -42,6 +42,12 @@ GRID_ERROR_S = 0.025
 #: a jig), twice, half or a third as many beats, the right beats read in the wrong meter.
 WRONG_GRIDS = {"half_beat": 0.15, "third_beat": 0.08, "double": 0.10, "half_tempo": 0.10,
                "third_tempo": 0.05, "other_meter": 0.07}
+#: Share of examples that start where a sung take starts, at the top of a phrase (after a rest,
+#: on the bar line or with the pickup before it: :func:`hum2band.train.beats.phrase_starts`);
+#: the others start at a random note, on a bar line half the time. A songwriter sings an idea
+#: from the top of a phrase, so the first notes tell the bar line: a short note a beat before a
+#: long one is a pickup, not beat 1.
+PHRASE_START_SHARE = 0.5
 
 
 def wrong_grid(beats: np.ndarray, meter: tuple, kind: str, rng: np.random.Generator):
@@ -85,7 +91,7 @@ class Example:
 def make_example(song: Song, rng: np.random.Generator) -> Example | None:
     """A fresh sung, transcribed excerpt of ``song`` read on its (slightly wrong) beat grid."""
     bpb = beats_per_bar(song.meter)
-    performed = perform_excerpt(song, rng, with_beats=True)
+    performed = perform_excerpt(song, rng, with_beats=True, phrase_start_share=PHRASE_START_SHARE)
     if performed is None:
         return None
     sung, beats = performed
