@@ -3,8 +3,9 @@
 Data: the same melodies with real bar lines as the note model (:mod:`hum2band.train.beats`:
 POP909 on its annotated beats, Nottingham, OpenEWLD, chord-melody; 4/4, 3/4, 6/8), train split
 only; the validation split picks the checkpoint; the test split is the benchmark's. Each example
-is an excerpt (12-48 s, starting at any note, so pickups and mid-bar starts are seen) sung with
-human timing (:func:`hum2band.train.synth.humanize_timing`: drift, trend, phrase rubato,
+is an excerpt (12-48 s; half of them start at the top of a phrase, pickups included, as a
+sung take does, :data:`PHRASE_START_SHARE`; the others at any note, so mid-bar starts are seen)
+sung with human timing (:func:`hum2band.train.synth.humanize_timing`: drift, trend, phrase rubato,
 ritardando, onset jitter), degraded the way the transcriber degrades notes
 (:func:`hum2band.train.beats.degrade`: late or early onsets, merged repeated notes, split long
 notes, dropped short notes, octave errors, glide scraps), then read on the sung beat grid with
