@@ -139,41 +139,6 @@ def test_trainer_labels_each_beat_with_its_place_in_the_bar_or_a_wrong_grid():
     assert np.mean(heads) > 0.75  # (a few scraps of the transcriber's errors fall elsewhere)
 
 
-def test_phrase_starts_are_notes_after_a_rest_on_or_just_before_a_bar_line():
-    from hum2band.music.leadsheet import BeatNote, LeadSheet
-    from hum2band.train.beats import phrase_starts, perform_excerpt, songs_from_sheets
-
-    # 4/4, two-bar phrases: (a) on beat 1; (b) an eighth pickup on the "and" of 4; (c) a rest on
-    # beat 1 and the phrase from beat 2; each phrase four quarters and a half note, then a rest
-    notes, starts = [], []
-    for p in range(6):
-        bar = 2 * 4 * p
-        kind = p % 3
-        first = {0: bar, 1: bar - 0.5, 2: bar + 1}[kind]
-        starts.append(first)
-        t = first
-        if kind == 1:
-            notes.append(BeatNote(t, t + 0.5, 67))
-            t += 0.5
-        for k in range(4):
-            notes.append(BeatNote(t, t + 1.0, 64 + k))
-            t += 1.0
-        notes.append(BeatNote(t, min(t + 2.0, bar + 7.0), 60))
-    sheet = LeadSheet("t", "pop909", notes, [], (4, 4), None, 4, 100.0)
-    song = songs_from_sheets([sheet])[0]
-    got = phrase_starts(song)
-    assert list(song.onset_beat[got]) == starts
-    # an excerpt made from phrase starts only starts on one of them: the first sung note is
-    # on the bar line, half a beat before it, or a beat after it
-    rng = np.random.default_rng(3)
-    firsts = set()
-    for _ in range(20):
-        res = perform_excerpt(song, rng, phrase_start_share=1.0)
-        if res is not None:
-            firsts.add(round(res[0][0][3] % 4, 2))
-    assert firsts and firsts <= {0.0, 3.5, 1.0}
-
-
 def test_trainer_runs_and_resumes(tmp_path):
     import torch
 

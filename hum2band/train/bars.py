@@ -3,9 +3,8 @@
 Data: the same melodies with real bar lines as the note model (:mod:`hum2band.train.beats`:
 POP909 on its annotated beats, Nottingham, OpenEWLD, chord-melody; 4/4, 3/4, 6/8), train split
 only; the validation split picks the checkpoint; the test split is the benchmark's. Each example
-is an excerpt (12-48 s; half of them start at the top of a phrase, pickups included, as a
-sung take does, :data:`PHRASE_START_SHARE`; the others at any note, so mid-bar starts are seen)
-sung with human timing (:func:`hum2band.train.synth.humanize_timing`: drift, trend, phrase rubato,
+is an excerpt (12-48 s, starting at any note, so pickups and mid-bar starts are seen) sung with
+human timing (:func:`hum2band.train.synth.humanize_timing`: drift, trend, phrase rubato,
 ritardando, onset jitter), degraded the way the transcriber degrades notes
 (:func:`hum2band.train.beats.degrade`: late or early onsets, merged repeated notes, split long
 notes, dropped short notes, octave errors, glide scraps), then read on the sung beat grid with
@@ -43,12 +42,6 @@ GRID_ERROR_S = 0.025
 #: a jig), twice, half or a third as many beats, the right beats read in the wrong meter.
 WRONG_GRIDS = {"half_beat": 0.15, "third_beat": 0.08, "double": 0.10, "half_tempo": 0.10,
                "third_tempo": 0.05, "other_meter": 0.07}
-#: Share of examples that start where a sung take starts, at the top of a phrase (after a rest,
-#: on the bar line or with the pickup before it: :func:`hum2band.train.beats.phrase_starts`);
-#: the others start at a random note, on a bar line half the time. A songwriter sings an idea
-#: from the top of a phrase, so the first notes tell the bar line: a short note a beat before a
-#: long one is a pickup, not beat 1.
-PHRASE_START_SHARE = 0.5
 
 
 def wrong_grid(beats: np.ndarray, meter: tuple, kind: str, rng: np.random.Generator):
@@ -92,7 +85,7 @@ class Example:
 def make_example(song: Song, rng: np.random.Generator) -> Example | None:
     """A fresh sung, transcribed excerpt of ``song`` read on its (slightly wrong) beat grid."""
     bpb = beats_per_bar(song.meter)
-    performed = perform_excerpt(song, rng, with_beats=True, phrase_start_share=PHRASE_START_SHARE)
+    performed = perform_excerpt(song, rng, with_beats=True)
     if performed is None:
         return None
     sung, beats = performed

@@ -111,37 +111,11 @@ def sing_excerpt(song: Song, rng: np.random.Generator):
     return None if res is None else degrade(res[0], rng)
 
 
-#: A sung phrase starts after a rest of at least this many beats (or at the song's first note).
-PHRASE_REST_BEATS = 0.5
-
-
-def phrase_starts(song: Song) -> np.ndarray:
-    """Indices of the notes a singer could start a take with: a note after a rest of at least
-    :data:`PHRASE_REST_BEATS` (or the song's first note) that falls on a bar line, up to half a
-    bar before one (a pickup), or up to a beat after a bar line the rest covers (the phrase starts
-    after beat 1).
-    """
-    bpb = beats_per_bar(song.meter)
-    on, off = song.onset_beat, song.offset_beat
-    rest = np.r_[np.inf, on[1:] - off[:-1]] >= PHRASE_REST_BEATS - 1e-6
-    next_bar = np.ceil(on / bpb - 1e-6) * bpb
-    prev_bar = np.floor(on / bpb + 1e-6) * bpb
-    prev_end = np.r_[-np.inf, off[:-1]]
-    pickup = next_bar - on <= bpb / 2 + 1e-6
-    late = (on - prev_bar <= 1.0 + 1e-6) & (prev_end <= prev_bar + 1e-6)
-    return np.flatnonzero(rest & (pickup | late))
-
-
-def perform_excerpt(song: Song, rng: np.random.Generator, with_beats: bool = False,
-                    phrase_start_share: float = 0.0):
+def perform_excerpt(song: Song, rng: np.random.Generator, with_beats: bool = False):
     """An excerpt of ``song`` as sung (before the transcriber's errors): ``(sung, beats_s)``, where
     ``sung`` is ``[(onset_s, offset_s, pitch, beat, False)]`` and ``beats_s`` the sung times of
     the excerpt's counted beats from its first bar line (None unless ``with_beats``). None when
     the excerpt is too short.
-
-    The excerpt starts at the start of a phrase (:func:`phrase_starts`: after a rest, on or
-    near a bar line, pickups included) with probability ``phrase_start_share``, as a take sung
-    from the top of a phrase does; otherwise at a random note, on a bar line half the time.
     """
     bpb = beats_per_bar(song.meter)
     n = len(song.onset_beat)
@@ -151,13 +125,9 @@ def perform_excerpt(song: Song, rng: np.random.Generator, with_beats: bool = Fal
     else:
         bpm = rng.uniform(*TEMPO_RANGE_BPM[song.meter])
     beat_s = 60.0 / bpm
-    phrases = phrase_starts(song) if phrase_start_share else ()
     # start at a random note: on a bar line half the time, elsewhere (pickups, mid-bar) otherwise
     starts = np.flatnonzero(np.abs(song.onset_beat / bpb - np.round(song.onset_beat / bpb)) < 1e-6)
-    if len(phrases) and rng.random() < phrase_start_share:
-        room = phrases[phrases < n - 8]  # at least 8 notes after the start
-        i0 = int(rng.choice(room if len(room) else phrases))
-    elif len(starts) and rng.random() < 0.5:
+    if len(starts) and rng.random() < 0.5:
         i0 = int(rng.choice(starts))
     else:
         i0 = int(rng.integers(0, max(n - 12, 1)))
