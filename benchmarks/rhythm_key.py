@@ -30,7 +30,9 @@ F-measure (mir_eval, 70 ms window, over the sung part), **beat phase right** (sh
 whose estimated beats fall on the true beats rather than on the off-beats: more of them within
 0.2 beat of a true beat than within 0.2 beat of a true "and", and at least half of them), and the
 time of tuning + key + rhythm per take. The syncopated takes are also shown alone (``sync``: at
-least 15 % of the notes start off the beat and are held over the next one).
+least 15 % of the notes start off the beat and are held over the next one), and the takes by how
+they start (``start on 1``: the first note on the bar line; ``start pickup``: before it;
+``start after 1``: after a silent beat 1), where a bar line read on the first note goes wrong.
 
 Methods, on the same notes: ``hum2band`` (the rhythm stage as shipped), ``beat-mod`` with
 ``--beat-model`` (the learned beat model of :mod:`hum2band.listen.beats`, not the default),
@@ -530,8 +532,25 @@ def summary_line(method: str, name: str, rs: list[Result]) -> str:
             f"{1000 * np.mean([r.time_s for r in rs]):>7.0f}")
 
 
+def take_start(tune: Tune) -> str:
+    """How a take starts against its bar lines: ``"on 1"`` (its first note on a bar line, within
+    a tenth of a beat), ``"pickup"`` (before its first bar line) or ``"after 1"`` (after a bar
+    line it leaves silent)."""
+    tol_s = 0.1 * float(np.median(np.diff(tune.beats_s)))
+    first = float(tune.onset_s.min())
+    before = tune.downbeats_s[tune.downbeats_s <= first + tol_s]
+    if not len(before):
+        return "pickup"
+    return "on 1" if first - before[-1] <= tol_s else "after 1"
+
+
+#: How a take can start (:func:`take_start`), in the order the report shows them.
+TAKE_STARTS = ("on 1", "pickup", "after 1")
+
+
 def groups(results: list[Result]) -> list[tuple[str, list[Result]]]:
-    """Per meter, per source within 4/4, the syncopated takes alone (and POP909's), overall."""
+    """Per meter, per source within 4/4, the syncopated takes alone (and POP909's), by how the
+    take starts (on the bar line, with a pickup, after a silent beat 1), overall."""
     out = []
     for m in METERS:
         rs = [r for r in results if r.take.tune.meter == m]
@@ -544,6 +563,8 @@ def groups(results: list[Result]) -> list[tuple[str, list[Result]]]:
     out.append(("sync", [r for r in results if r.take.tune.syncopated]))
     out.append(("sync pop909", [r for r in results if r.take.tune.syncopated
                                 and r.take.tune.source == "pop909"]))
+    for kind in TAKE_STARTS:
+        out.append((f"start {kind}", [r for r in results if take_start(r.take.tune) == kind]))
     out.append(("all", results))
     return [(name, rs) for name, rs in out if rs]
 

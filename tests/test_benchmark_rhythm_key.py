@@ -1,0 +1,65 @@
+"""The rhythm benchmark's own bookkeeping (``benchmarks/rhythm_key.py``): how a take starts."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "rhythm_key.py"
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("rhythm_key_bench", BENCH)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod  # its dataclasses look their module up there
+    spec.loader.exec_module(mod)
+    yield mod
+    del sys.modules[spec.name]
+
+
+def _tune(bench, onsets_beats, first_downbeat_beats=0.0, beat_s=0.5):
+    on = np.asarray(onsets_beats, dtype=float) * beat_s
+    beats = np.arange(0.0, on.max() / beat_s + 4.0) * beat_s
+    downs = beats[beats >= first_downbeat_beats * beat_s - 1e-9][::4]
+    return bench.Tune("t", "pop909", (4, 4), 0, "major", on, on + 0.4 * beat_s,
+                      np.full(len(on), 60.0), beats, downs)
+
+
+def test_take_start_tells_on_the_bar_line_pickup_and_silent_beat_one(bench):
+    assert bench.take_start(_tune(bench, [0.0, 1.0, 2.0, 3.0, 4.0])) == "on 1"
+    assert bench.take_start(_tune(bench, [0.04, 1.0, 2.0, 3.0, 4.0])) == "on 1"  # sung a bit late
+    # the excerpt's grid starts a beat before its first bar line; the note on the "and" of it
+    assert bench.take_start(_tune(bench, [0.5, 1.0, 2.0, 3.0, 5.0], first_downbeat_beats=1.0)) \
+        == "pickup"
+    assert bench.take_start(_tune(bench, [1.0, 1.5, 2.0, 3.0, 4.0])) == "after 1"
+
+
+def test_excerpts_with_a_pickup_are_reported_as_pickups(bench):
+    # 4-bar phrases of quarter notes, each after the first led in by an eighth after a rest
+    beat_s = 0.5
+    notes = []  # (onset, length) in beats
+    for k in range(12):
+        if k:
+            notes.append((16.0 * k - 0.5, 0.45))
+        notes += [(16.0 * k + b, 0.9) for b in range(14)]
+    on = np.array([a for a, _ in notes]) * beat_s
+    off = on + np.array([n for _, n in notes]) * beat_s
+    beats = np.arange(0.0, 12 * 16 + 4) * beat_s
+    tune = bench.Tune("t", "pop909", (4, 4), 0, "major", on, off, np.full(len(on), 62.0),
+                      beats, beats[::4])
+    rng = np.random.default_rng(0)
+    kinds = []
+    for _ in range(12):
+        ex = bench.excerpt(tune, 20.0, rng)
+        if ex is not None:
+            kinds.append(bench.take_start(ex))
+    assert "pickup" in kinds and set(kinds) <= {"pickup", "on 1"}
+    names = [name for name, rs in bench.groups([bench.Result(
+        bench.Take(ex, [], [], None, ex.beats_s, ex.downbeats_s, 120.0, 0.0, 10.0, 0),
+        120.0, (4, 4), 0, "major", 0.0, 1.0, 1.0, True, 0.0)])]
+    assert f"start {bench.take_start(ex)}" in names
