@@ -998,7 +998,8 @@ def main(argv=None) -> int:
                   f"[{_ratio_class(r.tempo_bpm, take.tempo_bpm):>5}] meter {r.meter[0]}/{r.meter[1]} "
                   f"key {t.key_pc}{t.key_mode[:3]}->{r.key_pc}{(r.key_mode or '')[:3]} "
                   f"tune {take.tuning_cents:+5.1f}->{r.tuning_cents:+5.1f} beatF {r.beat_f:.2f} "
-                  f"phase {'ok ' if r.phase_right else 'OFF'} downF {r.downbeat_f:.2f}", flush=True)
+                  f"phase {'ok ' if r.phase_right else 'OFF'} downF {r.downbeat_f:.2f} "
+                  f"starts {take_start(t)}", flush=True)
     print("\n".join(report(by_method)))
     kinds = key_error_kinds(by_method["hum2band"])
     print(f"hum2band key misses ({sum(kinds.values()) - kinds['right']} of {sum(kinds.values())}), judged "
