@@ -31,8 +31,9 @@ whose estimated beats fall on the true beats rather than on the off-beats: more 
 0.2 beat of a true beat than within 0.2 beat of a true "and", and at least half of them), and the
 time of tuning + key + rhythm per take. The syncopated takes are also shown alone (``sync``: at
 least 15 % of the notes start off the beat and are held over the next one), and the takes by how
-they start (``start on 1``: the first note on the bar line; ``start pickup``: before it;
-``start after 1``: after a silent beat 1), where a bar line read on the first note goes wrong.
+they start (``start on 1``: the first note on the bar line; ``start pickup``: up to half a bar
+before it; ``start after 1``: after a silent beat 1), where a bar line read on the first note
+goes wrong.
 
 Methods, on the same notes: ``hum2band`` (the rhythm stage as shipped), ``beat-mod`` with
 ``--beat-model`` (the learned beat model of :mod:`hum2band.listen.beats`, not the default),
@@ -534,14 +535,19 @@ def summary_line(method: str, name: str, rs: list[Result]) -> str:
 
 def take_start(tune: Tune) -> str:
     """How a take starts against its bar lines: ``"on 1"`` (its first note on a bar line, within
-    a tenth of a beat), ``"pickup"`` (before its first bar line) or ``"after 1"`` (after a bar
-    line it leaves silent)."""
-    tol_s = 0.1 * float(np.median(np.diff(tune.beats_s)))
+    a tenth of a beat), ``"pickup"`` (in the second half of a bar, up to half a bar before the next
+    bar line: an anacrusis, whether or not the score writes the bar before it) or ``"after 1"``
+    (in the first half of a bar whose beat 1 it leaves silent)."""
+    beat_s = float(np.median(np.diff(tune.beats_s)))
+    bar_s = beat_s * beats_per_bar(tune.meter)
+    tol_s = 0.1 * beat_s
     first = float(tune.onset_s.min())
-    before = tune.downbeats_s[tune.downbeats_s <= first + tol_s]
-    if not len(before):
-        return "pickup"
-    return "on 1" if first - before[-1] <= tol_s else "after 1"
+    downs = np.sort(tune.downbeats_s)
+    if np.any(np.abs(downs - first) <= tol_s):
+        return "on 1"
+    later = downs[downs > first]
+    next_bar = float(later[0]) if len(later) else float(downs[downs < first][-1]) + bar_s
+    return "pickup" if next_bar - first <= bar_s / 2 + tol_s else "after 1"
 
 
 #: How a take can start (:func:`take_start`), in the order the report shows them.

@@ -37,6 +37,9 @@ def test_take_start_tells_on_the_bar_line_pickup_and_silent_beat_one(bench):
     assert bench.take_start(_tune(bench, [0.5, 1.0, 2.0, 3.0, 5.0], first_downbeat_beats=1.0)) \
         == "pickup"
     assert bench.take_start(_tune(bench, [1.0, 1.5, 2.0, 3.0, 4.0])) == "after 1"
+    # a score that writes the pickup's bar in full: beat 4 of a silent bar is still a pickup
+    assert bench.take_start(_tune(bench, [3.0, 4.0, 5.0, 6.0, 8.0])) == "pickup"
+    assert bench.take_start(_tune(bench, [1.5, 2.0, 3.0, 4.0])) == "after 1"
 
 
 def test_excerpts_with_a_pickup_are_reported_as_pickups(bench):
