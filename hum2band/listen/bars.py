@@ -51,7 +51,7 @@ GRID_FEATURE_NAMES = (
 )
 
 
-def _positions(t_s: np.ndarray, beats_s: np.ndarray) -> np.ndarray:
+def grid_positions(t_s: np.ndarray, beats_s: np.ndarray) -> np.ndarray:
     """Times (s) as counted-beat positions on the grid ``beats_s`` (beat k at position k),
     continued beyond the grid's ends at the end beats' period."""
     k = np.arange(len(beats_s), dtype=float)
@@ -105,7 +105,7 @@ def grid_features(onset_s: Sequence[float], offset_s: Sequence[float], pitch: Se
         raise ValueError("grid_features needs at least 2 beats and 1 note")
     order = np.argsort(on, kind="stable")
     on, off, p = on[order], off[order], p[order]
-    u_on, u_off = _positions(on, beats), _positions(off, beats)
+    u_on, u_off = grid_positions(on, beats), grid_positions(off, beats)
     half = 0.5 / SLOTS_PER_BEAT
     j0 = int(np.floor(u_on[0] + half))
     j1 = max(int(np.ceil(u_off[-1] - half)), j0 + 1)

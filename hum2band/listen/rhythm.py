@@ -644,18 +644,20 @@ def model_beliefs(notes: Sequence[Note], key: Key | None = None
     """The beat model's beliefs about a take's distinct onsets: (onset times (s), beliefs), or
     None with fewer than 3 onsets. Loads ``models/beats.pt`` once. ``key``: see
     :func:`hum2band.listen.beats.take_beliefs`."""
-    out = take_beliefs(notes, key=key)
-    if out is None:
-        return None
-    ev, bel = out
-    return ev.onset_s, bel
+    return _onset_beliefs_of(notes, key, None)
 
 
 def offset_model_beliefs(notes: Sequence[Note], key: Key | None = None
                          ) -> tuple[np.ndarray, NoteBeliefs] | None:
     """:func:`model_beliefs` of the beat-offset note model (``models/beats-offset.pt``,
     :func:`hum2band.listen.beats.load_offset_model`), which the 4/4 beat-offset look reads."""
-    out = take_beliefs(notes, model=load_offset_model(), key=key)
+    return _onset_beliefs_of(notes, key, load_offset_model())
+
+
+def _onset_beliefs_of(notes: Sequence[Note], key: Key | None, model
+                      ) -> tuple[np.ndarray, NoteBeliefs] | None:
+    """(onset times (s), beliefs) of a note model (None: the default, ``models/beats.pt``)."""
+    out = take_beliefs(notes, model=model, key=key)
     if out is None:
         return None
     ev, bel = out
@@ -683,10 +685,10 @@ def place_log_prob_on_grid(beliefs: tuple[np.ndarray, NoteBeliefs], beats_s: np.
     -------
     float
     """
-    from .bars import _positions
+    from .bars import grid_positions
 
     onset_s, bel = beliefs
-    u = _positions(np.asarray(onset_s, dtype=float), np.asarray(beats_s, dtype=float))
+    u = grid_positions(np.asarray(onset_s, dtype=float), np.asarray(beats_s, dtype=float))
     exact, col = _place_columns(np.round(u * steps_per_beat).astype(int), steps_per_beat)
     off = bel.log_place[:, OFF_GRID]
     on_grid = np.logaddexp(bel.log_place[np.arange(len(u)), col], off)
