@@ -134,6 +134,7 @@ def test_in_3_4_the_beats_and_bar_lines_are_the_model_path_at_the_chosen_meter_a
         return Rhythm(path_beats, path_beats[::3], tuple(m), 127.0, 1.0, 1.0)
 
     monkeypatch.setattr(R, "decode_rhythm", fake)
+    monkeypatch.setattr(R, "LOCK_METERS", ())  # the path's own beats, not locked again
     tempo = 120.0 if meter == (3, 4) else 40.0
     r = R.estimate_rhythm(notes, 30.0, tempo_bpm=tempo, meter=meter)
     assert len(seen) == 1
@@ -173,7 +174,8 @@ def test_a_waltz_gets_its_bar_lines_on_the_long_downbeat_notes():
 def test_the_beats_move_half_a_beat_where_the_beat_model_places_the_notes_on_the_and(monkeypatch):
     # quarter notes that the onset grid reads on the beat, and a beat model that hears every one
     # of them on the "and" (6 twelfths): the beats are looked at again and follow the model;
-    # without that second look (no BEAT_OFFSET_WEIGHTS) they stay on the notes
+    # without that second look (no BEAT_OFFSET_WEIGHTS) nor the beat-by-beat lock (which reads
+    # the same beliefs) they stay on the notes
     notes = _quarters()
     lp = np.full((len(notes), UNITS_PER_BEAT + 1), np.log(0.01))
     lp[:, 6] = np.log(0.87)
@@ -184,6 +186,9 @@ def test_the_beats_move_half_a_beat_where_the_beat_model_places_the_notes_on_the
     r = R.estimate_rhythm(notes, 30.0, tempo_bpm=120.0, meter=(4, 4))
     assert _grid_offset_beats(notes, r) == pytest.approx(0.5, abs=0.1)
     monkeypatch.setattr(R, "BEAT_OFFSET_WEIGHTS", {})
+    r = R.estimate_rhythm(notes, 30.0, tempo_bpm=120.0, meter=(4, 4))
+    assert _grid_offset_beats(notes, r) == pytest.approx(0.5, abs=0.1)  # the lock alone
+    monkeypatch.setattr(R, "LOCK_METERS", ())
     r = R.estimate_rhythm(notes, 30.0, tempo_bpm=120.0, meter=(4, 4))
     assert _grid_offset_beats(notes, r) == pytest.approx(0.0, abs=0.1)
     # a fixed bar line keeps the grid the fix chose, whatever the model says
@@ -228,3 +233,26 @@ def test_the_offset_model_ships_and_loads():
 
     m, b = load_offset_model(), load_beat_model()
     assert m is not b and m.weights.keys() == b.weights.keys()
+
+
+def test_4_4_and_3_4_beats_are_locked_onto_the_melody_unless_the_bar_line_is_fixed(monkeypatch):
+    seen = []
+    real = R.locked_grid
+
+    def spy(place_beliefs, beats_s, downbeats_s, bpb):
+        seen.append(bpb)
+        return real(place_beliefs, beats_s, downbeats_s, bpb)
+
+    monkeypatch.setattr(R, "locked_grid", spy)
+    r = R.estimate_rhythm(_quarters(), 30.0, tempo_bpm=120.0, meter=(4, 4))
+    assert seen == [4]
+    # the locked beats still count the tempo, and the bar lines are among them
+    assert r.tempo_bpm == pytest.approx(120.0, rel=0.04)
+    assert set(np.round(r.downbeats_s, 6)) <= set(np.round(r.beats_s, 6))
+    assert np.all(np.diff(r.beats_s) > 0)
+    R.estimate_rhythm(_waltz(), 30.0, tempo_bpm=120.0, meter=(3, 4))
+    assert seen == [4, 3]
+    R.estimate_rhythm(_waltz(), 30.0, tempo_bpm=40.0, meter=(6, 8))
+    R.estimate_rhythm(_quarters(), 30.0, tempo_bpm=120.0, meter=(4, 4), downbeat_s=1.0)
+    R.estimate_rhythm(_quarters(), 30.0, meter=(4, 4), beat_model=False)
+    assert seen == [4, 3]

@@ -52,7 +52,11 @@ from the note onsets (and, optionally, an audio onset-strength curve) in four st
    one token per beat, trained on the same melodies), which of the four beats starts the bar.
    In 3/4 the beats and bar lines are instead those of the beat model's own bar-pointer path
    (:func:`hum2band.listen.beats.decode_rhythm`), held to the chosen meter and within 3 % of
-   the chosen grid's tempo (:data:`MODEL_PATH_METERS`).
+   the chosen grid's tempo (:data:`MODEL_PATH_METERS`). Last, in 4/4 and 3/4, the beats are
+   locked onto the melody beat by beat (:mod:`hum2band.listen.beat_lock`, :data:`LOCK_METERS`):
+   a dynamic programme over beat times, led by the grid's own tempo and drawn to its beats,
+   whose evidence is the beat-offset model's place of each onset in the beat, brings back a
+   phrase where the grid's pulse drifted onto the "and"; the bar lines keep the grid's count.
 
 The onset templates and note-length profiles were counted, and the weights of both scores fitted
 by conditional logistic regression (the correct hypothesis / bar phase among all), on the train
@@ -1069,7 +1073,7 @@ MODEL_PATH_TEMPO_STEPS = 1
 
 def refine_phase(h: Hypothesis, notes: Sequence[Note], tonic_pc: int, minor: bool,
                  bar_weight: float | None = None, offset_weights: tuple | None = None,
-                 model=None) -> int:
+                 model=None, place_beliefs=None) -> int:
     """The chosen hypothesis' beats and bar line looked at again with the learned models: first
     where the beats sit (when ``offset_weights`` is given: on the hypothesis' own beats or half
     a beat away), then which beat starts the bar.
@@ -1082,7 +1086,9 @@ def refine_phase(h: Hypothesis, notes: Sequence[Note], tonic_pc: int, minor: boo
     beats). The bar line: among the shifts that keep those beats, the phase score by the note
     cues plus ``bar_weight`` times the bar model's mean log-probability of the shift's bar lines
     (default: :data:`BAR_MODEL_WEIGHTS` of the meter; a meter without a weight keeps its shift).
-    Tempo and meter stay the hypothesis'. Returns the best shift (the hypothesis is left as it was).
+    Tempo and meter stay the hypothesis'. ``place_beliefs``: the beat-offset model's beliefs
+    about ``notes`` when already read (:func:`offset_model_beliefs`). Returns the best shift (the
+    hypothesis is left as it was).
     """
     from .bars import bar_log_probs, downbeat_scores, grid_features, grid_fit, load_bar_model
     from .bars import token_log_probs
@@ -1104,10 +1110,11 @@ def refine_phase(h: Hypothesis, notes: Sequence[Note], tonic_pc: int, minor: boo
     on = np.array([n.onset_s for n in notes])
     off = np.array([n.offset_s for n in notes])
     pitch = np.array([n.midi_pitch for n in notes])
-    place_beliefs = None  # the beat-offset model's, read where the beats sit
-    if offset_weights:
+    if offset_weights and place_beliefs is None:  # the beat-offset model's, where the beats sit
         key = key_of_pitch_class(tonic_pc, "minor" if minor else "major")
         place_beliefs = offset_model_beliefs(notes, key)
+    if not offset_weights:
+        place_beliefs = None
     keep = h.shift
     best = None  # (offset score, offset, bar scores, first beat)
     try:
@@ -1296,12 +1303,19 @@ def rhythm_from_choice(notes: Sequence[Note], duration_s: float, ons: Onsets, ch
     place the 3/4 beats (:data:`MODEL_PATH_METERS`); False with a bar-line fix or without the
     beat model. Sets ``choice.best.shift`` to the bar phase it reads."""
     best, hyps, post = choice.best, choice.hyps, choice.post
+    meter = tuple(best.meter)
+    place_beliefs = None
+    if look_again and meter in LOCK_METERS:
+        place_beliefs = offset_model_beliefs(notes, choice.key)
     if look_again:
         best.shift = refine_phase(best, notes, choice.key.tonic_pitch_class,
-                                  choice.key.mode == "minor", offset_weights=offset_weights)
+                                  choice.key.mode == "minor", offset_weights=offset_weights,
+                                  place_beliefs=place_beliefs)
     beats, downbeats = _grid_times(best)
-    if look_again and choice.beliefs is not None and tuple(best.meter) in MODEL_PATH_METERS:
+    if look_again and choice.beliefs is not None and meter in MODEL_PATH_METERS:
         beats, downbeats = _model_path(notes, choice.beliefs[1], duration_s, best, beats, ons)
+    if place_beliefs is not None and len(beats) >= 2:
+        beats, downbeats = locked_grid(place_beliefs, beats, downbeats, beats_per_bar(meter))
     # The grid may reach back before the recording starts: keep only times inside the take.
     beats = beats[(beats >= 0.0) & (beats <= duration_s)]
     downbeats = downbeats[(downbeats >= 0.0) & (downbeats <= duration_s)]
@@ -1311,6 +1325,49 @@ def rhythm_from_choice(notes: Sequence[Note], duration_s: float, ons: Onsets, ch
                            if abs(h.tempo_bpm / best.tempo_bpm - 1.0) <= SAME_TEMPO))
     return Rhythm(beats, downbeats, best.meter, float(tempo), min(meter_conf, 1.0),
                   min(tempo_conf, 1.0))
+
+
+#: Meters whose chosen beats are locked onto the melody beat by beat after their bar line is
+#: chosen (:func:`locked_grid`, :mod:`hum2band.listen.beat_lock`): the grid's pulse can drift
+#: half a beat off for a phrase of a syncopated melody, the beat-offset model's place of each
+#: onset in the beat brings it back. Chosen on the validation split's cached takes (rhythm stage
+#: only; 4/4 takes read as 4/4).
+LOCK_METERS = ((4, 4), (3, 4))
+
+
+def locked_grid(place_beliefs: tuple[np.ndarray, NoteBeliefs], beats_s: np.ndarray,
+                downbeats_s: np.ndarray, beats_per_bar_: int) -> tuple[np.ndarray, np.ndarray]:
+    """A grid's beats locked onto the onsets' places in the beat
+    (:func:`hum2band.listen.beat_lock.lock_beats`) over the sung part, continued at the end
+    beats' period to cover what the grid covered, and its bar lines carried over
+    (:func:`hum2band.listen.beat_lock.carry_downbeats`).
+
+    Parameters
+    ----------
+    place_beliefs : (np.ndarray, NoteBeliefs)
+        Onset times (s) and the beat-offset model's beliefs about them
+        (:func:`offset_model_beliefs`).
+    beats_s, downbeats_s : np.ndarray
+        The chosen grid's beats (at least 2) and bar lines, s.
+    beats_per_bar_ : int
+
+    Returns
+    -------
+    (np.ndarray, np.ndarray)
+        Beats and bar lines, s.
+    """
+    from .beat_lock import carry_downbeats, lock_beats
+
+    onset_s, bel = place_beliefs
+    locked = lock_beats(onset_s, bel.log_place, beats_s)
+    if len(locked) < 2:
+        return beats_s, downbeats_s
+    p0, p1 = locked[1] - locked[0], locked[-1] - locked[-2]
+    n_before = max(int(np.floor((locked[0] - beats_s[0]) / p0 + 0.5)), 0)
+    n_after = max(int(np.floor((beats_s[-1] - locked[-1]) / p1 + 0.5)), 0)
+    beats = np.concatenate([locked[0] - p0 * np.arange(n_before, 0, -1), locked,
+                            locked[-1] + p1 * np.arange(1, n_after + 1)])
+    return beats, carry_downbeats(beats, beats_s, downbeats_s, beats_per_bar_)
 
 
 def _model_path(notes: Sequence[Note], beliefs: NoteBeliefs, duration_s: float, best: Hypothesis,
