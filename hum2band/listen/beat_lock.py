@@ -101,6 +101,13 @@ def lock_beats(onset_s: np.ndarray, log_place: np.ndarray, grid_beats_s: np.ndar
         Locked beat times, s: the first at or before the first onset, the last after the last
         onset.
     """
+    frames, score, prev = _forward(onset_s, log_place, grid_beats_s, settings)
+    return _best_path(frames, score, prev, onset_s[-1])
+
+
+def _forward(onset_s, log_place, grid_beats_s, settings: LockSettings):
+    """Check the inputs and run the forward pass: (frames, score, prev), see
+    :func:`_lock_path_py`."""
     on = np.asarray(onset_s, dtype=float)
     grid = np.asarray(grid_beats_s, dtype=float)
     lp = np.asarray(log_place, dtype=float)
@@ -119,15 +126,17 @@ def lock_beats(onset_s: np.ndarray, log_place: np.ndarray, grid_beats_s: np.ndar
     # places 0..12: the next beat's place 0 closes the interval
     place = np.concatenate([prob[:, :UNITS_PER_BEAT], prob[:, :1]], axis=1)
     start = (frames <= on[0] + 1e-9) & (frames >= on[0] - s.longest * first_period)
-    back = _lock_path(on, np.ascontiguousarray(place), np.ascontiguousarray(prob[:, OFF_GRID]),
-                      frames, period, anchor, start, float(s.timing_sd_s),
-                      float(s.tempo_weight), float(s.shortest), float(s.longest),
-                      float(s.hop_s))
-    score, prev = back
-    ends = np.flatnonzero(frames > on[-1])
+    score, prev = _lock_path(on, np.ascontiguousarray(place),
+                             np.ascontiguousarray(prob[:, OFF_GRID]), frames, period, anchor,
+                             start, float(s.timing_sd_s), float(s.tempo_weight),
+                             float(s.shortest), float(s.longest), float(s.hop_s))
+    return frames, score, prev
+
+
+def _best_path(frames, score, prev, last_onset_s: float) -> np.ndarray:
+    """The beat times of the best path that ends after the last onset."""
+    ends = np.flatnonzero(frames > last_onset_s)
     ends = ends[np.isfinite(score[ends])]
-    if not len(ends):  # pragma: no cover - every frame after the last onset is reachable
-        return grid
     f = int(ends[np.argmax(score[ends])])
     path = [f]
     while prev[path[-1]] >= 0:
