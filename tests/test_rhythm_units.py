@@ -883,14 +883,23 @@ def test_grid_statistics_without_downbeats_count_bars_from_the_first_beat():
     close(st.filled, spikes(16, {12: 1, 14: 1}))
 
 
-def test_mean_beat_rate_counts_beats_over_their_span_in_the_sung_part():
-    # ten beats 0.5 s apart, then a ritardando of three beats 0.7 s apart: the median interval
-    # says 120 bpm; a musician counting 13 beats in 7.1 s says 109.9 bpm
-    beats = np.concatenate([np.arange(11) * 0.5, 5.0 + np.arange(1, 4) * 0.7])
-    close(R.mean_beat_rate_bpm(beats, 0.0, beats[-1], 90.0), 60.0 * 13 / 7.1)
+def test_the_tempo_is_the_beat_rate_of_the_body_of_the_take():
+    # sixteen beats 0.5 s apart, then a ritardando of three beats 0.7 s apart: a musician says
+    # 120 bpm with a ritardando; counting 19 beats in 9.6 s would say 118.75 and, with a longer
+    # ritardando, more than 4 % slow
+    beats = np.concatenate([np.arange(17) * 0.5, 8.0 + np.arange(1, 4) * 0.7])
+    close(R.mean_beat_rate_bpm(beats, 0.0, beats[-1], 90.0), 120.0)
+    # a drifting singer: the mean of the middle half of the intervals
+    drift = np.cumsum(np.concatenate([[0.0], np.linspace(0.45, 0.55, 21)]))
+    ibi = np.sort(np.diff(drift))
+    close(R.mean_beat_rate_bpm(drift, 0.0, drift[-1], 90.0), 60.0 / ibi[5:16].mean())
+    # by rank: intervals that are equal but for rounding choose the same ones
+    close(R.mean_beat_rate_bpm(drift + 1e-12 * np.arange(len(drift)), 0.0, drift[-1], 90.0),
+          60.0 / ibi[5:16].mean())
     # beats before the first note and after the last one (more than 0.1 s) are not counted
-    padded = np.concatenate([[-1.0, -0.5], beats, [beats[-1] + 2.0]])
-    close(R.mean_beat_rate_bpm(padded, 0.0, beats[-1], 90.0), 60.0 * 13 / 7.1)
+    padded = np.concatenate([[-1.5, -1.0], beats, [beats[-1] + 3.0]])
+    close(R.mean_beat_rate_bpm(padded, 0.0, beats[-1], 90.0), 120.0)
     # fewer than three beats sung: all the beats; fewer than two: the fallback
-    close(R.mean_beat_rate_bpm(np.array([0.0, 0.4, 3.0, 3.4]), 1.0, 1.2, 90.0), 60.0 * 3 / 3.4)
+    # (three intervals: the middle half by rank, rounded outwards, is all of them)
+    close(R.mean_beat_rate_bpm(np.array([0.0, 0.4, 0.8, 1.3]), 1.0, 1.0, 90.0), 60.0 / 1.3 * 3)
     assert R.mean_beat_rate_bpm(np.array([2.0]), 0.0, 4.0, 90.0) == 90.0

@@ -98,8 +98,9 @@ def lock_beats(onset_s: np.ndarray, log_place: np.ndarray, grid_beats_s: np.ndar
     Returns
     -------
     np.ndarray
-        Locked beat times, s: the first at or before the first onset, the last after the last
-        onset.
+        Locked beat times, s: the first at or before the first onset (it may lie before the
+        recording starts), the last after the last onset, on a grid of ``settings.hop_s``
+        counted from the first onset.
     """
     frames, score, prev = _forward(onset_s, log_place, grid_beats_s, settings)
     return _best_path(frames, score, prev, onset_s[-1])
@@ -116,8 +117,11 @@ def _forward(onset_s, log_place, grid_beats_s, settings: LockSettings):
     s = settings
     first_period = float(local_period_s(grid, on[:1])[0])
     last_period = float(local_period_s(grid, on[-1:])[0])
-    t0 = max(0.0, on[0] - s.longest * first_period - s.hop_s)
-    frames = np.arange(t0, on[-1] + s.longest * last_period + 2 * s.hop_s, s.hop_s)
+    # frames counted from the first onset (a take with more silence before it gets the same
+    # beats, moved); the first may lie before the recording starts
+    k_before = int(np.ceil(s.longest * first_period / s.hop_s)) + 1
+    k_after = int(np.ceil((on[-1] - on[0] + s.longest * last_period) / s.hop_s)) + 2
+    frames = on[0] + s.hop_s * np.arange(-k_before, k_after)
     period = local_period_s(grid, frames)
     j = np.clip(np.searchsorted(grid, frames), 1, len(grid) - 1)
     near = np.minimum(np.abs(frames - grid[j - 1]), np.abs(grid[j] - frames))

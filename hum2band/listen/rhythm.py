@@ -1392,22 +1392,34 @@ def _model_path(notes: Sequence[Note], beliefs: NoteBeliefs, duration_s: float, 
     return path.beats_s, path.downbeats_s
 
 
+#: The quantiles of a take's beat intervals between which their mean gives the tempo
+#: (:func:`mean_beat_rate_bpm`). Chosen on cached transcriptions of the validation split
+#: (rhythm stage only; the span count -> the interquartile mean): tempo right 0.878 -> 0.889
+#: (180 takes) and 0.889 -> 0.900 (360 more); the tenth and ninetieth percentiles read the same.
+TEMPO_QUARTILES = (0.25, 0.75)
+
+
 def mean_beat_rate_bpm(beats_s: np.ndarray, first_onset_s: float, end_s: float,
                        fallback_bpm: float) -> float:
-    """The take's tempo: beats counted over the time they span in the sung part (bpm).
+    """The take's tempo (bpm): the beat rate of the body of the sung part.
 
     The beats from the one at the first note to the one at the end of the last note (0.1 s of
-    slack): their count minus one over their span, so a singer who drifts gets the average
-    rate a musician would count. The median beat interval, which it replaces, could move by
-    more than 4 % between two recordings of the same singing (a beat or two of a rubato phrase
-    ending up on the other side of the median). With fewer than 3 beats sung, all the beats;
+    slack); the tempo is that of the mean of their intervals between the intervals' first and
+    third quartiles (:data:`TEMPO_QUARTILES`, by rank), the tempo a musician would give the take: a final
+    ritardando or a phrase held back does not slow it (counting all the beats over their span
+    put takes with a 15 % ritardando 4-5 % slow), and, unlike the median interval, it does not
+    jump by 4 % between two recordings of the same singing when a beat or two of a rubato phrase
+    lands on the other side of the median. With fewer than 3 beats sung, all the beats;
     ``fallback_bpm`` with fewer than 2.
     """
     sung = beats_s[(beats_s >= first_onset_s - 0.1) & (beats_s <= end_s + 0.1)]
     use = sung if len(sung) > 2 else beats_s
     if len(use) < 2 or use[-1] <= use[0]:
         return float(fallback_bpm)
-    return 60.0 * (len(use) - 1) / float(use[-1] - use[0])
+    ibi = np.sort(np.diff(use))  # by rank: equal intervals (beats on a time grid) tie safely
+    lo = int(np.floor(TEMPO_QUARTILES[0] * len(ibi)))
+    hi = max(int(np.ceil(TEMPO_QUARTILES[1] * len(ibi))), lo + 1)
+    return 60.0 / float(np.mean(ibi[lo:hi]))
 
 
 def perturbed_copies(notes: Sequence[Note], runs: int = ENSEMBLE_RUNS,
