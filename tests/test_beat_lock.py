@@ -1,4 +1,4 @@
-"""The chosen grid's beats locked onto the onsets' places in the beat (hum2band.listen.beat_lock)."""
+"""The chosen grid's beats locked onto the onsets' places in the beat (listen.beat_lock)."""
 
 import numpy as np
 import pytest

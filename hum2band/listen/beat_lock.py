@@ -78,6 +78,13 @@ def local_period_s(beats_s: np.ndarray, times_s: np.ndarray, window: int = 5) ->
     return np.interp(np.asarray(times_s, dtype=float), mid, ibi)
 
 
+def nearest_index(sorted_s: np.ndarray, times_s: np.ndarray) -> np.ndarray:
+    """Index of the nearest of ``sorted_s`` (increasing, at least 2) to each of ``times_s``
+    (the earlier one on a tie)."""
+    j = np.clip(np.searchsorted(sorted_s, times_s), 1, len(sorted_s) - 1)
+    return np.where(np.abs(times_s - sorted_s[j - 1]) <= np.abs(sorted_s[j] - times_s), j - 1, j)
+
+
 def lock_beats(onset_s: np.ndarray, log_place: np.ndarray, grid_beats_s: np.ndarray,
                settings: LockSettings = LockSettings()) -> np.ndarray:
     """Beat times from just before the first onset to just after the last, locked onto the
@@ -123,8 +130,7 @@ def _forward(onset_s, log_place, grid_beats_s, settings: LockSettings):
     k_after = int(np.ceil((on[-1] - on[0] + s.longest * last_period) / s.hop_s)) + 2
     frames = on[0] + s.hop_s * np.arange(-k_before, k_after)
     period = local_period_s(grid, frames)
-    j = np.clip(np.searchsorted(grid, frames), 1, len(grid) - 1)
-    near = np.minimum(np.abs(frames - grid[j - 1]), np.abs(grid[j] - frames))
+    near = np.abs(frames - grid[nearest_index(grid, frames)])
     anchor = s.anchor_weight * np.exp(-0.5 * (near / s.anchor_sd_s) ** 2)
     prob = np.exp(lp)
     # places 0..12: the next beat's place 0 closes the interval
@@ -232,8 +238,7 @@ def carry_downbeats(beats_s: np.ndarray, grid_beats_s: np.ndarray, grid_downbeat
         return beats_s[:0]
     first_down = int(np.argmin(np.abs(grid - downs[0])))
     count = (np.arange(len(grid)) - first_down) % beats_per_bar
-    j = np.clip(np.searchsorted(grid, beats_s), 1, len(grid) - 1)
-    nearest = np.where(np.abs(beats_s - grid[j - 1]) <= np.abs(grid[j] - beats_s), j - 1, j)
+    nearest = nearest_index(grid, beats_s)
     dist = np.abs(beats_s - grid[nearest]) / local_period_s(grid, beats_s)
     votes = (count[nearest] - np.arange(len(beats_s))) % beats_per_bar
     close = dist < 0.25

@@ -1113,8 +1113,6 @@ def refine_phase(h: Hypothesis, notes: Sequence[Note], tonic_pc: int, minor: boo
     if offset_weights and place_beliefs is None:  # the beat-offset model's, where the beats sit
         key = key_of_pitch_class(tonic_pc, "minor" if minor else "major")
         place_beliefs = offset_model_beliefs(notes, key)
-    if not offset_weights:
-        place_beliefs = None
     keep = h.shift
     best = None  # (offset score, offset, bar scores, first beat)
     try:
@@ -1405,11 +1403,11 @@ def mean_beat_rate_bpm(beats_s: np.ndarray, first_onset_s: float, end_s: float,
 
     The beats from the one at the first note to the one at the end of the last note (0.1 s of
     slack); the tempo is that of the mean of their intervals between the intervals' first and
-    third quartiles (:data:`TEMPO_QUARTILES`, by rank), the tempo a musician would give the take: a final
-    ritardando or a phrase held back does not slow it (counting all the beats over their span
-    put takes with a 15 % ritardando 4-5 % slow), and, unlike the median interval, it does not
-    jump by 4 % between two recordings of the same singing when a beat or two of a rubato phrase
-    lands on the other side of the median. With fewer than 3 beats sung, all the beats;
+    third quartiles (:data:`TEMPO_QUARTILES`, by rank), the tempo a musician would give the
+    take: a final ritardando or a phrase held back does not slow it (counting all the beats over
+    their span put takes with a 15 % ritardando 4-5 % slow), and, unlike the median interval, it
+    does not jump by 4 % between two recordings of the same singing when a beat or two of a
+    rubato phrase lands on the other side of the median. With fewer than 3 beats sung, all the beats;
     ``fallback_bpm`` with fewer than 2.
     """
     sung = beats_s[(beats_s >= first_onset_s - 0.1) & (beats_s <= end_s + 0.1)]
