@@ -236,12 +236,13 @@ def test_the_offset_model_ships_and_loads():
 
 
 def test_4_4_and_3_4_beats_are_locked_onto_the_melody_unless_the_bar_line_is_fixed(monkeypatch):
-    seen = []
+    seen, pulls = [], []
     real = R.locked_grid
 
-    def spy(place_beliefs, beats_s, downbeats_s, bpb):
+    def spy(place_beliefs, beats_s, downbeats_s, bpb, anchor_weight):
         seen.append(bpb)
-        return real(place_beliefs, beats_s, downbeats_s, bpb)
+        pulls.append(anchor_weight)
+        return real(place_beliefs, beats_s, downbeats_s, bpb, anchor_weight)
 
     monkeypatch.setattr(R, "locked_grid", spy)
     r = R.estimate_rhythm(_quarters(), 30.0, tempo_bpm=120.0, meter=(4, 4))
@@ -256,3 +257,5 @@ def test_4_4_and_3_4_beats_are_locked_onto_the_melody_unless_the_bar_line_is_fix
     R.estimate_rhythm(_quarters(), 30.0, tempo_bpm=120.0, meter=(4, 4), downbeat_s=1.0)
     R.estimate_rhythm(_quarters(), 30.0, meter=(4, 4), beat_model=False)
     assert seen == [4, 3]
+    # held to the chosen grid in 4/4, free of the 3/4 model path's beats
+    assert pulls == [1.0, 0.0]

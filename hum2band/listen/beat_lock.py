@@ -19,7 +19,9 @@ beat each onset sits rather than an onset envelope:
   grid did, but not a jump of its pulse);
 * **the chosen grid**: a beat within ``anchor_sd_s`` of one of the grid's beats earns up to
   ``anchor_weight``. The locked beats leave the grid only where the model's evidence over a
-  stretch outweighs it: half a beat off for a phrase, not a whole take on a whim.
+  stretch outweighs it: half a beat off for a phrase, not a whole take on a whim. (The rhythm
+  stage sets the weight per meter, :data:`hum2band.listen.rhythm.LOCK_ANCHOR_WEIGHTS`: in 3/4,
+  whose beats already come from the beat model's own path, it is 0 and only the tempo leads.)
 
 The bar lines are carried over from the grid (:func:`carry_downbeats`): each locked beat that
 lies near a grid beat votes for the grid's count of the bar, and the majority places bar 1.
@@ -39,7 +41,7 @@ from .beats import OFF_GRID, UNITS_PER_BEAT
 @dataclass(frozen=True)
 class LockSettings:
     """Weights of :func:`lock_beats` (chosen on the validation split's cached takes, see
-    :data:`hum2band.listen.rhythm.LOCK_METERS`).
+    :data:`hum2band.listen.rhythm.LOCK_ANCHOR_WEIGHTS`).
 
     Attributes
     ----------

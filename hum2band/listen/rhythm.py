@@ -53,9 +53,9 @@ from the note onsets (and, optionally, an audio onset-strength curve) in four st
    In 3/4 the beats and bar lines are instead those of the beat model's own bar-pointer path
    (:func:`hum2band.listen.beats.decode_rhythm`), held to the chosen meter and within 3 % of
    the chosen grid's tempo (:data:`MODEL_PATH_METERS`). Last, in 4/4 and 3/4, the beats are
-   locked onto the melody beat by beat (:mod:`hum2band.listen.beat_lock`, :data:`LOCK_METERS`):
-   a dynamic programme over beat times, led by the grid's own tempo and drawn to its beats,
-   whose evidence is the beat-offset model's place of each onset in the beat, brings back a
+   locked onto the melody beat by beat (:mod:`hum2band.listen.beat_lock`,
+   :data:`LOCK_ANCHOR_WEIGHTS`): a dynamic programme over beat times, led by the grid's own
+   tempo and (in 4/4) drawn to its beats, whose evidence is the beat-offset model's place of each onset in the beat, brings back a
    phrase where the grid's pulse drifted onto the "and"; the bar lines keep the grid's count.
 
 The onset templates and note-length profiles were counted, and the weights of both scores fitted
@@ -1313,7 +1313,8 @@ def rhythm_from_choice(notes: Sequence[Note], duration_s: float, ons: Onsets, ch
     if look_again and choice.beliefs is not None and meter in MODEL_PATH_METERS:
         beats, downbeats = _model_path(notes, choice.beliefs[1], duration_s, best, beats, ons)
     if place_beliefs is not None and len(beats) >= 2:
-        beats, downbeats = locked_grid(place_beliefs, beats, downbeats, beats_per_bar(meter))
+        beats, downbeats = locked_grid(place_beliefs, beats, downbeats, beats_per_bar(meter),
+                                       LOCK_ANCHOR_WEIGHTS.get(meter, 1.0))
     # The grid may reach back before the recording starts: keep only times inside the take.
     beats = beats[(beats >= 0.0) & (beats <= duration_s)]
     downbeats = downbeats[(downbeats >= 0.0) & (downbeats <= duration_s)]
@@ -1326,23 +1327,29 @@ def rhythm_from_choice(notes: Sequence[Note], duration_s: float, ons: Onsets, ch
 
 
 #: Meters whose chosen beats are locked onto the melody beat by beat after their bar line is
-#: chosen (:func:`locked_grid`, :mod:`hum2band.listen.beat_lock`): the grid's pulse can drift
-#: half a beat off for a phrase of a syncopated melody (on a take whose tempo and beats are right
-#: overall), the beat-offset model's place of each onset in the beat brings it back. Chosen, with
-#: :class:`hum2band.listen.beat_lock.LockSettings`, on cached transcriptions of the validation
-#: split (rhythm stage only; no lock -> 4/4 -> 4/4 and 3/4): 180 takes (seed 1000) beat F
-#: 0.826 -> 0.835 -> 0.842, downbeat F 0.746 -> 0.750 -> 0.753; 360 more (seeds 1001-1002)
-#: 0.810 -> 0.820 -> 0.831, 0.737 -> 0.744 -> 0.748, 4/4 beat phase right 0.833 -> 0.875,
-#: syncopated 0.756 -> 0.808. In 6/8 it lost (180 takes: 6/8 beat F 0.842 -> 0.808): on steady
-#: eighths a beat a third off fits the notes as well. Without the pull to the grid's beats
-#: (``anchor_weight`` 0) syncopated takes gained more but 8 of 115 4/4 takes lost a right grid
-#: whole; at 1 none did. Checked on the train split's 720 takes: beat F 0.804 -> 0.820, downbeat
-#: F 0.699 -> 0.704.
-LOCK_METERS = ((4, 4), (3, 4))
+#: chosen (:func:`locked_grid`, :mod:`hum2band.listen.beat_lock`), and the weight of the pull
+#: towards the chosen grid's beats there (:class:`hum2band.listen.beat_lock.LockSettings`'
+#: ``anchor_weight``): the grid's pulse can drift half a beat off for a phrase of a syncopated
+#: melody (on a take whose tempo and beats are right overall), the beat-offset model's place of
+#: each onset in the beat brings it back. Chosen, with the other lock settings, on cached
+#: transcriptions of the validation split (rhythm stage only; no lock -> 4/4 -> 4/4 and 3/4):
+#: 180 takes (seed 1000) beat F 0.826 -> 0.835 -> 0.842, downbeat F 0.746 -> 0.750 -> 0.753;
+#: 360 more (seeds 1001-1002) 0.810 -> 0.820 -> 0.831, 0.737 -> 0.744 -> 0.748, 4/4 beat phase
+#: right 0.833 -> 0.875, syncopated 0.756 -> 0.808. In 6/8 it lost (180 takes: 6/8 beat F 0.842
+#: -> 0.808): on steady eighths a beat a third off fits the notes as well. In 4/4 the pull holds a
+#: right grid: without it (weight 0) the syncopated takes gained on one validation set and lost
+#: on the train split (720 takes: their beat F 0.674 -> 0.657), and 4 validation takes lost a
+#: right grid whole. In 3/4 the beats come from the beat model's own bar-pointer path
+#: (:data:`MODEL_PATH_METERS`), and the lock does better free of it: 3/4 beat F 0.898 -> 0.905,
+#: 0.875 -> 0.894 and, on the train split, 0.880 -> 0.894 (downbeat F 0.870 -> 0.874, 0.838 ->
+#: 0.847, 0.792 -> 0.791; beat F over all takes 0.841 -> 0.843, 0.830 -> 0.837, 0.821 -> 0.826).
+LOCK_ANCHOR_WEIGHTS = {(4, 4): 1.0, (3, 4): 0.0}
+LOCK_METERS = tuple(LOCK_ANCHOR_WEIGHTS)
 
 
 def locked_grid(place_beliefs: tuple[np.ndarray, NoteBeliefs], beats_s: np.ndarray,
-                downbeats_s: np.ndarray, beats_per_bar_: int) -> tuple[np.ndarray, np.ndarray]:
+                downbeats_s: np.ndarray, beats_per_bar_: int, anchor_weight: float = 1.0
+                ) -> tuple[np.ndarray, np.ndarray]:
     """A grid's beats locked onto the onsets' places in the beat
     (:func:`hum2band.listen.beat_lock.lock_beats`) over the sung part, continued at the end
     beats' period to cover what the grid covered, and its bar lines carried over
@@ -1356,16 +1363,18 @@ def locked_grid(place_beliefs: tuple[np.ndarray, NoteBeliefs], beats_s: np.ndarr
     beats_s, downbeats_s : np.ndarray
         The chosen grid's beats (at least 2) and bar lines, s.
     beats_per_bar_ : int
+    anchor_weight : float
+        Pull of the locked beats towards the grid's (:data:`LOCK_ANCHOR_WEIGHTS`).
 
     Returns
     -------
     (np.ndarray, np.ndarray)
         Beats and bar lines, s.
     """
-    from .beat_lock import carry_downbeats, lock_beats
+    from .beat_lock import LockSettings, carry_downbeats, lock_beats
 
     onset_s, bel = place_beliefs
-    locked = lock_beats(onset_s, bel.log_place, beats_s)
+    locked = lock_beats(onset_s, bel.log_place, beats_s, LockSettings(anchor_weight=anchor_weight))
     if len(locked) < 2:
         return beats_s, downbeats_s
     p0, p1 = locked[1] - locked[0], locked[-1] - locked[-2]
