@@ -134,7 +134,7 @@ def test_in_3_4_the_beats_and_bar_lines_are_the_model_path_at_the_chosen_meter_a
         return Rhythm(path_beats, path_beats[::3], tuple(m), 127.0, 1.0, 1.0)
 
     monkeypatch.setattr(R, "decode_rhythm", fake)
-    monkeypatch.setattr(R, "LOCK_METERS", ())  # the path's own beats, not locked again
+    monkeypatch.setattr(R, "LOCK_ANCHOR_WEIGHTS", {})  # the path's own beats, not locked again
     tempo = 120.0 if meter == (3, 4) else 40.0
     r = R.estimate_rhythm(notes, 30.0, tempo_bpm=tempo, meter=meter)
     assert len(seen) == 1
@@ -188,7 +188,7 @@ def test_the_beats_move_half_a_beat_where_the_beat_model_places_the_notes_on_the
     monkeypatch.setattr(R, "BEAT_OFFSET_WEIGHTS", {})
     r = R.estimate_rhythm(notes, 30.0, tempo_bpm=120.0, meter=(4, 4))
     assert _grid_offset_beats(notes, r) == pytest.approx(0.5, abs=0.1)  # the lock alone
-    monkeypatch.setattr(R, "LOCK_METERS", ())
+    monkeypatch.setattr(R, "LOCK_ANCHOR_WEIGHTS", {})
     r = R.estimate_rhythm(notes, 30.0, tempo_bpm=120.0, meter=(4, 4))
     assert _grid_offset_beats(notes, r) == pytest.approx(0.0, abs=0.1)
     # a fixed bar line keeps the grid the fix chose, whatever the model says

@@ -55,8 +55,9 @@ from the note onsets (and, optionally, an audio onset-strength curve) in four st
    the chosen grid's tempo (:data:`MODEL_PATH_METERS`). Last, in 4/4 and 3/4, the beats are
    locked onto the melody beat by beat (:mod:`hum2band.listen.beat_lock`,
    :data:`LOCK_ANCHOR_WEIGHTS`): a dynamic programme over beat times, led by the grid's own
-   tempo and (in 4/4) drawn to its beats, whose evidence is the beat-offset model's place of each onset in the beat, brings back a
-   phrase where the grid's pulse drifted onto the "and"; the bar lines keep the grid's count.
+   tempo and (in 4/4) drawn to its beats, whose evidence is the beat-offset model's place of
+   each onset in the beat, brings back a phrase where the grid's pulse drifted onto the "and";
+   the bar lines keep the grid's count.
 
 The onset templates and note-length profiles were counted, and the weights of both scores fitted
 by conditional logistic regression (the correct hypothesis / bar phase among all), on the train
@@ -1303,7 +1304,7 @@ def rhythm_from_choice(notes: Sequence[Note], duration_s: float, ons: Onsets, ch
     best, hyps, post = choice.best, choice.hyps, choice.post
     meter = tuple(best.meter)
     place_beliefs = None
-    if look_again and meter in LOCK_METERS:
+    if look_again and meter in LOCK_ANCHOR_WEIGHTS:
         place_beliefs = offset_model_beliefs(notes, choice.key)
     if look_again:
         best.shift = refine_phase(best, notes, choice.key.tonic_pitch_class,
@@ -1314,7 +1315,7 @@ def rhythm_from_choice(notes: Sequence[Note], duration_s: float, ons: Onsets, ch
         beats, downbeats = _model_path(notes, choice.beliefs[1], duration_s, best, beats, ons)
     if place_beliefs is not None and len(beats) >= 2:
         beats, downbeats = locked_grid(place_beliefs, beats, downbeats, beats_per_bar(meter),
-                                       LOCK_ANCHOR_WEIGHTS.get(meter, 1.0))
+                                       LOCK_ANCHOR_WEIGHTS[meter])
     # The grid may reach back before the recording starts: keep only times inside the take.
     beats = beats[(beats >= 0.0) & (beats <= duration_s)]
     downbeats = downbeats[(downbeats >= 0.0) & (downbeats <= duration_s)]
@@ -1344,11 +1345,10 @@ def rhythm_from_choice(notes: Sequence[Note], duration_s: float, ons: Onsets, ch
 #: 0.875 -> 0.894 and, on the train split, 0.880 -> 0.894 (downbeat F 0.870 -> 0.874, 0.838 ->
 #: 0.847, 0.792 -> 0.791; beat F over all takes 0.841 -> 0.843, 0.830 -> 0.837, 0.821 -> 0.826).
 LOCK_ANCHOR_WEIGHTS = {(4, 4): 1.0, (3, 4): 0.0}
-LOCK_METERS = tuple(LOCK_ANCHOR_WEIGHTS)
 
 
 def locked_grid(place_beliefs: tuple[np.ndarray, NoteBeliefs], beats_s: np.ndarray,
-                downbeats_s: np.ndarray, beats_per_bar_: int, anchor_weight: float = 1.0
+                downbeats_s: np.ndarray, beats_per_bar_: int, anchor_weight: float
                 ) -> tuple[np.ndarray, np.ndarray]:
     """A grid's beats locked onto the onsets' places in the beat
     (:func:`hum2band.listen.beat_lock.lock_beats`) over the sung part, continued at the end
@@ -1416,8 +1416,8 @@ def mean_beat_rate_bpm(beats_s: np.ndarray, first_onset_s: float, end_s: float,
     take: a final ritardando or a phrase held back does not slow it (counting all the beats over
     their span put takes with a 15 % ritardando 4-5 % slow), and, unlike the median interval, it
     does not jump by 4 % between two recordings of the same singing when a beat or two of a
-    rubato phrase lands on the other side of the median. With fewer than 3 beats sung, all the beats;
-    ``fallback_bpm`` with fewer than 2.
+    rubato phrase lands on the other side of the median. With fewer than 3 beats sung, all the
+    beats; ``fallback_bpm`` with fewer than 2.
     """
     sung = beats_s[(beats_s >= first_onset_s - 0.1) & (beats_s <= end_s + 0.1)]
     use = sung if len(sung) > 2 else beats_s
