@@ -168,3 +168,57 @@ def test_trainer_labels_match_the_score():
     assert np.array_equal(ex.place[on_grid], np.round(frac * 12).astype(int) % 12)
     mi = B.METERS.index((3, 4))
     assert all(B.BAR_CLASSES[c][0] == mi for c in ex.bar)
+
+
+def test_trainer_draws_songs_after_their_source_weight_within_the_meter():
+    from hum2band.train import beats as T
+
+    def song(name, meter):
+        on = np.arange(16.0)
+        return T.Song(name, meter, on, on + 1.0, np.full(16, 60.0), None)
+
+    songs = ([song(f"pop909/{k}", (4, 4)) for k in range(10)]
+             + [song(f"nottingham/{k}", (4, 4)) for k in range(10)]
+             + [song(f"nottingham/w{k}", (3, 4)) for k in range(10)])
+    drawn = []
+
+    def make(s, rng):
+        drawn.append(s)
+        return s
+
+    T.draw_examples(songs, np.random.default_rng(0), 4000, 0.5, make, {"pop909": 3.0})
+    four = [s for s in drawn if s.meter == (4, 4)]
+    share = 20 ** 0.5 / (20 ** 0.5 + 10 ** 0.5)  # the meters drawn as before (balance 0.5)
+    assert abs(len(four) / len(drawn) - share) < 0.03
+    pop = sum(s.name.startswith("pop909") for s in four) / len(four)
+    assert abs(pop - 0.75) < 0.03  # 10 x 3 against 10 x 1
+    assert T.song_weights(songs[:20], None) is None
+    drawn.clear()
+    T.draw_examples(songs, np.random.default_rng(0), 4000, 0.5, make)
+    four = [s for s in drawn if s.meter == (4, 4)]
+    assert abs(sum(s.name.startswith("pop909") for s in four) / len(four) - 0.5) < 0.03
+
+
+def test_trainer_options_are_checked_with_a_one_line_error(capsys):
+    from hum2band.train import beats as T
+
+    for bad in (["--meters", "5/4"], ["--meters", "four"], ["--source-weight", "pop909"],
+                ["--best-by", "tempo"]):
+        with pytest.raises(SystemExit) as e:
+            T.main(["--minutes", "0"] + bad)
+        assert e.value.code == 2
+        assert bad[0] in capsys.readouterr().err
+
+
+def test_train_command_runs_the_beat_offset_recipe_into_its_own_files(monkeypatch, tmp_path):
+    from hum2band.app.cli import main
+    from hum2band.train import beats as T
+
+    calls = []
+    monkeypatch.setattr(T, "main", lambda argv: calls.append(list(argv)) or 0)
+    assert main(["train", "--model", "beats-offset", "--out", str(tmp_path),
+                 "--beats-offset-minutes", "3"]) == 0
+    (argv,) = calls
+    got = T.argument_parser().parse_args(argv)
+    assert (got.name, got.minutes, got.meters, got.best_by) == ("beats-offset", 3.0, "4/4,3/4", "place")
+    assert got.source_weight == ["pop909=2.2"] and got.out == str(tmp_path)

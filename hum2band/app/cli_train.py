@@ -19,7 +19,7 @@ def add_train_parser(sub) -> None:
                     "and/or models/harmony.pt (the chord model) and/or models/beats.pt (the rhythm stage's "
                     "note model) and/or models/bars.pt (its bar model) from the data folder. Progress and loss "
                     "are printed; --resume continues from the last checkpoint.")
-    t.add_argument("--model", choices=("parts", "harmony", "beats", "bars", "all"), default="all")
+    t.add_argument("--model", choices=("parts", "harmony", "beats", "beats-offset", "bars", "all"), default="all")
     t.add_argument("--data", default=None, help="data folder (default $HUM2BAND_DATA or ../shared/data)")
     t.add_argument("--out", default="models", help="where the weights go (default: %(default)s)")
     t.add_argument("--checkpoints", default="checkpoints", help="where checkpoints go (default: %(default)s)")
@@ -27,6 +27,8 @@ def add_train_parser(sub) -> None:
     t.add_argument("--harmony-minutes", type=float, default=None, help="training budget of the chord model")
     t.add_argument("--beats-minutes", type=float, default=None,
                    help="training budget of the beat model (default: 50)")
+    t.add_argument("--beats-offset-minutes", type=float, default=None,
+                   help="training budget of the beat-offset model (default: 55)")
     t.add_argument("--bars-minutes", type=float, default=None,
                    help="training budget of the bar model (default: 55)")
     t.add_argument("--resume", action="store_true", help="continue from the checkpoints")
@@ -52,6 +54,11 @@ def run_train(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
 
         extra = ["--minutes", str(args.beats_minutes)] if args.beats_minutes else []
         status = beats_train.main(common + extra) or status
+    if args.model in ("beats-offset", "all"):
+        from ..train import beats as beats_train
+
+        extra = ["--minutes", str(args.beats_offset_minutes)] if args.beats_offset_minutes else []
+        status = beats_train.main(common + list(beats_train.OFFSET_RECIPE) + extra) or status
     if args.model in ("bars", "all"):
         from ..train import bars as bars_train
 

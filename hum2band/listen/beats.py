@@ -296,11 +296,11 @@ def load_beat_model(path: str | os.PathLike | None = None) -> BeatModel:
 
 
 #: The note model the rhythm stage's 4/4 beat-offset look reads
-#: (:data:`hum2band.listen.rhythm.BEAT_OFFSET_WEIGHTS`), and the variable that points elsewhere:
-#: the same net and data as ``models/beats.pt``, trained for the same 50-minute budget by the
-#: trainer that makes its batches in a background process (2.4 times the steps). Its place in the
-#: beat tells a syncopated melody's beat from its "and" better; its (meter, beat of the bar)
-#: head, read by the hypotheses' scores, lost in 3/4 and 6/8 (see ``models/README.md``).
+#: (:data:`hum2band.listen.rhythm.BEAT_OFFSET_WEIGHTS`) and the beat lock, and the variable that
+#: points elsewhere: the same net as ``models/beats.pt``, trained on 4/4 and 3/4 songs only with
+#: POP909's syncopated melodies drawn more often (``hum2band train --model beats-offset``,
+#: :data:`hum2band.train.beats.OFFSET_RECIPE`). Its place in the beat tells a syncopated
+#: melody's beat from its "and" better; only that head is read (see ``models/README.md``).
 OFFSET_MODEL_PATH = PROJECT_ROOT / "models" / "beats-offset.pt"
 OFFSET_MODEL_ENV = "HUM2BAND_BEATS_OFFSET_MODEL"
 
@@ -311,8 +311,7 @@ def load_offset_model(path: str | os.PathLike | None = None) -> BeatModel:
     from ..files.weights import load_once
 
     return load_once(path, OFFSET_MODEL_ENV, OFFSET_MODEL_PATH, _load_beat_file,
-                     "beat-offset model", "hum2band train --model beats --minutes 50 --out DIR "
-                     "(then DIR/beats.pt is models/beats-offset.pt)")
+                     "beat-offset model", "hum2band train --model beats-offset")
 
 
 def _gelu(x: np.ndarray) -> np.ndarray:

@@ -31,7 +31,8 @@ from ..listen.beats import BAR_CLASSES, METERS
 from ..music.keyfinding import estimate_key
 from ..music.melody import Note
 from ..music.meter import beats_per_bar
-from .beats import Song, degrade, draw_examples, perform_excerpt, run_trainer, training_arguments
+from .beats import (Song, degrade, draw_examples, draw_settings, in_meters, perform_excerpt,
+                    run_trainer, training_arguments)
 from .loop import Progress
 
 #: Standard deviation of the error put on each beat of the grid the tokens are read on, s.
@@ -121,11 +122,13 @@ def make_example(song: Song, rng: np.random.Generator) -> Example | None:
     return Example(f, bar, meter)
 
 
-def batch(songs: list[Song], rng: np.random.Generator, size: int, balance: float = 0.5):
-    """``size`` fresh examples, padded: (x, bar) tensors; padding labelled -100."""
+def batch(songs: list[Song], rng: np.random.Generator, size: int, balance: float = 0.5,
+          source_weights: dict | None = None):
+    """``size`` fresh examples, padded: (x, bar) tensors; padding labelled -100 (songs drawn
+    as :func:`hum2band.train.beats.draw_examples` draws them)."""
     import torch
 
-    exs = draw_examples(songs, rng, size, balance, make_example)
+    exs = draw_examples(songs, rng, size, balance, make_example, source_weights)
     n = max(len(e.bar) for e in exs)
     x = np.zeros((size, n, len(G.GRID_FEATURE_NAMES)), dtype=np.float32)
     bar = np.full((size, n), -100, dtype=np.int64)
@@ -176,8 +179,13 @@ def train_loss(net, x, bar):
 def main(argv=None) -> int:
     ap = training_arguments("bars", __doc__.split("\n\n")[0], minutes=55.0, batch=32, hidden=80)
     args = ap.parse_args(argv)
-    return run_trainer(args, "bars", G.make_bar_net, len(G.GRID_FEATURE_NAMES),
-                       lambda songs, rng: batch(songs, rng, args.batch), loss_and_accuracy,
+    meters, source_weights = draw_settings(ap, args)
+
+    def make_batch(songs, rng):
+        return batch(in_meters(songs, meters), rng, args.batch, source_weights=source_weights)
+
+    return run_trainer(args, "bars", G.make_bar_net, len(G.GRID_FEATURE_NAMES), make_batch,
+                       loss_and_accuracy,
                        ("beat_acc", "bar_phase", "grid"), ("bar_phase", "grid"), _export,
                        train_loss_of=train_loss)
 
