@@ -283,7 +283,8 @@ def batch(songs: list[Song], rng: np.random.Generator, size: int,
           balance: float = METER_BALANCE, source_weights: dict | None = None):
     """``size`` fresh examples, padded: (x, place, bar) tensors; padding labelled -100.
 
-    Each example's meter is drawn first (:func:`meter_draw`), then a song of that meter."""
+    Each example's meter is drawn first (:func:`meter_draw`), then a song of that meter, in
+    proportion to its source's weight in ``source_weights`` (:func:`song_weights`)."""
     import torch
 
     exs = draw_examples(songs, rng, size, balance, make_example, source_weights)
@@ -360,7 +361,9 @@ def draw_settings(ap: argparse.ArgumentParser, args) -> tuple[list | None, dict]
         try:
             source_weights[src] = float(w)
         except ValueError:
-            ap.error(f"--source-weight wants SOURCE=W, e.g. pop909=2, not {sw!r}")
+            source_weights[src] = -1.0
+        if not source_weights[src] > 0:
+            ap.error(f"--source-weight wants SOURCE=W with W > 0, e.g. pop909=2, not {sw!r}")
     return meters, source_weights
 
 
