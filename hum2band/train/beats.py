@@ -357,13 +357,14 @@ def draw_settings(ap: argparse.ArgumentParser, args) -> tuple[list | None, dict]
                      f"not {', '.join('%d/%d' % m for m in unknown)}")
     source_weights = {}
     for sw in args.source_weight:
-        src, _, w = sw.partition("=")
+        src, _, text = sw.partition("=")
         try:
-            source_weights[src] = float(w)
+            weight = float(text)
         except ValueError:
-            source_weights[src] = -1.0
-        if not source_weights[src] > 0:
+            weight = float("nan")
+        if not weight > 0:
             ap.error(f"--source-weight wants SOURCE=W with W > 0, e.g. pop909=2, not {sw!r}")
+        source_weights[src] = weight
     return meters, source_weights
 
 
