@@ -2,7 +2,7 @@
 out by hand from each function's documented meaning (onset merging and accents, the onset-pair
 histogram, pulse candidates, the pulse tracker and its smoothing, the onsets on a pulse track,
 melodic repetition, the sixteenth grid, the bar-phase cues and features, the chord fit, bar-line
-fixes, the steady fallback grid and the grid statistics).
+fixes, the steady fallback grid and the grid statistics, the pop tempo slope).
 
 The hypothesis scoring itself (``hypotheses_on_track``, ``choose_phase``, ``rhythm_hypotheses``,
 ``estimate_rhythm``) is checked on whole takes in ``test_rhythm_key.py``.
@@ -556,6 +556,44 @@ def test_phase_model_names_the_weights_of_a_meter_and_style():
     assert R.phase_model((6, 8), 0) == "6/8"
     for m, s in [((4, 4), 2), ((4, 4), 0), ((3, 4), 0), ((6, 8), 1)]:
         assert R.phase_model(m, s) in R.PHASE_WEIGHTS
+
+
+def _hypotheses_of(pattern_16ths, beat_s, bars=8):
+    """Every hypothesis on the pulse of a melody sung in time: the same bar of onsets (sixteenths
+    from the bar line) ``bars`` times, a scale tune around C."""
+    step = beat_s / 4
+    times = [(b * 16 + k) * step for b in range(bars) for k in pattern_16ths]
+    notes = [Note(t, t + 0.9 * step, 60.0 + (2 * i) % 7) for i, t in enumerate(times)]
+    ons = R.onsets_from_notes(notes)
+    track = R.make_track(ons, R.track_pulse(ons, beat_s / 2), 33.0)
+    return R.hypotheses_on_track(ons, track, R.METERS, R.BEAT_PER_PULSE, R.note_cues(ons, 0, False))
+
+
+def test_the_pop_tempo_slope_reads_only_four_four_grids_that_fit_the_pop_template():
+    """``z_4/4_pop`` is log2(tempo / 100 bpm) on a 4/4 hypothesis whose best onset template is
+    the pop one and 0 on every other, and it moves the score by POP_TEMPO_SLOPE per octave: a
+    syncopated ballad's slow reading gains on its double."""
+    col_ = R.POP_TEMPO_COLUMN
+    assert R.FEATURE_NAMES[col_] == "z_4/4_pop" and len(R.FEATURE_WEIGHTS) == len(R.FEATURE_NAMES)
+    assert R.FEATURE_WEIGHTS[col_] == R.POP_TEMPO_SLOPE < 0
+    seen = set()
+    for pattern in ([0, 3, 6, 10, 13], [0, 4, 8, 12], [0, 2, 4, 6, 8, 10, 12, 14]):
+        for h in _hypotheses_of(pattern, 60.0 / 65.0):
+            pop = tuple(h.meter) == (4, 4) and h.phase_model == "4/4 pop"
+            seen.add(pop)
+            want = math.log2(h.tempo_bpm / 100.0) if pop else 0.0
+            assert h.features[col_] == pytest.approx(want, abs=1e-9)
+            without = h.features.copy()
+            without[col_] = 0.0
+            assert float(R.FEATURE_WEIGHTS @ h.features) - float(R.FEATURE_WEIGHTS @ without) == \
+                pytest.approx(R.POP_TEMPO_SLOPE * want, abs=1e-9)
+    assert seen == {True, False}   # both kinds of grid were met
+    # A syncopated sixteenth-note bar at 65 bpm fits the pop template; read at double time its
+    # eighths fit a folk one: only the slow reading gets the slope, 0.5 x 0.62 octave below 100.
+    got = {round(h.tempo_bpm): h.features[col_] for h in _hypotheses_of([0, 3, 6, 10, 13], 60 / 65)
+           if tuple(h.meter) == (4, 4)}
+    assert got[65] == pytest.approx(math.log2(0.65), abs=0.01) and got[130] == 0.0
+    assert R.POP_TEMPO_SLOPE * got[65] == pytest.approx(0.31, abs=0.01)
 
 
 def cues_of(rows, beat_s, chords):
