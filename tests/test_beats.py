@@ -170,6 +170,81 @@ def test_trainer_labels_match_the_score():
     assert all(B.BAR_CLASSES[c][0] == mi for c in ex.bar)
 
 
+def _phrased_song():
+    """A 4/4 song in 4-bar phrases from its first bar (bar k starts at beat 4 k): each phrase
+    ends with a note held to beat 3 of its last bar, a rest and a pickup on beat 4 into the next
+    phrase, except the phrase of bars 8-11, which is sung into across its bar line (a note held
+    over it, no rest) and starts on beat 2."""
+    from hum2band.train import beats as T
+
+    on, off = [], []
+    for bar in range(16):
+        b0 = 4.0 * bar
+        if bar == 7:  # held over the bar line into bar 8: no rest, no pickup
+            on += [b0, b0 + 1.0, b0 + 2.0]
+            off += [b0 + 1.0, b0 + 2.0, b0 + 5.0]
+        elif bar == 8:
+            on += [b0 + 1.0, b0 + 2.0, b0 + 3.0]
+            off += [b0 + 2.0, b0 + 3.0, b0 + 4.0]
+        elif bar % 4 == 3:
+            on += [b0, b0 + 3.0]
+            off += [b0 + 2.0, b0 + 4.0]
+        else:
+            on += [b0, b0 + 1.0, b0 + 2.0, b0 + 3.0]
+            off += [b0 + 1.0, b0 + 2.0, b0 + 3.0, b0 + 4.0]
+    on, off = np.array(on), np.array(off)
+    return T.Song("pop909/x", (4, 4), on, off, np.full(len(on), 60.0), None)
+
+
+def test_phrase_excerpts_start_at_a_phrase_or_its_pickup_and_end_with_a_phrase():
+    from hum2band.train import beats as T
+
+    song = _phrased_song()
+    rng = np.random.default_rng(1)
+    seen = set()
+    for _ in range(200):
+        i0, line, stop = T.phrase_excerpt(song, rng, target_beats=float(rng.uniform(10, 40)))
+        assert line in (0.0, 16.0, 32.0, 48.0)  # every 4th bar from the first sung bar (bar 0)
+        n_bars = (np.floor(stop + 1e-9) - line) / 4.0
+        assert n_bars % 4 == 0 and n_bars >= 4 and stop - np.floor(stop) < 1.0
+        assert line + 4 * n_bars <= song.offset_beat.max() + 1e-9
+        first = song.onset_beat[i0]
+        if line == 0.0:  # the song's first note
+            assert first == 0.0
+        elif line == 32.0:  # sung into across the bar line: the first note after it
+            assert first == 33.0
+        else:  # the pickup after the rest
+            assert first == line - 1.0
+        seen.add(line)
+    assert seen == {0.0, 16.0, 32.0, 48.0}
+
+
+def test_phrase_share_sets_how_many_excerpts_are_whole_phrases():
+    from hum2band.train import beats as T
+
+    song = _phrased_song()
+
+    def starts(share, n=300):
+        rng = np.random.default_rng(2)
+        out = []
+        while len(out) < n:
+            got = T.perform_excerpt(song, rng, with_beats=True, phrase_starts=share)
+            if got is None:  # too short: a random start near the end
+                continue
+            sung, beats = got
+            out.append(sung[0][3] % 4.0)
+            assert len(beats) and sung[0][3] >= 0.0  # counted from a bar line at or before it
+        return np.array(out)
+
+    # whole phrases start on beat 1, on the pickup (beat 4 of the bar before) or, once, on beat 2
+    assert set(np.round(starts(1.0), 6)) == {0.0, 3.0, 1.0}
+    mixed = starts(0.0)
+    assert np.mean(mixed == 0.0) > 0.4 and np.mean(~np.isin(mixed, (0.0, 3.0))) > 0.05
+    # a share of 0 draws nothing extra: the excerpts are those of the earlier recipe
+    a, b = np.random.default_rng(3), np.random.default_rng(3)
+    assert T.perform_excerpt(song, a)[0] == T.perform_excerpt(song, b, phrase_starts=0.0)[0]
+
+
 def test_trainer_draws_songs_after_their_source_weight_within_the_meter():
     from hum2band.train import beats as T
 
@@ -203,7 +278,7 @@ def test_trainer_options_are_checked_with_a_one_line_error(capsys):
     from hum2band.train import beats as T
 
     for bad in (["--meters", "5/4"], ["--meters", "four"], ["--source-weight", "pop909"],
-                ["--source-weight", "pop909=0"],
+                ["--source-weight", "pop909=0"], ["--phrase-starts", "1.5"],
                 ["--best-by", "tempo"]):
         with pytest.raises(SystemExit) as e:
             T.main(["--minutes", "0"] + bad)

@@ -3,7 +3,9 @@
 Data: the same melodies with real bar lines as the note model (:mod:`hum2band.train.beats`:
 POP909 on its annotated beats, Nottingham, OpenEWLD, chord-melody; 4/4, 3/4, 6/8), train split
 only; the validation split picks the checkpoint; the test split is the benchmark's. Each example
-is an excerpt (12-48 s, starting at any note, so pickups and mid-bar starts are seen) sung with
+is an excerpt (12-48 s, starting at any note, so pickups and mid-bar starts are seen; with
+``--phrase-starts SHARE`` that share are whole 4-bar phrases from a phrase's bar line or its
+pickup, as a singer sings them, :func:`hum2band.train.beats.phrase_excerpt`) sung with
 human timing (:func:`hum2band.train.synth.humanize_timing`: drift, trend, phrase rubato,
 ritardando, onset jitter), degraded the way the transcriber degrades notes
 (:func:`hum2band.train.beats.degrade`: late or early onsets, merged repeated notes, split long
@@ -83,10 +85,12 @@ class Example:
     meter: tuple
 
 
-def make_example(song: Song, rng: np.random.Generator) -> Example | None:
-    """A fresh sung, transcribed excerpt of ``song`` read on its (slightly wrong) beat grid."""
+def make_example(song: Song, rng: np.random.Generator, phrase_starts: float = 0.0
+                 ) -> Example | None:
+    """A fresh sung, transcribed excerpt of ``song`` read on its (slightly wrong) beat grid
+    (``phrase_starts``: see :func:`hum2band.train.beats.perform_excerpt`)."""
     bpb = beats_per_bar(song.meter)
-    performed = perform_excerpt(song, rng, with_beats=True)
+    performed = perform_excerpt(song, rng, with_beats=True, phrase_starts=phrase_starts)
     if performed is None:
         return None
     sung, beats = performed
@@ -123,12 +127,16 @@ def make_example(song: Song, rng: np.random.Generator) -> Example | None:
 
 
 def batch(songs: list[Song], rng: np.random.Generator, size: int, balance: float = 0.5,
-          source_weights: dict | None = None):
+          source_weights: dict | None = None, phrase_starts: float = 0.0):
     """``size`` fresh examples, padded: (x, bar) tensors; padding labelled -100 (songs drawn
-    as :func:`hum2band.train.beats.draw_examples` draws them)."""
+    as :func:`hum2band.train.beats.draw_examples` draws them; ``phrase_starts``: the share sung
+    as whole phrases, see :func:`hum2band.train.beats.perform_excerpt`)."""
     import torch
 
-    exs = draw_examples(songs, rng, size, balance, make_example, source_weights)
+    def make(song, r):
+        return make_example(song, r, phrase_starts)
+
+    exs = draw_examples(songs, rng, size, balance, make, source_weights)
     n = max(len(e.bar) for e in exs)
     x = np.zeros((size, n, len(G.GRID_FEATURE_NAMES)), dtype=np.float32)
     bar = np.full((size, n), -100, dtype=np.int64)
@@ -182,7 +190,8 @@ def main(argv=None) -> int:
     meters, source_weights = draw_settings(ap, args)
 
     def make_batch(songs, rng):
-        return batch(in_meters(songs, meters), rng, args.batch, source_weights=source_weights)
+        return batch(in_meters(songs, meters), rng, args.batch, source_weights=source_weights,
+                     phrase_starts=args.phrase_starts)
 
     return run_trainer(args, "bars", G.make_bar_net, len(G.GRID_FEATURE_NAMES), make_batch,
                        loss_and_accuracy,

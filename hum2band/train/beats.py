@@ -4,12 +4,13 @@ Data: every melody with real bar lines in the data folder (:func:`hum2band.train
 POP909 with its annotated ``beat_midi.txt`` grid, Nottingham, OpenEWLD, chord-melody) in 4/4, 3/4
 and 6/8, train split only (validation split for the best checkpoint; the test split is the
 benchmark's). Each example is an excerpt (12-48 s, starting anywhere, so pickups and takes that
-start mid-bar are seen) sung the way :mod:`hum2band.train.synth` humanizes timing -- a tempo typical
-of singing, slow drift of 2-9 %, a trend, rubato at phrase ends, a ritardando, onset jitter,
-legato or detached articulation -- and then degraded the way the transcriber degrades it: onsets
-off by 20-50 ms, repeated notes merged, long notes split (the second half labelled "off the
-grid"), short notes dropped, octave errors and glide fragments (off the grid). Examples are made
-fresh for every batch, so no two batches are alike.
+start mid-bar are seen; ``--phrase-starts SHARE``: that share whole 4-bar phrases from a phrase's
+bar line or its pickup, :func:`phrase_excerpt`) sung the way :mod:`hum2band.train.synth`
+humanizes timing -- a tempo typical of singing, slow drift of 2-9 %, a trend, rubato at phrase
+ends, a ritardando, onset jitter, legato or detached articulation -- and then degraded the way
+the transcriber degrades it: onsets off by 20-50 ms, repeated notes merged, long notes split (the
+second half labelled "off the grid"), short notes dropped, octave errors and glide fragments (off
+the grid). Examples are made fresh for every batch, so no two batches are alike.
 
 Labels per distinct onset: its place in the beat in twelfths (or off the grid) and its
 (meter, beat of the bar). Loss: cross-entropy of both heads.
@@ -102,20 +103,62 @@ class Example:
     meter: tuple
 
 
-def sing_excerpt(song: Song, rng: np.random.Generator):
+def sing_excerpt(song: Song, rng: np.random.Generator, phrase_starts: float = 0.0):
     """An excerpt of ``song`` sung and transcribed: (notes, true beat of each note, off-grid flag).
 
-    Returns None when the excerpt is too short.
+    Returns None when the excerpt is too short. ``phrase_starts``: see :func:`perform_excerpt`.
     """
-    res = perform_excerpt(song, rng)
+    res = perform_excerpt(song, rng, phrase_starts=phrase_starts)
     return None if res is None else degrade(res[0], rng)
 
 
-def perform_excerpt(song: Song, rng: np.random.Generator, with_beats: bool = False):
+def phrase_excerpt(song: Song, rng: np.random.Generator, target_beats: float
+                   ) -> tuple[int, float, float] | None:
+    """Where a singer would start and stop: whole 4-bar phrases of ``song`` (about
+    ``target_beats`` long, at least 4 bars) from a bar line 4k bars after its first sung bar,
+    with the pickup sung into that bar line (the notes after the last rest in the half bar before
+    it), ending at a bar line, or up to a beat after it (the next phrase's pickup) half the time.
+
+    Returns
+    -------
+    (first note index, the phrase's first bar line, stop) in beats of the song, or None when
+    the song has no whole 4-bar phrase.
+    """
+    bpb = beats_per_bar(song.meter)
+    on, off = song.onset_beat, song.offset_beat
+    first_bar = np.floor(on[0] / bpb + 1e-9) * bpb
+    last = float(off.max())
+    lines = first_bar + 4 * bpb * np.arange(int((last - first_bar) // (4 * bpb)) + 1)
+    lines = lines[lines + 4 * bpb <= last + 1e-6]
+    if not len(lines):
+        return None
+    line = float(rng.choice(lines))
+    n_bars = 4 * max(1, int(round(target_beats / bpb / 4)))
+    while n_bars > 4 and line + n_bars * bpb > last + 1e-6:
+        n_bars -= 4
+    after = np.flatnonzero(on >= line - 1e-6)
+    if not len(after):
+        return None
+    i0 = int(after[0])
+    before = np.flatnonzero((on >= line - bpb / 2 - 1e-6) & (on < line - 1e-6))
+    rested = [j for j in before if j == 0 or on[j] - off[j - 1] > 0.25]
+    if rested:
+        i0 = int(rested[-1])
+    stop = line + n_bars * bpb + (rng.uniform(0.0, 1.0) if rng.random() < 0.5 else 0.0)
+    return i0, line, stop
+
+
+def perform_excerpt(song: Song, rng: np.random.Generator, with_beats: bool = False,
+                    phrase_starts: float = 0.0):
     """An excerpt of ``song`` as sung (before the transcriber's errors): ``(sung, beats_s)``, where
     ``sung`` is ``[(onset_s, offset_s, pitch, beat, False)]`` and ``beats_s`` the sung times of
     the excerpt's counted beats from its first bar line (None unless ``with_beats``). None when
     the excerpt is too short.
+
+    A share ``phrase_starts`` of the excerpts are whole phrases, as a singer sings them
+    (:func:`phrase_excerpt`: from a phrase's bar line or the pickup into it, to a phrase end);
+    the rest start at any bar line half the time, at any note (mid-bar) otherwise, and stop
+    after 12-48 s.
     """
     bpb = beats_per_bar(song.meter)
     n = len(song.onset_beat)
@@ -125,15 +168,23 @@ def perform_excerpt(song: Song, rng: np.random.Generator, with_beats: bool = Fal
     else:
         bpm = rng.uniform(*TEMPO_RANGE_BPM[song.meter])
     beat_s = 60.0 / bpm
-    # start at a random note: on a bar line half the time, elsewhere (pickups, mid-bar) otherwise
-    starts = np.flatnonzero(np.abs(song.onset_beat / bpb - np.round(song.onset_beat / bpb)) < 1e-6)
-    if len(starts) and rng.random() < 0.5:
-        i0 = int(rng.choice(starts))
+    phrase = (phrase_excerpt(song, rng, target_s / beat_s)
+              if phrase_starts and rng.random() < phrase_starts else None)
+    if phrase is not None:
+        i0, line, stop = phrase
     else:
-        i0 = int(rng.integers(0, max(n - 12, 1)))
+        # start at a random note: on a bar line half the time, elsewhere (pickups, mid-bar)
+        starts = np.flatnonzero(np.abs(song.onset_beat / bpb - np.round(song.onset_beat / bpb))
+                                < 1e-6)
+        if len(starts) and rng.random() < 0.5:
+            i0 = int(rng.choice(starts))
+        else:
+            i0 = int(rng.integers(0, max(n - 12, 1)))
+        line = None
     b0 = song.onset_beat[i0]
     bar0 = np.floor(b0 / bpb + 1e-9) * bpb
-    stop = b0 + target_s / beat_s
+    if phrase is None:
+        stop = b0 + target_s / beat_s
     keep = (np.arange(n) >= i0) & (song.onset_beat < stop)
     if keep.sum() < 8:
         return None
@@ -143,7 +194,8 @@ def perform_excerpt(song: Song, rng: np.random.Generator, with_beats: bool = Fal
     score = [Note(float(a * beat_s), float(max(b, a + 0.05) * beat_s), float(p), int(p), 80)
              for a, b, p in zip(on_b, off_b, midi)]
     end_beat = float(off_b.max())
-    phrase_ends = np.arange(4 * bpb, end_beat, 4 * bpb) * beat_s
+    first_phrase = 0.0 if line is None else line - bar0
+    phrase_ends = np.arange(first_phrase + 4 * bpb, end_beat, 4 * bpb) * beat_s
     grid_s = np.arange(0.0, np.ceil(end_beat) + 2.0) * beat_s if with_beats else ()
     timing = synth.humanize_timing(
         score, grid_s, tempo_drift=rng.uniform(0.02, 0.09), tempo_trend=rng.uniform(-0.05, 0.05),
@@ -200,9 +252,11 @@ def degrade(sung, rng: np.random.Generator):
     return res
 
 
-def make_example(song: Song, rng: np.random.Generator) -> Example | None:
-    """A fresh sung, transcribed and labelled excerpt of ``song`` (None if too short)."""
-    res = sing_excerpt(song, rng)
+def make_example(song: Song, rng: np.random.Generator, phrase_starts: float = 0.0
+                 ) -> Example | None:
+    """A fresh sung, transcribed and labelled excerpt of ``song`` (None if too short;
+    ``phrase_starts``: see :func:`perform_excerpt`)."""
+    res = sing_excerpt(song, rng, phrase_starts)
     if res is None or len(res) < 8:
         return None
     arr = np.array([[x[0], x[1], x[2], x[3], float(x[4])] for x in res])
@@ -280,14 +334,19 @@ def draw_examples(songs: list[Song], rng: np.random.Generator, size: int, balanc
 
 
 def batch(songs: list[Song], rng: np.random.Generator, size: int,
-          balance: float = METER_BALANCE, source_weights: dict | None = None):
+          balance: float = METER_BALANCE, source_weights: dict | None = None,
+          phrase_starts: float = 0.0):
     """``size`` fresh examples, padded: (x, place, bar) tensors; padding labelled -100.
 
     Each example's meter is drawn first (:func:`meter_draw`), then a song of that meter, in
-    proportion to its source's weight in ``source_weights`` (:func:`song_weights`)."""
+    proportion to its source's weight in ``source_weights`` (:func:`song_weights`);
+    ``phrase_starts``: the share sung as whole phrases (:func:`perform_excerpt`)."""
     import torch
 
-    exs = draw_examples(songs, rng, size, balance, make_example, source_weights)
+    def make(song, r):
+        return make_example(song, r, phrase_starts)
+
+    exs = draw_examples(songs, rng, size, balance, make, source_weights)
     n = max(len(e.place) for e in exs)
     x = np.zeros((size, n, len(B.FEATURE_NAMES)), dtype=np.float32)
     place = np.full((size, n), -100, dtype=np.int64)
@@ -333,7 +392,8 @@ def main(argv=None) -> int:
         ap.error(f"--best-by: place and/or bar, not {args.best_by!r}")
 
     def make_batch(songs, rng):
-        return batch(in_meters(songs, meters), rng, args.batch, args.meter_balance, source_weights)
+        return batch(in_meters(songs, meters), rng, args.batch, args.meter_balance, source_weights,
+                     args.phrase_starts)
 
     def export(out_dir, config, net, prog):
         _export(out_dir, config, net, prog, name=args.name)
@@ -365,6 +425,8 @@ def draw_settings(ap: argparse.ArgumentParser, args) -> tuple[list | None, dict]
         if not weight > 0:
             ap.error(f"--source-weight wants SOURCE=W with W > 0, e.g. pop909=2, not {sw!r}")
         source_weights[src] = weight
+    if not 0.0 <= args.phrase_starts <= 1.0:
+        ap.error(f"--phrase-starts is a share between 0 and 1, not {args.phrase_starts}")
     return meters, source_weights
 
 
@@ -458,6 +520,10 @@ def training_arguments(model: str, description: str, minutes: float, batch: int,
                          "knows)")
     ap.add_argument("--source-weight", action="append", default=[], metavar="SOURCE=W",
                     help="within its meter, draw a song of SOURCE W times as often (repeatable)")
+    ap.add_argument("--phrase-starts", type=float, default=0.0, metavar="SHARE",
+                    help="share of the excerpts sung as whole phrases, from a phrase's bar line or "
+                         "its pickup to a phrase end, as a singer sings them (default 0: every "
+                         "excerpt starts at any bar line or note and stops after 12-48 s)")
     return ap
 
 
