@@ -614,11 +614,20 @@ def key_error_kinds(results: list[Result]) -> dict[str, int]:
     return out
 
 
-def _conditional_logit(data, w0, lam=1e-3):
-    """Fit w maximising sum over groups of log P(correct set) with P = softmax(X @ w)."""
+def _conditional_logit(data, w0, lam=1e-3, frozen=(), toward_start=False):
+    """Fit w maximising sum over groups of log P(correct set) with P = softmax(X @ w), with an
+    L2 penalty ``lam`` on the weights (on their distance from ``w0`` with ``toward_start``).
+    The columns in ``frozen`` keep their weights from ``w0`` (weights chosen elsewhere, e.g. on
+    the validation split)."""
     from scipy.optimize import minimize
 
-    def loss(w):
+    w0 = np.asarray(w0, dtype=float)
+    free = np.array([k for k in range(len(w0)) if k not in set(frozen)])
+    centre = w0[free] if toward_start else np.zeros(len(free))
+
+    def loss(wf):
+        w = w0.copy()
+        w[free] = wf
         total, grad = 0.0, np.zeros(len(w))
         for X, ok in data:
             z = X @ w
@@ -626,13 +635,16 @@ def _conditional_logit(data, w0, lam=1e-3):
             p_ok = np.where(ok, p, 0.0)
             total -= np.log(p_ok.sum()) - np.log(p.sum())
             grad -= X.T @ (p_ok / p_ok.sum()) - X.T @ (p / p.sum())
-        return total / len(data) + lam * w @ w, grad / len(data) + 2 * lam * w
+        d = wf - centre
+        return total / len(data) + lam * d @ d, grad[free] / len(data) + 2 * lam * d
 
-    res = minimize(loss, w0, jac=True, method="L-BFGS-B")
+    res = minimize(loss, w0[free], jac=True, method="L-BFGS-B")
+    w = w0.copy()
+    w[free] = res.x
     acc0 = np.mean([ok[np.argmax(X @ w0)] for X, ok in data])
-    acc = np.mean([ok[np.argmax(X @ res.x)] for X, ok in data])
+    acc = np.mean([ok[np.argmax(X @ w)] for X, ok in data])
     print(f"{len(data)} groups, accuracy {acc0:.3f} -> {acc:.3f} (loss {res.fun:.4f})")
-    return res.x
+    return w
 
 
 # ------------------------------------------------------------------------------------------------
@@ -715,11 +727,23 @@ def fit_templates(pairs) -> tuple[dict, dict]:
     return onset_prob, hold
 
 
+#: Columns of the rhythm stage's weights that ``--fit-rhythm`` leaves as they are: the beat
+#: model's, chosen on the validation split (the model was trained on the train split's songs,
+#: so on train-split takes it reads better than it will on a new song's).
+FROZEN_PHASE_COLUMNS = ("model_place", "model_bar")
+FROZEN_FEATURE_COLUMNS = ("model_place", "model_bar")
+
+
 def fit_rhythm(data_dir: Path, args) -> None:
     """Fit the rhythm stage on the **train split** (never validation or test): its onset templates,
     then PHASE_WEIGHTS (which bar phase) and FEATURE_WEIGHTS (which tempo and meter) by
     conditional logistic regression, on ``--fit-reps`` sets of transcribed takes. Prints the
-    constants to paste into ``hum2band/listen/rhythm.py``.
+    constants to paste into ``hum2band/listen/rhythm.py``. With ``--fit-only hypotheses``, only
+    FEATURE_WEIGHTS, drawn towards the shipped ones (L2 on the change, 3e-4).
+
+    The hypotheses read the beat model's beliefs and the notes' own key as the stage does
+    (:func:`hum2band.listen.rhythm.voted_choice`); the beat model's columns keep their weights
+    (:data:`FROZEN_PHASE_COLUMNS`, :data:`FROZEN_FEATURE_COLUMNS`).
 
     Phase: among the shifts of a hypothesis with the right meter and tempo, the right ones are
     those whose beats and downbeats match the reference best (beat F + downbeat F within 0.1 of
@@ -727,16 +751,22 @@ def fit_rhythm(data_dir: Path, args) -> None:
     import mir_eval
     from hum2band.listen import rhythm as R
 
+    only_hypotheses = getattr(args, "fit_only", None) == "hypotheses"
     pairs = transcribed_takes(data_dir, "train", args.fit_reps, args.n_per_meter, args.fit_cache)
-    onset_prob, hold = fit_templates(pairs)
-    R.ONSET_PROB.update(onset_prob)
-    R.HOLD_PROFILE.update(hold)
+    if not only_hypotheses:
+        onset_prob, hold = fit_templates(pairs)
+        R.ONSET_PROB.update(onset_prob)
+        R.HOLD_PROFILE.update(hold)
     snapped = [(take, snap_notes(notes, estimate_tuning_cents(notes))) for take, notes in pairs]
+    keyed = []
+    for take, notes in snapped:
+        key = estimate_key(notes, vote=False)
+        keyed.append((take, notes, key, R.model_beliefs(notes, key)))
 
     def hypotheses():
         out = []
-        for take, notes in snapped:
-            _, hyps = R.rhythm_hypotheses(notes, take.duration_s)
+        for take, notes, key, beliefs in keyed:
+            _, hyps = R.rhythm_hypotheses(notes, take.duration_s, beliefs=beliefs, key=key)
             if hyps:
                 out.append((take, hyps))
         return out
@@ -745,7 +775,7 @@ def fit_rhythm(data_dir: Path, args) -> None:
         return h.meter == take.tune.meter and abs(h.tempo_bpm / take.tempo_bpm - 1) < 0.04
 
     phase_data = {k: [] for k in R.PHASE_WEIGHTS}
-    for take, hyps in hypotheses():
+    for take, hyps in ([] if only_hypotheses else hypotheses()):
         on = np.array([n.onset_s for n in take.sung])
         lo, hi = on.min() - 0.1, max(n.offset_s for n in take.sung) + 0.1
         ref_d = take.downbeats_s[(take.downbeats_s >= lo) & (take.downbeats_s <= hi)]
@@ -762,30 +792,39 @@ def fit_rhythm(data_dir: Path, args) -> None:
             f = np.array(f)
             if f.max() > 1.5:
                 phase_data[h.phase_model].append((h.phase_features, f >= f.max() - 0.1))
-    for k in R.PHASE_WEIGHTS:
+    frozen_phase = [R.PHASE_FEATURE_NAMES.index(c) for c in FROZEN_PHASE_COLUMNS]
+    for k in ([] if only_hypotheses else R.PHASE_WEIGHTS):
         print(f"phase {k}: ", end="")
-        R.PHASE_WEIGHTS[k] = _conditional_logit(phase_data[k], R.PHASE_WEIGHTS[k].copy(), lam=3e-3)
+        R.PHASE_WEIGHTS[k] = _conditional_logit(phase_data[k], R.PHASE_WEIGHTS[k].copy(), lam=3e-3,
+                                                frozen=frozen_phase)
     data = []
     for take, hyps in hypotheses():  # again, with the bar phases the new weights choose
         ok = np.array([right(h, take) for h in hyps])
         if ok.any() and not ok.all():
             data.append((np.array([h.features for h in hyps]), ok))
     print("hypotheses: ", end="")
-    w = _conditional_logit(data, R.FEATURE_WEIGHTS.copy())
+    frozen = [R.FEATURE_NAMES.index(c) for c in FROZEN_FEATURE_COLUMNS]
+    if only_hypotheses:
+        w = _conditional_logit(data, R.FEATURE_WEIGHTS.copy(), lam=3e-4, frozen=frozen,
+                               toward_start=True)
+    else:
+        w = _conditional_logit(data, R.FEATURE_WEIGHTS.copy(), frozen=frozen)
 
     def arr(x):
         return "np.array([" + ", ".join(f"{v:.2f}" for v in x) + "])"
 
-    print("ONSET_PROB = {")
-    for m, styles in onset_prob.items():
-        print(f"    {m}: (" + ", ".join(arr(p) for p in styles) + "),")
-    print("}\nHOLD_PROFILE = {")
-    for m, v in hold.items():
-        print(f"    {m}: {arr(v)},")
-    print("}\nPHASE_WEIGHTS = {")
-    for k, v in R.PHASE_WEIGHTS.items():
-        print(f'    "{k}": np.array([' + ", ".join(f"{x:.3f}" for x in v) + "]),")
-    print("}\nFEATURE_WEIGHTS = np.array([" + ", ".join(f"{v:.3f}" for v in w) + "])")
+    if not only_hypotheses:
+        print("ONSET_PROB = {")
+        for m, styles in onset_prob.items():
+            print(f"    {m}: (" + ", ".join(arr(p) for p in styles) + "),")
+        print("}\nHOLD_PROFILE = {")
+        for m, v in hold.items():
+            print(f"    {m}: {arr(v)},")
+        print("}\nPHASE_WEIGHTS = {")
+        for k, v in R.PHASE_WEIGHTS.items():
+            print(f'    "{k}": np.array([' + ", ".join(f"{x:.3f}" for x in v) + "]),")
+        print("}")
+    print("FEATURE_WEIGHTS = np.array([" + ", ".join(f"{v:.3f}" for v in w) + "])")
 
 
 
@@ -910,6 +949,9 @@ def main(argv=None) -> int:
     ap.add_argument("--fit-rhythm", action="store_true",
                     help="fit the rhythm stage's templates and weights on transcribed renditions of "
                          "train-split songs (prints the constants)")
+    ap.add_argument("--fit-only", choices=("hypotheses",),
+                    help="with --fit-rhythm: refit only the tempo/meter hypotheses' weights "
+                         "(FEATURE_WEIGHTS), drawn towards the shipped ones")
     ap.add_argument("--fit-reps", type=int, default=6, help="sets of takes for --fit-rhythm")
     ap.add_argument("--fit-cache", metavar="FILE", help="keep --fit-rhythm's transcriptions in FILE")
     ap.add_argument("--choose-beat-offset", action="store_true",

@@ -66,3 +66,24 @@ def test_excerpts_with_a_pickup_are_reported_as_pickups(bench):
         bench.Take(ex, [], [], None, ex.beats_s, ex.downbeats_s, 120.0, 0.0, 10.0, 0),
         120.0, (4, 4), 0, "major", 0.0, 1.0, 1.0, True, 0.0)])]
     assert f"start {bench.take_start(ex)}" in names
+
+
+def test_the_weight_fit_keeps_frozen_columns_and_learns_the_others(bench, capsys):
+    """Groups of candidates where column 0 tells the right one; column 1 is noise with a
+    weight chosen elsewhere (frozen); column 2 points the wrong way: the fit keeps column 1's
+    weight, makes column 0's large and positive and column 2's negative."""
+    rng = np.random.default_rng(0)
+    data = []
+    for _ in range(200):
+        X = rng.normal(size=(5, 3))
+        right = int(rng.integers(5))
+        X[right, 0] += 2.0
+        X[right, 2] -= 1.0
+        data.append((X, np.arange(5) == right))
+    w0 = np.array([0.1, 0.7, 0.0])
+    w = bench._conditional_logit(data, w0, lam=1e-3, frozen=(1,))
+    assert w[1] == 0.7 and w[0] > 1.0 and w[2] < -0.3
+    # drawn towards the start instead of towards 0: a strong penalty keeps it near w0
+    near = bench._conditional_logit(data, w0, lam=10.0, frozen=(1,), toward_start=True)
+    assert np.allclose(near, w0, atol=0.1)
+    assert "accuracy" in capsys.readouterr().out
