@@ -587,6 +587,9 @@ PHASE_FEATURE_NAMES = (
 MODEL_PHASE_COLUMN = PHASE_FEATURE_NAMES.index("model_place")
 #: Weights of :data:`PHASE_FEATURE_NAMES` in a bar phase's score, per meter and, for 4/4, per
 #: style (see :func:`phase_model`): syncopated pop melodies place their beats differently.
+#: Refitted in December 2026 with the beat model read and its columns frozen (720 train takes,
+#: L2 3e-3 and 1e-2 on the change), they lost on cached validation takes (beat phase 0.900 ->
+#: 0.878 and 0.928 -> 0.906, 4/4 POP909 0.883 -> 0.783 on the second set): not kept.
 PHASE_WEIGHTS = {
     "4/4 folk": np.array([
         1.232, 0.479, 0.751, 1.420, 0.616, -0.226, 0.387, -0.013, -0.306, 0.236, 0.550, 0.437,
