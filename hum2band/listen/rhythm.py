@@ -1223,10 +1223,11 @@ POP_TEMPO_SLOPE = -0.5
 #: 0.900 and 0.906 -> 0.900, meter 0.950 -> 0.961 and 0.922 -> 0.936, beat phase 0.900 -> 0.917
 #: and 0.928 -> 0.933, downbeat F flat, and on the test split tempo 0.88 -> 0.90, meter 0.87 ->
 #: 0.88, 3/4 meter 0.65 -> 0.72, but it read real singing (24 SSVD takes) as 4/4 less surely and
-#: less stably: meter changed under the robustness benchmark's conditions on 20 of 360 instead
-#: of 11, and on one take (1201) the meter or tempo moved through MP3 and the telephone (22 of 24
-#: unchanged, under issue 12's line of 23); with the meter prior (``is_3/4``, ``is_6/8``) also
-#: frozen the meter held but that take's tempo moved between 110 and 115 bpm through MP3 and Opus.
+#: less stably: under ``benchmarks/robustness.py``'s 15 conditions the meter changed on 20 of 360
+#: instead of 11 (tempo 30 against 32), and one take (1201: 4/4 at 63 bpm before, 3/4 at 114
+#: after) changed meter through MP3 and the telephone (the shipped weights: one take's tempo
+#: moves through the telephone). With the meter prior (``is_3/4``, ``is_6/8``) also frozen the
+#: meter held, but 1201's tempo moved between 110 and 115 bpm through MP3 and Opus.
 FEATURE_WEIGHTS = np.array([
     6.221, 2.132, -0.004, -0.280, 0.210, -0.566, -3.731, 1.199, -4.162, -0.498, -2.109, 1.712,
     2.305, 2.951, 0.736, -0.107, -1.125, 1.003, 0.966, 1.202, 0.173, 0.461, 0.166, 0.500, 0.250,
