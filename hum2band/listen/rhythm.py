@@ -1225,8 +1225,8 @@ POP_TEMPO_SLOPE = -0.5
 #: 0.88, 3/4 meter 0.65 -> 0.72, but it read real singing (24 SSVD takes) as 4/4 less surely and
 #: less stably: under ``benchmarks/robustness.py``'s 15 conditions the meter changed on 20 of 360
 #: instead of 11 (tempo 30 against 32), and one take (1201: 4/4 at 63 bpm before, 3/4 at 114
-#: after) changed meter through MP3 and the telephone (the shipped weights: one take's tempo
-#: moves through the telephone). With the meter prior (``is_3/4``, ``is_6/8``) also frozen the
+#: after) changed meter through MP3 and the telephone (with the shipped weights its tempo moves
+#: through the telephone instead). With the meter prior (``is_3/4``, ``is_6/8``) also frozen the
 #: meter held, but 1201's tempo moved between 110 and 115 bpm through MP3 and Opus.
 FEATURE_WEIGHTS = np.array([
     6.221, 2.132, -0.004, -0.280, 0.210, -0.566, -3.731, 1.199, -4.162, -0.498, -2.109, 1.712,
