@@ -727,11 +727,11 @@ def fit_templates(pairs) -> tuple[dict, dict]:
     return onset_prob, hold
 
 
-#: Columns of the rhythm stage's weights that ``--fit-rhythm`` leaves as they are: the beat
-#: model's, chosen on the validation split (the model was trained on the train split's songs,
-#: so on train-split takes it reads better than it will on a new song's).
-FROZEN_PHASE_COLUMNS = ("model_place", "model_bar")
-FROZEN_FEATURE_COLUMNS = ("model_place", "model_bar")
+#: Columns of the rhythm stage's weights (named alike in PHASE_FEATURE_NAMES and FEATURE_NAMES)
+#: that ``--fit-rhythm`` leaves as they are: the beat model's, chosen on the validation split
+#: (the model was trained on the train split's songs, so on train-split takes it reads better
+#: than it will on a new song's).
+FROZEN_COLUMNS = ("model_place", "model_bar")
 
 
 def fit_rhythm(data_dir: Path, args) -> None:
@@ -743,7 +743,7 @@ def fit_rhythm(data_dir: Path, args) -> None:
 
     The hypotheses read the beat model's beliefs and the notes' own key as the stage does
     (:func:`hum2band.listen.rhythm.voted_choice`); the beat model's columns keep their weights
-    (:data:`FROZEN_PHASE_COLUMNS`, :data:`FROZEN_FEATURE_COLUMNS`).
+    (:data:`FROZEN_COLUMNS`).
 
     Phase: among the shifts of a hypothesis with the right meter and tempo, the right ones are
     those whose beats and downbeats match the reference best (beat F + downbeat F within 0.1 of
@@ -751,7 +751,7 @@ def fit_rhythm(data_dir: Path, args) -> None:
     import mir_eval
     from hum2band.listen import rhythm as R
 
-    only_hypotheses = getattr(args, "fit_only", None) == "hypotheses"
+    only_hypotheses = args.fit_only == "hypotheses"
     pairs = transcribed_takes(data_dir, "train", args.fit_reps, args.n_per_meter, args.fit_cache)
     if not only_hypotheses:
         onset_prob, hold = fit_templates(pairs)
@@ -792,7 +792,7 @@ def fit_rhythm(data_dir: Path, args) -> None:
             f = np.array(f)
             if f.max() > 1.5:
                 phase_data[h.phase_model].append((h.phase_features, f >= f.max() - 0.1))
-    frozen_phase = [R.PHASE_FEATURE_NAMES.index(c) for c in FROZEN_PHASE_COLUMNS]
+    frozen_phase = [R.PHASE_FEATURE_NAMES.index(c) for c in FROZEN_COLUMNS]
     for k in ([] if only_hypotheses else R.PHASE_WEIGHTS):
         print(f"phase {k}: ", end="")
         R.PHASE_WEIGHTS[k] = _conditional_logit(phase_data[k], R.PHASE_WEIGHTS[k].copy(), lam=3e-3,
@@ -803,7 +803,7 @@ def fit_rhythm(data_dir: Path, args) -> None:
         if ok.any() and not ok.all():
             data.append((np.array([h.features for h in hyps]), ok))
     print("hypotheses: ", end="")
-    frozen = [R.FEATURE_NAMES.index(c) for c in FROZEN_FEATURE_COLUMNS]
+    frozen = [R.FEATURE_NAMES.index(c) for c in FROZEN_COLUMNS]
     if only_hypotheses:
         w = _conditional_logit(data, R.FEATURE_WEIGHTS.copy(), lam=3e-4, frozen=frozen,
                                toward_start=True)

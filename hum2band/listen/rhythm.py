@@ -1211,8 +1211,8 @@ def rhythm_hypotheses(notes: Sequence[Note], duration_s: float, tempo_bpm: float
 #: Nottingham waltz now read as 4/4 at half tempo), beat phase 0.922 -> 0.928, downbeat F 0.758 ->
 #: 0.757; train split, 360 takes, tempo 0.897 -> 0.900, beat phase 0.897 -> 0.900. At -1.0 and
 #: -1.5 the POP909 takes gained more on one set and the other sources' fast reels lost their
-#: tempo (4/4 other 0.867 -> 0.833 -> 0.817). Not fitted with the other weights: refit them all
-#: with ``benchmarks/rhythm_key.py --fit-rhythm``, which reads this column like the others.
+#: tempo (4/4 other 0.867 -> 0.833 -> 0.817). Not fitted with the other weights: a refit that
+#: fitted it too (to -2.0) was not kept (see :data:`FEATURE_WEIGHTS`).
 POP_TEMPO_SLOPE = -0.5
 
 #: Weights of :data:`FEATURE_NAMES` in a hypothesis' score (per onset). Fitted on the train split

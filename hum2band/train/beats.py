@@ -180,11 +180,9 @@ def perform_excerpt(song: Song, rng: np.random.Generator, with_beats: bool = Fal
             i0 = int(rng.choice(starts))
         else:
             i0 = int(rng.integers(0, max(n - 12, 1)))
-        line = None
+        line, stop = None, song.onset_beat[i0] + target_s / beat_s
     b0 = song.onset_beat[i0]
     bar0 = np.floor(b0 / bpb + 1e-9) * bpb
-    if phrase is None:
-        stop = b0 + target_s / beat_s
     keep = (np.arange(n) >= i0) & (song.onset_beat < stop)
     if keep.sum() < 8:
         return None
