@@ -30,8 +30,10 @@ F-measure (mir_eval, 70 ms window, over the sung part), **beat phase right** (sh
 whose estimated beats fall on the true beats rather than on the off-beats: more of them within
 0.2 beat of a true beat than within 0.2 beat of a true "and", and at least half of them), and the
 time of tuning + key + rhythm per take. The syncopated takes are also shown alone (``sync``: at
-least 15 % of the notes start off the beat and are held over the next one), and the takes by how
-they start (``start on 1``: the first note on the bar line; ``start pickup``: up to half a bar
+least 15 % of the notes start off the beat and are held over the next one; ``anticipated``: in
+4/4 or 3/4, at least as many of the long notes start on the "and" as on the beat, so that the
+notes alone, shifted half a beat, make a square melody), the 3/4 POP909 takes (pop waltzes), and
+the takes by how they start (``start on 1``: the first note on the bar line; ``start pickup``: up to half a bar
 before it; ``start after 1``: after a silent beat 1), where a bar line read on the first note
 goes wrong.
 
@@ -81,6 +83,8 @@ SOURCES_44 = ("pop909", "nottingham", "openewld", "chord-melody")
 #: A take is syncopated when at least this share of its notes start off the beat and are held
 #: over the next beat.
 SYNCOPATED_SHARE = 0.15
+#: A note at least this long (beats) is a long note for :func:`anticipation`.
+LONG_NOTE_BEATS = 0.75
 
 
 # ------------------------------------------------------------------------------------------------
@@ -101,6 +105,10 @@ class Tune:
     beats_s: np.ndarray
     downbeats_s: np.ndarray
     syncopated: bool = False
+    #: In a simple meter, as many of its long notes start on the "and" of a beat as on a beat
+    #: (:func:`anticipation`): a melody that anticipates the beat, whose notes alone, shifted half
+    #: a beat, read as a square melody.
+    anticipated: bool = False
     #: Where the annotated key changes: (start_s, (key_pc, key_mode)) of each later key (POP909).
     key_changes: tuple = ()
 
@@ -146,6 +154,21 @@ def syncopation(tune: Tune) -> float:
     return float(np.mean(off_beat & held_over)) if len(u) else 0.0
 
 
+def anticipation(tune: Tune) -> tuple[int, int]:
+    """Long notes (held :data:`LONG_NOTE_BEATS` or more) that start on the "and" of a beat and
+    on a beat (each within a tenth of a beat), counted on the tune's own beats: (on the "and",
+    on the beat)."""
+    if len(tune.onset_s) == 0 or len(tune.beats_s) < 2:
+        return 0, 0
+    k = np.arange(len(tune.beats_s), dtype=float)
+    u = np.interp(tune.onset_s, tune.beats_s, k)
+    held = np.interp(tune.offset_s, tune.beats_s, k) - u
+    frac = np.mod(u + 0.25, 1.0) - 0.25  # -0.25 .. 0.75: the beat at 0, its "and" at 0.5
+    long_ = held >= LONG_NOTE_BEATS - 1e-6
+    return (int(np.sum(long_ & (np.abs(frac - 0.5) <= 0.1))),
+            int(np.sum(long_ & (np.abs(frac) <= 0.1))))
+
+
 def excerpt(tune: Tune, target_s: float, rng: np.random.Generator) -> Tune | None:
     """Whole 4-bar phrases (about ``target_s``) from a random bar line of the tune (every 4th bar
     from its first sung bar), with the pickup before it where the melody has one; the take ends
@@ -188,6 +211,8 @@ def excerpt(tune: Tune, target_s: float, rng: np.random.Generator) -> Tune | Non
                tune.onset_s[keep] - origin, np.minimum(tune.offset_s[keep], stop) - origin,
                tune.midi[keep], tune.beats_s[bk] - origin, tune.downbeats_s[dk] - origin)
     out.syncopated = syncopation(out) >= SYNCOPATED_SHARE
+    on_and, on_beat = anticipation(out)
+    out.anticipated = tuple(out.meter) != (6, 8) and on_and > 0 and on_and >= on_beat
     return out
 
 
@@ -564,11 +589,14 @@ def groups(results: list[Result]) -> list[tuple[str, list[Result]]]:
         if m == (4, 4):
             for src in SOURCES_44:
                 out.append((f" 4/4 {src[:9]}", [r for r in rs if r.take.tune.source == src]))
+        if m == (3, 4):  # a pop waltz is read against 4/4 pop, a folk one against 6/8
+            out.append((" 3/4 pop909", [r for r in rs if r.take.tune.source == "pop909"]))
     for src in ("nottingham", "openewld", "pop909"):
         out.append((f"src {src[:10]}", [r for r in results if r.take.tune.source == src]))
     out.append(("sync", [r for r in results if r.take.tune.syncopated]))
     out.append(("sync pop909", [r for r in results if r.take.tune.syncopated
                                 and r.take.tune.source == "pop909"]))
+    out.append(("anticipated", [r for r in results if r.take.tune.anticipated]))
     for kind in TAKE_STARTS:
         out.append((f"start {kind}", [r for r in results if take_start(r.take.tune) == kind]))
     out.append(("all", results))

@@ -87,3 +87,25 @@ def test_the_weight_fit_keeps_frozen_columns_and_learns_the_others(bench, capsys
     near = bench._conditional_logit(data, w0, lam=10.0, frozen=(1,), toward_start=True)
     assert np.allclose(near, w0, atol=0.1)
     assert "accuracy" in capsys.readouterr().out
+
+
+def test_anticipation_counts_long_notes_on_the_and_against_long_notes_on_the_beat(bench):
+    beat_s = 0.5
+    beats = np.arange(0.0, 20.0) * beat_s
+
+    def tune(onsets_beats, lengths_beats):
+        on = np.asarray(onsets_beats, dtype=float) * beat_s
+        off = on + np.asarray(lengths_beats, dtype=float) * beat_s
+        return bench.Tune("t", "pop909", (4, 4), 0, "major", on, off, np.full(len(on), 60.0),
+                          beats, beats[::4])
+
+    # a pop line that anticipates the bar: eighths, then a note on the "and" of 4 held over it
+    pushed = tune([0.0, 0.5, 1.0, 1.5, 2.0, 3.5, 6.0, 6.5, 7.5], [0.5, 0.5, 0.5, 0.5, 1.0, 2.5,
+                                                                  0.5, 1.0, 2.0])
+    assert bench.anticipation(pushed) == (3, 1)  # 3.5, 6.5 and 7.5 against 2.0
+    # the same notes half a beat later: square, every long note on a beat
+    square = tune(np.array([0.0, 0.5, 1.0, 1.5, 2.0, 3.5, 6.0, 6.5, 7.5]) + 0.5,
+                  [0.5, 0.5, 0.5, 0.5, 1.0, 2.5, 0.5, 1.0, 2.0])
+    assert bench.anticipation(square) == (1, 3)
+    # short notes on the "and" do not count
+    assert bench.anticipation(tune([0.5, 1.5, 2.5], [0.25, 0.25, 0.25])) == (0, 0)
