@@ -140,7 +140,8 @@ SAME_TEMPO = 0.04
 #: land on either side of it. On 600 validation-split takes the choice changed nothing in
 #: accuracy (tempo 0.870 -> 0.873, meter 0.907 -> 0.910, beat phase 0.852 -> 0.857), and
 #: clean/AAC pairs of the validation benchmark changed tempo on 1 of 120 instead of 2. It costs
-#: about 0.15 s more per take of 30 s.
+#: about 0.15 s more per take of 30 s. 48 copies moved more SSVD takes' tempo through the codecs,
+#: not fewer (``benchmarks/robustness.py``: Opus and MP3 1 -> 2 of 24, December 2026).
 ENSEMBLE_RUNS = 24
 ENSEMBLE_JITTER_S = 0.015
 ENSEMBLE_DROP = 0.05
@@ -151,7 +152,9 @@ SUBDIVISIONS = {(4, 4): 4, (3, 4): 4, (6, 8): 6, (2, 4): 4}
 #: Probability that a sixteenth-note grid point carries a note onset, per position in the bar
 #: (position 0 = downbeat), per onset style. Counted on transcribed sung takes of the corpora's
 #: train split against their known grid (``benchmarks/rhythm_key.py --fit-rhythm``, see the module
-#: doc); 2/4 on the older notes-path renditions of Nottingham and POP909.
+#: doc); 2/4 on the older notes-path renditions of Nottingham and POP909. A third 3/4 style counted
+#: on POP909's pop waltzes (38 train takes) read no more of them as 3/4 on the validation takes and
+#: lost tempo elsewhere (0.872 -> 0.861 and 0.906 -> 0.900): not kept.
 ONSET_PROB = {
     (4, 4): (
         np.array([0.76, 0.11, 0.44, 0.09, 0.71, 0.06, 0.68, 0.08,
@@ -1029,6 +1032,13 @@ def _grid_times(h: Hypothesis) -> tuple[np.ndarray, np.ndarray]:
 #: than away from it (downbeat F 0.499 -> 0.529); in 3/4 and 6/8 the note cues already find the
 #: bar line of nearly every take whose beats are right, and the model's say lost there (6/8
 #: downbeat F 0.774 -> 0.740 at weight 1), so it is not read.
+#: Harmony beside it was tried in December 2026 and is not read: a key-free chord HMM on the grid
+#: (24 triads; the chance of a chord change on each beat of the bar, 0.76 on beat 1 and 0.38 on
+#: beat 3 in 4/4, and each note's interval to the chord by its place, counted on the train
+#: split's lead sheets) found the bar line of clean 8-bar validation excerpts in 4/4 about as
+#: often as the bar model (POP909 0.66 against 0.64, both 0.66), and added to the bar model's
+#: score it gained nothing on cached validation takes (4/4 downbeat F 0.578 at weights 1, 3 and
+#: 20, 0.574 at 60).
 BAR_MODEL_WEIGHTS = {(4, 4): 1.0}
 
 #: Where the beats of the chosen grid sit, looked at again before its bar line
@@ -1060,7 +1070,9 @@ BAR_MODEL_WEIGHTS = {(4, 4): 1.0}
 #: more takes (seeds 1001-1002): 0.886 -> 0.908, syncopated 0.654 -> 0.756, 4/4 0.767 -> 0.833,
 #: beat F 0.798 -> 0.810, downbeat F 0.735 -> 0.737; train, 720 takes: 0.872 -> 0.874, syncopated
 #: 0.696 -> 0.708, downbeat F 0.695 -> 0.699. Tempo and meter do not move (they are chosen
-#: before). The weights stay as chosen with the shipped model's place head.
+#: before). The weights stay as chosen with the shipped model's place head. Reading both note
+#: models' places (the shipped one's added at 0.5 and 1) lost on the second validation set (beat
+#: phase right 0.928 -> 0.925 -> 0.922, 4/4 from other sources 0.900 -> 0.867): not kept.
 BEAT_OFFSET_WEIGHTS = {(4, 4): (1.0, 0.1)}
 
 #: Meters whose beats and bar lines are those of the beat model's bar-pointer path
@@ -1228,6 +1240,11 @@ POP_TEMPO_SLOPE = -0.5
 #: after) changed meter through MP3 and the telephone (with the shipped weights its tempo moves
 #: through the telephone instead). With the meter prior (``is_3/4``, ``is_6/8``) also frozen the
 #: meter held, but 1201's tempo moved between 110 and 115 bpm through MP3 and Opus.
+#: The beat model reads a pop waltz as 4/4 (POP909's 3/4 songs: a mean 0.89 of 4/4 on the
+#: validation takes; ``model_bar`` then outweighs the rest). Its meter belief tempered (the
+#: ``model_bar`` feature read as log p(beat | meter) + lambda log p(meter); lambda 0.7, 0.5, 0.3)
+#: gained on the validation takes (meter 0.950 -> 0.961 and 0.922 -> 0.928 at 0.5) but lost 4/4
+#: on the train split's (0.942 -> 0.917) and read at most one more pop waltz right: not kept.
 FEATURE_WEIGHTS = np.array([
     6.221, 2.132, -0.004, -0.280, 0.210, -0.566, -3.731, 1.199, -4.162, -0.498, -2.109, 1.712,
     2.305, 2.951, 0.736, -0.107, -1.125, 1.003, 0.966, 1.202, 0.173, 0.461, 0.166, 0.500, 0.250,
