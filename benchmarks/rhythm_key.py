@@ -37,6 +37,14 @@ the takes by how they start (``start on 1``: the first note on the bar line; ``s
 before it; ``start after 1``: after a silent beat 1), where a bar line read on the first note
 goes wrong.
 
+The reference beats are the notes' nominal onsets, where the synthesized voice starts its attack,
+consonant and scoop; the transcriber finds the sung pitch about 29 ms later (validation takes:
+median of transcribed minus sung onsets; offsets 26 ms), so the estimated beats of a take read
+right sit about 25-30 ms after the reference ones. At the 70 ms window that costs about 0.02 beat
+F and 0.01 downbeat F (validation: 0.833 -> 0.856 and 0.751 -> 0.761 with the beats moved 27 ms
+earlier). On real singing (SSVD) the transcribed onsets lie on the annotated ones (median 0 ms),
+so the rhythm stage does not move its beats to suit the synthesizer.
+
 Methods, on the same notes: ``hum2band`` (the rhythm stage as shipped), ``beat-mod`` with
 ``--beat-model`` (the learned beat model of :mod:`hum2band.listen.beats`, not the default),
 ``before`` with ``--compare-rev REV`` (``hum2band/listen/rhythm.py`` as it was at a git revision).
