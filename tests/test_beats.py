@@ -278,7 +278,7 @@ def test_trainer_options_are_checked_with_a_one_line_error(capsys):
     from hum2band.train import beats as T
 
     for bad in (["--meters", "5/4"], ["--meters", "four"], ["--source-weight", "pop909"],
-                ["--source-weight", "pop909=0"], ["--phrase-starts", "1.5"],
+                ["--source-weight", "pop909=0"], ["--phrase-starts", "1.5"], ["--dropout", "1"],
                 ["--best-by", "tempo"]):
         with pytest.raises(SystemExit) as e:
             T.main(["--minutes", "0"] + bad)

@@ -401,7 +401,8 @@ def main(argv=None) -> int:
 
 
 def draw_settings(ap: argparse.ArgumentParser, args) -> tuple[list | None, dict]:
-    """``--meters`` and ``--source-weight`` read and checked (a one-line usage error otherwise):
+    """``--meters`` and ``--source-weight`` read and checked, ``--phrase-starts`` and ``--dropout``
+    checked (a one-line usage error otherwise):
     (the meters to train on or None for all, {source: weight})."""
     meters = None
     if args.meters:
@@ -425,6 +426,8 @@ def draw_settings(ap: argparse.ArgumentParser, args) -> tuple[list | None, dict]
         source_weights[src] = weight
     if not 0.0 <= args.phrase_starts <= 1.0:
         ap.error(f"--phrase-starts is a share between 0 and 1, not {args.phrase_starts}")
+    if not 0.0 <= args.dropout < 1.0:
+        ap.error(f"--dropout is a probability from 0 up to (not including) 1, not {args.dropout}")
     return meters, source_weights
 
 
@@ -457,7 +460,8 @@ def run_trainer(args, name: str, make_net, n_features: int, make_batch, loss_and
     out_dir, ck_dir = Path(args.out), Path(args.checkpoints)
     ck_dir.mkdir(parents=True, exist_ok=True)
     ck_path = ck_dir / f"{name}.ckpt"
-    config = {"n_features": n_features, "hidden": args.hidden, "layers": args.layers, "dropout": 0.1}
+    config = {"n_features": n_features, "hidden": args.hidden, "layers": args.layers,
+              "dropout": args.dropout}
     net, opt, prog, config = start_or_resume(ck_path, make_net, config, args.lr, args.resume)
     stream = batches(lambda rng: make_batch(train, rng), args.seed + prog.step, args.workers)
     if train_loss_of is None:
@@ -505,6 +509,8 @@ def training_arguments(model: str, description: str, minutes: float, batch: int,
     ap.add_argument("--hidden", type=int, default=hidden)
     ap.add_argument("--layers", type=int, default=2)
     ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--dropout", type=float, default=0.1,
+                    help="dropout between the recurrent layers while training (default 0.1)")
     ap.add_argument("--threads", type=int, default=1, help="torch threads of the training step")
     ap.add_argument("--workers", type=int, default=1,
                     help="background processes making the training batches (0: made in turn with "
