@@ -33,9 +33,9 @@ time of tuning + key + rhythm per take. The syncopated takes are also shown alon
 least 15 % of the notes start off the beat and are held over the next one; ``anticipated``: in
 4/4 or 3/4, at least as many of the long notes start on the "and" as on the beat, so that the
 notes alone, shifted half a beat, make a square melody), the 3/4 POP909 takes (pop waltzes), and
-the takes by how they start (``start on 1``: the first note on the bar line; ``start pickup``: up to half a bar
-before it; ``start after 1``: after a silent beat 1), where a bar line read on the first note
-goes wrong.
+the takes by how they start (``start on 1``: the first note on the bar line; ``start pickup``:
+up to half a bar before it; ``start after 1``: after a silent beat 1), where a bar line read on
+the first note goes wrong.
 
 The reference beats are the notes' nominal onsets, where the synthesized voice starts its attack,
 consonant and scoop; the transcriber finds the sung pitch about 29 ms later (validation takes:
@@ -166,11 +166,12 @@ def anticipation(tune: Tune) -> tuple[int, int]:
     """Long notes (held :data:`LONG_NOTE_BEATS` or more) that start on the "and" of a beat and
     on a beat (each within a tenth of a beat), counted on the tune's own beats: (on the "and",
     on the beat)."""
+    from hum2band.listen.bars import grid_positions
+
     if len(tune.onset_s) == 0 or len(tune.beats_s) < 2:
         return 0, 0
-    k = np.arange(len(tune.beats_s), dtype=float)
-    u = np.interp(tune.onset_s, tune.beats_s, k)
-    held = np.interp(tune.offset_s, tune.beats_s, k) - u
+    u = grid_positions(tune.onset_s, tune.beats_s)
+    held = grid_positions(tune.offset_s, tune.beats_s) - u
     frac = np.mod(u + 0.25, 1.0) - 0.25  # -0.25 .. 0.75: the beat at 0, its "and" at 0.5
     long_ = held >= LONG_NOTE_BEATS - 1e-6
     return (int(np.sum(long_ & (np.abs(frac - 0.5) <= 0.1))),
