@@ -120,7 +120,43 @@ def test_a_singer_who_drifts_keeps_the_tempo_the_copies_spread_around(monkeypatc
              ((4, 4), 60.6)]
     meter, low, high = _vote(monkeypatch, own, votes)
     assert meter == (4, 4)  # 5 of the stretch's 7 votes
-    assert (low, high) == pytest.approx((58.6 * 0.96, 63.9 * 1.04))
+    # the stretch spans 9 %: its densest part, 6 votes within 8 % (58.6-62.6 and 60.5-63.9 tie,
+    # the notes' own best is in neither: the slower), widened by 4 % each side
+    assert (low, high) == pytest.approx((58.6 * 0.96, 62.6 * 1.04))
+
+
+def test_a_long_chain_of_votes_gives_its_densest_part(monkeypatch):
+    # SSVD 1201 through the telephone band: one stretch of 54.5-63.9 bpm (each vote within 4 % of
+    # the next), 11 of its 16 votes within 8 % (58.6-62.6); the notes' own best, 111.4, lies elsewhere
+    own = [_H((4, 4), 111.4, 3.0), _H((4, 4), 55.7, 2.9), _H((4, 4), 63.3, 2.8)]
+    slow = [54.5, 55.8, 56.6, 58.6, 58.6, 58.9, 60.5, 60.6, 61.3, 61.6, 61.6, 61.6, 61.9, 62.6, 63.3,
+            63.9]
+    votes = [((4, 4), t) for t in slow] + [((4, 4), 111.4)] * 7
+    meter, low, high = _vote(monkeypatch, own, votes)
+    assert meter == (4, 4)
+    assert (low, high) == pytest.approx((58.6 * 0.96, 62.6 * 1.04))
+    assert not low <= 55.7 <= high and low <= 63.3 <= high
+
+
+def test_the_whole_stretch_when_none_of_the_notes_own_readings_lies_in_its_densest_part(monkeypatch):
+    own = [_H((4, 4), 111.4, 3.0), _H((4, 4), 55.0, 2.9)]
+    votes = [((4, 4), t) for t in (54.0, 56.0, 58.0, 60.0, 60.5, 61.0, 61.5, 62.0)]
+    assert _vote(monkeypatch, own, votes) == \
+        ((4, 4), pytest.approx(54.0 * 0.96), pytest.approx(62.0 * 1.04))
+    # with one of them there, that part
+    own.append(_H((4, 4), 61.0, 2.0))
+    assert _vote(monkeypatch, own, votes) == \
+        ((4, 4), pytest.approx(58.0 * 0.96), pytest.approx(62.0 * 1.04))
+
+
+def test_the_densest_tempi():
+    assert R.densest_tempi([100.0], 100.0) == (100.0, 100.0)
+    # two runs of 3 within 8 %: the one with the notes' own, else the slower
+    runs = [90.0, 92.0, 94.0, 100.0, 102.0, 104.0]
+    assert R.densest_tempi(runs, 0.0) == (90.0, 94.0)
+    assert R.densest_tempi(runs, 103.0) == (100.0, 104.0)
+    # 8 % exactly is in, more is out
+    assert R.densest_tempi([100.0, 108.0, 108.1], 0.0) == (100.0, 108.0)
 
 
 def test_the_same_tempo_in_another_meter_is_the_same_tempo_and_the_meter_is_voted_within_it(monkeypatch):
