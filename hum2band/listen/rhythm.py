@@ -1048,7 +1048,11 @@ def _grid_times(h: Hypothesis) -> tuple[np.ndarray, np.ndarray]:
 #: split's lead sheets) found the bar line of clean 8-bar validation excerpts in 4/4 about as
 #: often as the bar model (POP909 0.66 against 0.64, both 0.66), and added to the bar model's
 #: score it gained nothing on cached validation takes (4/4 downbeat F 0.578 at weights 1, 3 and
-#: 20, 0.574 at 60).
+#: 20, 0.574 at 60). Nor is the harmony transformer (``models/harmony.pt``): its confidence in
+#: the chords it would write on a grid (mean max log-probability, or negative entropy, every
+#: previous chord hidden) placed the true 4/4 bar line of cached validation takes above the other
+#: three on 11 and 9 of 30 POP909 takes, and preferred the true beats to the half-shifted ones on
+#: 23 and 21 of 30 (the beat-offset model: 78-89 %).
 BAR_MODEL_WEIGHTS = {(4, 4): 1.0}
 
 #: Where the beats of the chosen grid sit, looked at again before its bar line
@@ -1083,6 +1087,13 @@ BAR_MODEL_WEIGHTS = {(4, 4): 1.0}
 #: before). The weights stay as chosen with the shipped model's place head. Reading both note
 #: models' places (the shipped one's added at 0.5 and 1) lost on the second validation set (beat
 #: phase right 0.928 -> 0.925 -> 0.922, 4/4 from other sources 0.900 -> 0.867): not kept.
+#: In 6/8 it was tried again with the lock in place (December 2026; weights (1, 0), offsets of a
+#: third of a beat): with the shipped model's place, 6/8 beat phase right on cached validation
+#: takes 0.883 -> 0.900 (60) but 0.900 -> 0.850 (120); with a note model trained on 6/8 songs only
+#: (``--meters 6/8 --best-by place``; place right per onset 0.86 on 6/8 validation excerpts after
+#: 13 minutes, the run stopped there) 0.883 -> 0.917 early in the run and 0.900 -> 0.883, then
+#: 0.850, later. Given the true beats of the 120, the 6/8 model prefers them to the beats a third
+#: away on 110 and the shipped model on 109: a jig's steady eighths read either way.
 BEAT_OFFSET_WEIGHTS = {(4, 4): (1.0, 0.1)}
 
 #: Meters whose beats and bar lines are those of the beat model's bar-pointer path
@@ -1235,6 +1246,13 @@ def rhythm_hypotheses(notes: Sequence[Note], duration_s: float, tempo_bpm: float
 #: -1.5 the POP909 takes gained more on one set and the other sources' fast reels lost their
 #: tempo (4/4 other 0.867 -> 0.833 -> 0.817). Not fitted with the other weights: a refit that
 #: fitted it too (to -2.0) was not kept (see :data:`FEATURE_WEIGHTS`).
+#: The beat-offset model's place in the beat also tells a 4/4 pop melody's tempo from its double
+#: (on the true grids of 90 cached validation POP909 takes it prefers the true tempo to double
+#: and half on 76, the shipped model on 68), but choosing between the voted 4/4 hypothesis and the
+#: best at half and double its tempo by score + w x that place (the better of the grid and the
+#: grid half a beat away; December 2026, w 1, 3, 10) was not kept: at w 3 validation tempo 0.872
+#: -> 0.889 (180 takes) and 0.906 -> 0.908 (360), but on train-split takes POP909 4/4 tempo 0.833
+#: -> 0.767 and beat phase 0.833 -> 0.750 (360) and 0.800 -> 0.783 phase (360 more).
 POP_TEMPO_SLOPE = -0.5
 
 #: Weights of :data:`FEATURE_NAMES` in a hypothesis' score (per onset). Fitted on the train split
