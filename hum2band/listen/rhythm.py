@@ -1093,7 +1093,9 @@ BAR_MODEL_WEIGHTS = {(4, 4): 1.0}
 #: (``--meters 6/8 --best-by place``; place right per onset 0.86 on 6/8 validation excerpts after
 #: 13 minutes, the run stopped there) 0.883 -> 0.917 early in the run and 0.900 -> 0.883, then
 #: 0.850, later. Given the true beats of the 120, the 6/8 model prefers them to the beats a third
-#: away on 110 and the shipped model on 109: a jig's steady eighths read either way.
+#: away on 110 and the shipped model on 109: a jig's steady eighths read either way. The 6/8
+#: model's lock (:data:`LOCK_ANCHOR_WEIGHTS`, pull 1 and 0.3) lost as the shipped model's did
+#: (6/8 beat phase right 0.883 -> 0.850 and 0.900 -> 0.875 at both).
 BEAT_OFFSET_WEIGHTS = {(4, 4): (1.0, 0.1)}
 
 #: Meters whose beats and bar lines are those of the beat model's bar-pointer path
