@@ -1319,8 +1319,7 @@ def voted_choice(notes: Sequence[Note], duration_s: float, tempo_bpm: float | No
     meter_v, low_bpm, high_bpm = voted_meter_tempo(hyps, notes, duration_s, tempo_bpm, meters,
                                                    onset_strength, downbeat_s, pickup_beats,
                                                    beliefs)
-    voted = np.array([tuple(h.meter) == meter_v and low_bpm <= h.tempo_bpm <= high_bpm
-                      for h in hyps])
+    voted = np.array([is_voted(h, meter_v, low_bpm, high_bpm) for h in hyps])
     best = hyps[int(np.argmax(np.where(voted, scores, -np.inf)))] if voted.any() \
         else hyps[int(np.argmax(scores))]
     return ons, VotedChoice(best, hyps, post, key, beliefs)
@@ -1576,10 +1575,16 @@ def voted_meter_tempo(hyps: Sequence[Hypothesis], notes: Sequence[Note], duratio
                                                        -rank.get(m, len(rank))))
     tempi = sorted(votes[i][1] for i in won)
     low, high = densest_tempi(tempi, votes[0][1])
-    if not any(tuple(h.meter) == meter and low * (1.0 - SAME_TEMPO) <= h.tempo_bpm
-               <= high * (1.0 + SAME_TEMPO) for h in hyps):
-        low, high = tempi[0], tempi[-1]  # none of the notes' own there: the whole stretch
-    return meter, low * (1.0 - SAME_TEMPO), high * (1.0 + SAME_TEMPO)
+    low_bpm, high_bpm = low * (1.0 - SAME_TEMPO), high * (1.0 + SAME_TEMPO)
+    if not any(is_voted(h, meter, low_bpm, high_bpm) for h in hyps):
+        # none of the notes' own there: the whole stretch
+        low_bpm, high_bpm = tempi[0] * (1.0 - SAME_TEMPO), tempi[-1] * (1.0 + SAME_TEMPO)
+    return meter, low_bpm, high_bpm
+
+
+def is_voted(h: Hypothesis, meter, low_bpm: float, high_bpm: float) -> bool:
+    """Whether a hypothesis is of the voted meter and tempo range (:func:`voted_meter_tempo`)."""
+    return tuple(h.meter) == tuple(meter) and low_bpm <= h.tempo_bpm <= high_bpm
 
 
 def densest_tempi(tempi: Sequence[float], own_bpm: float) -> tuple[float, float]:
