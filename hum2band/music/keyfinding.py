@@ -70,6 +70,24 @@ snapped to; named on the notes' own grid, which can lie across the quarter tone 
 +49 against -48), the copies changed the key on 47 of 360 conditioned SSVD takes instead of 26
 (``benchmarks/robustness.py``). With it: 28 of 360; 1078 now reads Eb major through the telephone
 (F# clean), a near tie.
+
+**Tried and not kept (December 2026, issue 10's key column).** Measured on cached transcriptions
+of ``benchmarks/rhythm_key.py``'s validation takes (180 and 360; the vote as shipped reads 0.822
+and 0.778 of them):
+
+* a learned correction on top of these scores: a small convolutional net over the notes (34,000
+  parameters; each note's pitch class relative to each candidate tonic, its length, the phrase
+  ends and starts, the steps to its neighbours), trained with the same set likelihood on 24,000
+  and then 80,000 renditions made by ``hum2band.train.keys``. On that module's validation
+  renditions it read 0.788 -> 0.830, but on the transcribed takes the notes alone 0.806 -> 0.800
+  and 0.761 -> 0.772, and with the vote 0.822 -> 0.800 and 0.778 -> 0.775: it learned the
+  renditions, not the singing;
+* the weights refitted with 720 transcribed train-split takes added to the renditions (5 and
+  20 times): with the vote 0.822 -> 0.828 and 0.778 -> 0.772 (a refit on the renditions alone:
+  0.828 and 0.778).
+
+Most misses are excerpts that sit in the song's dominant (a verse that ends on V, with #4 sung
+and 4 absent) and POP909 minor songs read as their relative major; the label is the song's key.
 """
 
 from __future__ import annotations
