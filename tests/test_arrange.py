@@ -62,6 +62,14 @@ def test_every_output_is_there_and_consistent(made, name):
         assert k in data, k
     assert data["style"] == name
     assert {"transcribe", "chords", "parts", "render", "export"} <= set(data["timings_s"])
+    # the grid's other readings: bar lines in the take's own seconds (the mix starts offset_s
+    # earlier), none of them a bar line of the chosen reading
+    readings = data["other_readings"]
+    assert readings and readings == summary["results"][0]["other_readings"]
+    take_downs = [t - data["offset_s"] for t in data["downbeats"]]
+    for r in readings:
+        assert 0.0 <= r["downbeat_s"] <= data["duration_s"]
+        assert min(abs(r["downbeat_s"] - t) for t in take_downs) > 0.05
 
     # mix: 44.1 kHz stereo, loudness-normalised, no clipping; stems sum to it
     mix, sr = _read(d / "mix.wav")

@@ -201,7 +201,13 @@ def test_transcribe_writes_json_and_midi(transcribed):
     assert out.is_file() and out.with_suffix(".mid").is_file()
     assert not [p for p in out.parent.iterdir() if p.name.startswith(".")]  # no temp folder left
     lines = err.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("ode_to_joy.m4a: ") and " done (" in lines[0]
+    assert len(lines) == 2 and lines[0].startswith("ode_to_joy.m4a: ") and " done (" in lines[0]
+    # the moves to try when the band is off: the grid's other readings, ready to paste
+    d = json.loads(out.read_text())
+    assert lines[1].startswith(f"ode_to_joy.m4a: to move bar 1, keep --meter {d['meter'][0]}/"
+                               f"{d['meter'][1]} and give: half a beat ")
+    for r in d["other_readings"]:
+        assert f"--downbeat {r['downbeat_s']:.2f}" in lines[1]
 
 
 def test_json_contract(transcribed):
@@ -224,6 +230,11 @@ def test_json_contract(transcribed):
         assert isinstance(d[name], list) and all(isinstance(t, (int, float)) for t in d[name])
         assert d[name] == sorted(d[name])
     assert set(d["downbeats"]) <= set(d["beats"])
+    assert [r["kind"] for r in d["other_readings"]] == ["off-beat"] + ["bar line"] * 3  # 4/4
+    assert sorted(abs(r["beats_later"]) for r in d["other_readings"]) == [0.5, 1, 1, 2]
+    for r in d["other_readings"]:
+        assert 0.0 <= r["downbeat_s"] <= d["duration_s"] and r["margin"] >= 0.0
+        assert min(abs(r["downbeat_s"] - t) for t in d["downbeats"]) > 0.05  # not a bar line read
     assert isinstance(d["meter"], list) and len(d["meter"]) == 2
     assert tuple(d["meter"]) in {(4, 4), (3, 4), (6, 8), (2, 4)}
     key = d["key"]
@@ -235,6 +246,7 @@ def test_json_contract(transcribed):
     # The contract round-trips through the object model.
     m = Melody.from_json(d)
     assert len(m.notes) == len(d["notes"])
+    assert [r.to_json() for r in m.rhythm.other_readings] == d["other_readings"]
 
 
 def test_midi_matches_json(transcribed):

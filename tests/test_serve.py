@@ -76,6 +76,8 @@ def small_arrange(input_path, out_dir, options, force=False, progress=None):
                    {"start": half_s, "end": 2 * half_s, "label": "G7"}],
         "parts": [{"name": "keys", "stem": "stems/keys.wav"},
                   {"name": "bass", "stem": "stems/bass.wav"}],
+        "other_readings": [{"kind": "off-beat", "downbeat_s": 0.3, "beats_later": 0.5, "margin": 0.4},
+                           {"kind": "bar line", "downbeat_s": 0.6, "beats_later": -1.0, "margin": 1.5}],
         "options": options if isinstance(options, dict) else None,
     }, default=str))
     progress("done", 1.0)
@@ -369,6 +371,10 @@ def test_arrange_again_uses_the_kept_upload(served):
     first = upload(client, TWINKLE.read_bytes(), filename="twinkle.wav", style="pop").json()["id"]
     status = wait_for(client, first)
     assert status["state"] == "done" and "first_downbeat_s" in status
+    # the grid's other readings, each a bar line in the take, described for the page's buttons
+    assert status["other_readings"] == [
+        {"kind": "off-beat", "downbeat_s": 0.3, "words": "half a beat later"},
+        {"kind": "bar line", "downbeat_s": 0.6, "words": "a beat earlier"}]
     kept = app.state.queue.get(first).input_path
     assert kept.is_file()  # kept while the job is, for arranging again
     again = client.post(f"/api/jobs/{first}/again",

@@ -49,6 +49,7 @@ from .common import (
     Progress,
     debug_enabled,
     parse_meter,
+    readings_hint,
     unique_names,
 )
 
@@ -415,6 +416,10 @@ def run_transcribe(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> 
             continue
         elapsed_s = time.perf_counter() - t0
         progress.done(summary_text(melody), elapsed_s)
+        readings = [r.to_json() for r in melody.rhythm.other_readings]
+        hint = readings_hint(readings, melody.rhythm.meter)
+        if hint and not args.quiet and not several:  # one input: a second line, ready to paste
+            stderr.write(f"{job.label}: {hint}\n")
         n, d = melody.rhythm.meter
         results.append(Result(
             str(job.input_path), True, json=str(job.json_path), midi=str(job.midi_path),
@@ -424,6 +429,7 @@ def run_transcribe(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> 
                 "tempo_bpm": round(float(melody.rhythm.tempo_bpm), 2),
                 "meter": f"{n}/{d}",
                 "key": f"{melody.key.tonic} {melody.key.mode}",
+                "other_readings": readings,
                 "elapsed_s": round(elapsed_s, 3),
             },
         ))

@@ -28,6 +28,21 @@ def parse_meter(text: str) -> tuple[int, int]:
     return meter
 
 
+def readings_hint(other_readings: Sequence[dict], meter: Sequence[int]) -> str:
+    """One line telling a musician how to move bar 1 to the grid's other readings, or ``""``:
+    ``"to move bar 1, keep --meter 4/4 and give: half a beat later --downbeat 1.70; a beat
+    earlier --downbeat 0.57; ..."`` (the off-beat reading first, then the other bar lines,
+    likeliest first). ``other_readings``: :meth:`hum2band.music.meter.OtherReading.to_json`
+    dicts; ``meter``: the meter the take was read in (a bar line moved keeps it)."""
+    from ..music.meter import move_words
+
+    moves = [f"{move_words(r['beats_later'], meter)} --downbeat {float(r['downbeat_s']):.2f}"
+             for r in other_readings if r.get("beats_later")]
+    if not moves:
+        return ""
+    return f"to move bar 1, keep --meter {meter[0]}/{meter[1]} and give: " + "; ".join(moves)
+
+
 def unique_names(inputs: Sequence[Path]) -> list[str]:
     """Output names for ``inputs``: the file stem, with ``-2``, ``-3``, ... on clashes.
 

@@ -74,6 +74,20 @@ singer's drift), ``meter`` restricts the hypotheses to that meter. Bar-line fixe
 hypothesis, only the bar phases (to a sixteenth) that obey them best (:func:`fix_errors`), so a
 grid on the "and" is moved onto the beat as well.
 
+**Other readings.** Where the stage is wrong, a musician fixes it in one move, and the stage says
+which moves to try (``Rhythm.other_readings``, :func:`other_readings`): the likeliest reading
+with the beats elsewhere (half a beat away; in 6/8 an eighth) and every other bar line on the
+chosen beats, likeliest first, each as a bar line in the take to give as ``downbeat_s``
+(``--downbeat``). They are the readings :func:`refine_phase` weighed (:func:`phase_readings`),
+ranked by the same scores, and measured from the bar lines the take ends up with
+(:func:`placed_readings`). The meter stays as read (``--meter``). ``benchmarks/rhythm_key.py
+--one-move`` measures what one move gives (the best of the take as read and its other readings;
+120 takes): validation split beat phase right 0.90 -> 0.93, downbeat F 0.77 -> 0.82 (the
+syncopated POP909 takes 0.82 -> 0.91 and 0.55 -> 0.72); test split 0.87 -> 0.93 and 0.65 ->
+0.73 (0.64 -> 0.82 and 0.24 -> 0.38). A take read at twice its tempo or in the wrong meter (most
+of the misses left) needs the tempo or the meter instead (``--tempo``, tapping it in the web
+app; ``--meter``).
+
 The beat model's four weights (its two features in the phase score, shared by every meter, and
 in the hypothesis score) were chosen on the **validation split** (cached transcriptions of its
 sung takes), the other weights kept: the model was trained on the train-split songs, so its
@@ -96,7 +110,7 @@ import numpy as np
 from ..errors import OptionError
 from ..music.melody import Note
 from ..music.key import Key, key_of_pitch_class
-from ..music.meter import Rhythm, beats_per_bar
+from ..music.meter import OtherReading, Rhythm, beats_per_bar
 from ..music.tuning import perturbed_copies as tuning_copies
 from .bar_fix import check_bar_fix
 from .beats import BAR_CLASSES, OFF_GRID, UNITS_PER_BEAT, NoteBeliefs, take_beliefs
@@ -1116,6 +1130,179 @@ MODEL_PATH_METERS = ((3, 4),)
 MODEL_PATH_TEMPO_STEPS = 1
 
 
+@dataclass
+class PhaseReading:
+    """One way to lay a chosen hypothesis' grid on the take: its bar phase (``shift``), how far
+    the beats sit from the hypothesis' own (``offset_steps`` grid steps), and the two scores the
+    stage ranks readings by: where the beats sit (``offset_score``) first, then the bar line
+    (``bar_score``) among the readings with those beats."""
+
+    shift: int
+    offset_steps: int
+    offset_score: float
+    bar_score: float
+
+
+def phase_readings(h: Hypothesis, notes: Sequence[Note], tonic_pc: int, minor: bool,
+                   bar_weight: float | None = None, offset_weights: tuple | None = None,
+                   model=None, place_beliefs=None) -> list[PhaseReading]:
+    """Every reading of the hypothesis' grid that :func:`refine_phase` weighs: the beats on the
+    hypothesis' own beats or a fraction of a beat away (half a beat; a third or two thirds in
+    6/8), each with every bar line on those beats.
+
+    Scores, as :func:`refine_phase` describes them, where the meter has weights
+    (:data:`BEAT_OFFSET_WEIGHTS`, :data:`BAR_MODEL_WEIGHTS`) and the beat model is read;
+    otherwise by the phase score of the note cues alone (``offset_score``: the best phase score
+    with those beats). The hypothesis is left as it was."""
+    from .bars import bar_log_probs, downbeat_scores, grid_features, grid_fit, load_bar_model
+    from .bars import token_log_probs
+
+    m = tuple(h.meter)
+    bar_weight = BAR_MODEL_WEIGHTS.get(m, 0.0) if bar_weight is None else bar_weight
+    offset_weights = BEAT_OFFSET_WEIGHTS.get(m) if offset_weights is None else offset_weights
+    if h.phase_features is None:
+        return []
+    d = h.steps_per_beat
+    bpb = beats_per_bar(h.meter)
+    q_len = d * bpb
+    base = h.phase_features @ PHASE_WEIGHTS[h.phase_model]
+    sub = d // 3 if SUBDIVISIONS.get(m) == 6 else d // 2
+    offsets = [0] + ([sub, 2 * sub] if SUBDIVISIONS.get(m) == 6 else [sub])
+    keep = h.shift
+    learned = m in MODEL_METERS and bool(bar_weight or offset_weights)
+    if not learned:
+        out = []
+        for o in offsets:
+            shifts = [(keep - o + k * d) % q_len for k in range(bpb)]
+            top = max(float(base[s]) for s in shifts)
+            out += [PhaseReading(s, o, top, float(base[s])) for s in shifts]
+        return out
+    model = model or load_bar_model()
+    if not offset_weights:
+        offsets = [0]
+    on = np.array([n.onset_s for n in notes])
+    off = np.array([n.offset_s for n in notes])
+    pitch = np.array([n.midi_pitch for n in notes])
+    if offset_weights and place_beliefs is None:  # the beat-offset model's, where the beats sit
+        key = key_of_pitch_class(tonic_pc, "minor" if minor else "major")
+        place_beliefs = offset_model_beliefs(notes, key)
+    out = []
+    try:
+        for o in offsets:
+            h.shift = (keep - o) % q_len
+            beats, _ = _grid_times(h)
+            if len(beats) < 2:
+                continue
+            tokens = grid_features(on, off, pitch, beats, tonic_pc, minor, h.meter)
+            lp = token_log_probs(model, tokens)
+            score = 0.0
+            if offset_weights:
+                place = (h.phase_features[h.shift, MODEL_PHASE_COLUMN] if place_beliefs is None
+                         else place_log_prob_on_grid(place_beliefs, beats, d))
+                score = offset_weights[0] * place + offset_weights[1] * grid_fit(lp)
+            bar = downbeat_scores(bar_log_probs(lp, h.meter))
+            for k in range(bpb):
+                h.shift = (keep - o + k * d) % q_len
+                b2, downs = _grid_times(h)
+                if not len(downs):
+                    continue
+                i0 = int(np.argmin(np.abs(b2 - downs[0])))
+                out.append(PhaseReading(h.shift, o, float(score), float(
+                    base[h.shift] + bar_weight * bar[(i0 - tokens.first_beat) % bpb])))
+    finally:
+        h.shift = keep
+    return out
+
+
+def _reads_models(meter, bar_weight: float | None, offset_weights: tuple | None) -> bool:
+    """Whether :func:`refine_phase` lets the learned models move a grid of this meter (given
+    weights, else the meter's defaults)."""
+    m = tuple(meter)
+    bar_weight = BAR_MODEL_WEIGHTS.get(m, 0.0) if bar_weight is None else bar_weight
+    offset_weights = BEAT_OFFSET_WEIGHTS.get(m) if offset_weights is None else offset_weights
+    return m in MODEL_METERS and bool(bar_weight or offset_weights)
+
+
+def other_readings(h: Hypothesis, readings: Sequence[PhaseReading], first_onset_s: float,
+                   duration_s: float) -> tuple[OtherReading, ...]:
+    """The other readings (:class:`hum2band.music.meter.OtherReading`) among
+    :func:`phase_readings` of the chosen hypothesis ``h`` (whose ``shift`` is the chosen one):
+    the best reading whose beats sit elsewhere (``"off-beat"``), then every other bar line on the
+    chosen beats (``"bar line"``), likeliest first. Each is given by a bar line in the take at
+    or after half a bar before the first note (``downbeat_s``), by how far its bar lines lie
+    from the chosen ones and by how far it scored below the chosen reading. Empty without
+    readings."""
+    chosen = next((r for r in readings if r.shift == h.shift), None)
+    if chosen is None:
+        return ()
+    picks = []
+    elsewhere = [r for r in readings if r.offset_steps != chosen.offset_steps]
+    if elsewhere:
+        alt = best_reading(elsewhere)
+        picks.append(("off-beat", alt, chosen.offset_score - alt.offset_score))
+    same = [r for r in readings if r.offset_steps == chosen.offset_steps and r.shift != chosen.shift]
+    for alt in sorted(same, key=lambda r: -r.bar_score):
+        picks.append(("bar line", alt, chosen.bar_score - alt.bar_score))
+    d, bpb = h.steps_per_beat, beats_per_bar(h.meter)
+    q_len = d * bpb
+    bar_s = bpb * 60.0 / h.tempo_bpm
+    keep = h.shift
+    out = []
+    try:
+        for kind, r, margin in picks:
+            h.shift = r.shift
+            _, downs = _grid_times(h)
+            downs = downs[(downs >= max(0.0, first_onset_s - 0.5 * bar_s)) & (downs <= duration_s)]
+            later = ((keep - r.shift) % q_len) / d  # a downbeat sits where (step + shift) % q_len == 0
+            if later > bpb / 2:
+                later -= bpb
+            if len(downs):
+                out.append(OtherReading(kind, float(downs[0]), float(later), max(float(margin), 0.0)))
+    finally:
+        h.shift = keep
+    return tuple(out)
+
+
+def placed_readings(others: Sequence[OtherReading], beats_s: np.ndarray, downbeats_s: np.ndarray,
+                    beats_per_bar_: int) -> tuple[OtherReading, ...]:
+    """The other readings measured against the beats and bar lines the take ends up with (in 3/4
+    the beat model's path and in 4/4 and 3/4 the lock can move them from the chosen grid's):
+    ``beats_later`` from those bar lines, and a reading dropped where its bar line lands within a
+    sixth of a beat of one of them (no move) or of an earlier reading's place."""
+    if len(beats_s) < 2 or not len(downbeats_s):
+        return ()
+    idx = np.arange(len(beats_s), dtype=float)
+
+    def beat_index(t: float) -> float:  # continued past the ends at the end beats' period
+        if t < beats_s[0]:
+            return (t - beats_s[0]) / (beats_s[1] - beats_s[0])
+        if t > beats_s[-1]:
+            return idx[-1] + (t - beats_s[-1]) / (beats_s[-1] - beats_s[-2])
+        return float(np.interp(t, beats_s, idx))
+
+    bar_u = np.array([beat_index(t) for t in downbeats_s])
+    out, seen = [], []
+    for r in others:
+        u = beat_index(r.downbeat_s)
+        later = float((u - bar_u[0]) % beats_per_bar_)
+        if later > beats_per_bar_ / 2 + 1e-6:  # in (-bars / 2, bars / 2]: 6/8's other beat is later
+            later -= beats_per_bar_
+        if abs(later) < 1 / 6 or any(abs(later - x) < 1 / 6 for x in seen):
+            continue
+        seen.append(later)
+        out.append(OtherReading(r.kind, r.downbeat_s, round(later * 6) / 6, r.margin))
+    return tuple(out)
+
+
+def best_reading(readings: Sequence[PhaseReading]) -> PhaseReading:
+    """The reading :func:`refine_phase` chooses: the best beats (``offset_score``; the first
+    offset on a tie), then the best bar line on them (the first on a tie)."""
+    top = max(r.offset_score for r in readings)
+    o = next(r.offset_steps for r in readings if r.offset_score == top)
+    mine = [r for r in readings if r.offset_steps == o]
+    return max(mine, key=lambda r: r.bar_score)  # max keeps the first of equals
+
+
 def refine_phase(h: Hypothesis, notes: Sequence[Note], tonic_pc: int, minor: bool,
                  bar_weight: float | None = None, offset_weights: tuple | None = None,
                  model=None, place_beliefs=None) -> int:
@@ -1133,64 +1320,13 @@ def refine_phase(h: Hypothesis, notes: Sequence[Note], tonic_pc: int, minor: boo
     (default: :data:`BAR_MODEL_WEIGHTS` of the meter; a meter without a weight keeps its shift).
     Tempo and meter stay the hypothesis'. ``place_beliefs``: the beat-offset model's beliefs
     about ``notes`` when already read (:func:`offset_model_beliefs`). Returns the best shift (the
-    hypothesis is left as it was).
+    hypothesis is left as it was); :func:`phase_readings` gives every reading it weighs.
     """
-    from .bars import bar_log_probs, downbeat_scores, grid_features, grid_fit, load_bar_model
-    from .bars import token_log_probs
-
-    m = tuple(h.meter)
-    bar_weight = BAR_MODEL_WEIGHTS.get(m, 0.0) if bar_weight is None else bar_weight
-    offset_weights = BEAT_OFFSET_WEIGHTS.get(m) if offset_weights is None else offset_weights
-    if h.phase_features is None or m not in MODEL_METERS or not (bar_weight or offset_weights):
+    if h.phase_features is None or not _reads_models(h.meter, bar_weight, offset_weights):
         return h.shift
-    model = model or load_bar_model()
-    d = h.steps_per_beat
-    bpb = beats_per_bar(h.meter)
-    q_len = d * bpb
-    base = h.phase_features @ PHASE_WEIGHTS[h.phase_model]
-    offsets = [0]  # grid steps the beats move back by
-    if offset_weights:
-        sub = d // 3 if SUBDIVISIONS[m] == 6 else d // 2
-        offsets += [sub, 2 * sub] if SUBDIVISIONS[m] == 6 else [sub]
-    on = np.array([n.onset_s for n in notes])
-    off = np.array([n.offset_s for n in notes])
-    pitch = np.array([n.midi_pitch for n in notes])
-    if offset_weights and place_beliefs is None:  # the beat-offset model's, where the beats sit
-        key = key_of_pitch_class(tonic_pc, "minor" if minor else "major")
-        place_beliefs = offset_model_beliefs(notes, key)
-    keep = h.shift
-    best = None  # (offset score, offset, bar scores, first beat)
-    try:
-        for o in offsets:
-            h.shift = (keep - o) % q_len
-            beats, _ = _grid_times(h)
-            if len(beats) < 2:
-                continue
-            tokens = grid_features(on, off, pitch, beats, tonic_pc, minor, h.meter)
-            lp = token_log_probs(model, tokens)
-            score = 0.0
-            if offset_weights:
-                place = (h.phase_features[h.shift, MODEL_PHASE_COLUMN] if place_beliefs is None
-                         else place_log_prob_on_grid(place_beliefs, beats, d))
-                score = offset_weights[0] * place + offset_weights[1] * grid_fit(lp)
-            if best is None or score > best[0]:
-                best = (score, o, downbeat_scores(bar_log_probs(lp, h.meter)), tokens.first_beat)
-        if best is None:
-            return keep
-        _, o, bar, first_beat = best
-        best_shift, best_score = (keep - o) % q_len, -np.inf
-        for k in range(bpb):
-            h.shift = (keep - o + k * d) % q_len
-            b2, downs = _grid_times(h)
-            if not len(downs):
-                continue
-            i0 = int(np.argmin(np.abs(b2 - downs[0])))
-            sc = base[h.shift] + bar_weight * bar[(i0 - first_beat) % bpb]
-            if sc > best_score:
-                best_shift, best_score = h.shift, sc
-    finally:
-        h.shift = keep
-    return best_shift
+    readings = phase_readings(h, notes, tonic_pc, minor, bar_weight, offset_weights, model,
+                              place_beliefs)
+    return best_reading(readings).shift if readings else h.shift
 
 
 def rhythm_hypotheses(notes: Sequence[Note], duration_s: float, tempo_bpm: float | None = None,
@@ -1390,10 +1526,14 @@ def rhythm_from_choice(notes: Sequence[Note], duration_s: float, ons: Onsets, ch
     place_beliefs = None
     if look_again and meter in LOCK_ANCHOR_WEIGHTS:
         place_beliefs = offset_model_beliefs(notes, choice.key)
+    readings = []
     if look_again:
-        best.shift = refine_phase(best, notes, choice.key.tonic_pitch_class,
+        readings = phase_readings(best, notes, choice.key.tonic_pitch_class,
                                   choice.key.mode == "minor", offset_weights=offset_weights,
                                   place_beliefs=place_beliefs)
+        if readings and _reads_models(meter, None, offset_weights):  # as refine_phase does
+            best.shift = best_reading(readings).shift
+    others = other_readings(best, readings, float(ons.time_s[0]), duration_s)
     beats, downbeats = _grid_times(best)
     if look_again and choice.beliefs is not None and meter in MODEL_PATH_METERS:
         beats, downbeats = _model_path(notes, choice.beliefs[1], duration_s, best, beats, ons)
@@ -1403,12 +1543,13 @@ def rhythm_from_choice(notes: Sequence[Note], duration_s: float, ons: Onsets, ch
     # The grid may reach back before the recording starts: keep only times inside the take.
     beats = beats[(beats >= 0.0) & (beats <= duration_s)]
     downbeats = downbeats[(downbeats >= 0.0) & (downbeats <= duration_s)]
+    others = placed_readings(others, beats, downbeats, beats_per_bar(meter))
     tempo = mean_beat_rate_bpm(beats, ons.time_s[0], ons.end_s, best.tempo_bpm)
     meter_conf = float(sum(p for h, p in zip(hyps, post) if h.meter == best.meter))
     tempo_conf = float(sum(p for h, p in zip(hyps, post)
                            if abs(h.tempo_bpm / best.tempo_bpm - 1.0) <= SAME_TEMPO))
     return Rhythm(beats, downbeats, best.meter, float(tempo), min(meter_conf, 1.0),
-                  min(tempo_conf, 1.0))
+                  min(tempo_conf, 1.0), others)
 
 
 #: Meters whose chosen beats are locked onto the melody beat by beat after their bar line is

@@ -348,6 +348,8 @@ class Arrangement:
             "tempo_bpm": round(float(m.rhythm.tempo_bpm), 2),
             "beats": [round(float(b), 4) for b in m.rhythm.beats_s],
             "downbeats": [round(float(b), 4) for b in m.rhythm.downbeats_s],
+            # other readings of the grid, as bar lines in the take's own seconds (--downbeat)
+            "other_readings": [r.to_json() for r in m.rhythm.other_readings],
             "duration_s": round(float(self.duration_s), 4),
             "melody": m.to_json(),
             "melody_program": int(self.melody_program),

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from .key import Key
-from .meter import Rhythm
+from .meter import OtherReading, Rhythm
 
 
 @dataclass
@@ -110,6 +110,7 @@ class Melody:
             tempo_bpm=float(d["tempo_bpm"]),
             meter_confidence=float(d.get("meter_confidence", 1.0)),
             tempo_confidence=float(d.get("tempo_confidence", 1.0)),
+            other_readings=tuple(OtherReading.from_json(r) for r in d.get("other_readings", [])),
         )
         k = d["key"]
         return cls(

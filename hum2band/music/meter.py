@@ -27,6 +27,71 @@ def quarter_notes_per_beat(meter: Sequence[int]) -> float:
     return 4.0 / d
 
 
+#: Kinds of :class:`OtherReading`: the beats a fraction of a beat away (on the "and"; in 6/8 an
+#: eighth away), or the same beats with bar 1 on another beat.
+READING_KINDS = ("off-beat", "bar line")
+
+_COUNT_WORDS = {1: "a", 2: "two", 3: "three", 4: "four", 5: "five"}
+
+
+def move_words(beats: float, meter: Sequence[int]) -> str:
+    """A move of the bar lines by ``beats`` counted beats (positive: later), in words:
+    ``0.5`` -> ``"half a beat later"``, ``-1`` -> ``"a beat earlier"``, in 6/8 ``1/3`` ->
+    ``"an eighth later"``."""
+    way = "later" if beats > 0 else "earlier"
+    b = abs(float(beats))
+    if quarter_notes_per_beat(meter) == 1.5:  # compound: count the eighths of a dotted quarter
+        eighths = int(round(b * 3))
+        if abs(eighths - b * 3) < 0.02 and eighths % 3:
+            return ("an eighth" if eighths == 1 else f"{_COUNT_WORDS.get(eighths, eighths)} eighths") + f" {way}"
+    if abs(b - 0.5) < 0.01:
+        return f"half a beat {way}"
+    whole = int(round(b))
+    if abs(whole - b) < 0.01 and whole >= 1:
+        return ("a beat" if whole == 1 else f"{_COUNT_WORDS.get(whole, whole)} beats") + f" {way}"
+    return f"{b:g} beats {way}"
+
+
+@dataclass(frozen=True)
+class OtherReading:
+    """Another way the take's beat grid could be read, for a musician to try in one move.
+
+    Attributes
+    ----------
+    kind : str
+        ``"off-beat"``: the beats a fraction of a beat from the chosen ones (half a beat; in 6/8
+        an eighth), with the bar line the stage likes best on them; ``"bar line"``: the same
+        beats, bar 1 on another beat.
+    downbeat_s : float
+        A time in the take (s from its start) at which a bar starts in this reading: give it as
+        ``--downbeat`` to arrange the take on it.
+    beats_later : float
+        How far this reading's bar lines lie after the chosen ones, in counted beats, in
+        (-beats per bar / 2, beats per bar / 2] (negative: earlier).
+    margin : float
+        How far it scored below the chosen reading (>= 0, the rhythm stage's own units; the
+        smaller, the closer the call).
+    """
+
+    kind: str
+    downbeat_s: float
+    beats_later: float
+    margin: float
+
+    def words(self, meter: Sequence[int]) -> str:
+        """The move in words, e.g. ``"half a beat later"`` (:func:`move_words`)."""
+        return move_words(self.beats_later, meter)
+
+    def to_json(self) -> dict:
+        return {"kind": self.kind, "downbeat_s": round(float(self.downbeat_s), 3),
+                "beats_later": round(float(self.beats_later), 3), "margin": round(float(self.margin), 3)}
+
+    @classmethod
+    def from_json(cls, d: dict) -> "OtherReading":
+        return cls(str(d["kind"]), float(d["downbeat_s"]), float(d.get("beats_later", 0.0)),
+                   float(d.get("margin", 0.0)))
+
+
 @dataclass
 class Rhythm:
     """The singer's beat grid.
@@ -43,6 +108,11 @@ class Rhythm:
         Median tempo in counted beats per minute.
     meter_confidence, tempo_confidence : float
         0-1.
+    other_readings : tuple of OtherReading
+        Other readings of the grid, each one ``--downbeat`` away, in the take's own seconds: the
+        likeliest with the beats elsewhere (``"off-beat"``), then every other bar line on the
+        chosen beats, likeliest first; empty when the bar line was fixed by hand or the learned
+        models were left out.
     """
 
     beats_s: np.ndarray
@@ -51,6 +121,7 @@ class Rhythm:
     tempo_bpm: float
     meter_confidence: float = 1.0
     tempo_confidence: float = 1.0
+    other_readings: tuple = ()
 
     def to_json(self) -> dict:
         return {
@@ -60,4 +131,5 @@ class Rhythm:
             "meter": [int(self.meter[0]), int(self.meter[1])],
             "meter_confidence": round(float(self.meter_confidence), 3),
             "tempo_confidence": round(float(self.tempo_confidence), 3),
+            "other_readings": [r.to_json() for r in self.other_readings],
         }

@@ -54,6 +54,7 @@ from starlette.staticfiles import StaticFiles
 
 from ...errors import Hum2BandError, InputError, OptionError, TakeLengthError
 from ...files import audio as decode_module
+from ...music.meter import move_words
 from .jobs import (DONE, FAILED, JobQueue, QueueFull, QueueUnavailable, list_stems, one_line,
                    zip_stream)
 
@@ -645,6 +646,17 @@ def _result_summary(job) -> dict[str, Any]:
         summary["first_downbeat_s"] = round(min((d for d in takes if d >= 0.0), default=0.0), 4)
     except (TypeError, ValueError):
         pass
+    # The grid's other readings (bar lines in the take's own seconds), likeliest first: the page
+    # offers each as one click ("half a beat later", "a beat earlier", ...).
+    try:
+        meter = data.get("meter", (4, 4))
+        m = tuple(int(x) for x in (meter.split("/") if isinstance(meter, str) else meter))
+        summary["other_readings"] = [
+            {"kind": str(r["kind"]), "downbeat_s": round(float(r["downbeat_s"]), 3),
+             "words": move_words(float(r["beats_later"]), m)}
+            for r in data.get("other_readings", []) if float(r.get("beats_later", 0.0))]
+    except (TypeError, ValueError, KeyError):
+        summary["other_readings"] = []
     meter, key = summary.get("meter"), summary.get("key")
     if isinstance(meter, (list, tuple)) and len(meter) == 2:
         summary["meter"] = f"{meter[0]}/{meter[1]}"

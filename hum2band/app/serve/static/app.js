@@ -460,9 +460,11 @@ async function showResult(status) {
   if (status.style) bits.push(status.style);
   $("summary").textContent = bits.join(" · ");
   state.again = { tempoBpm: Number(status.tempo_bpm) || null,
-    downbeatS: Number(status.first_downbeat_s) || 0, taps: [] };
+    downbeatS: Number(status.first_downbeat_s) || 0, taps: [],
+    meter: typeof status.meter === "string" ? status.meter : null };
   $("again-tempo").value = state.again.tempoBpm ? state.again.tempoBpm.toFixed(1) : "";
   describeAgain();
+  showReadings(status.other_readings || []);
 
   const chords = $("chords");
   chords.replaceChildren();
@@ -693,6 +695,27 @@ function describeAgain() {
     (bpm ? `, ${bpm.toFixed(1)} bpm` : "");
 }
 
+// The rhythm stage's other readings of the grid, likeliest first: a click puts bar 1 where one
+// of them has it (then "Arrange again").
+function showReadings(readings) {
+  const box = $("readings");
+  box.replaceChildren();
+  for (const r of readings.slice(0, 4)) {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "reading";
+    button.textContent = r.words;
+    button.title = `bar 1 at ${Number(r.downbeat_s).toFixed(2)} s into your take`;
+    button.addEventListener("click", () => {
+      if (!state.again) return;
+      state.again.downbeatS = Number(r.downbeat_s);
+      describeAgain();
+    });
+    box.append(button);
+  }
+  $("readings-row").hidden = box.children.length === 0;
+}
+
 function shiftBar(beats) {
   const again = state.again;
   const bpm = againTempo();
@@ -744,6 +767,8 @@ async function arrangeAgain() {
     // A memo: a bar starts where bar 1 was moved and the beats still follow the singer's drift;
     // a tempo the user typed or tapped (not the one the take was heard at) goes as well.
     params.set("downbeat_s", again.downbeatS.toFixed(3));
+    // bar 1 moved in the meter the take was heard in, unless one was chosen on the page
+    if (again.meter && !params.get("meter")) params.set("meter", again.meter);
     if (!again.tempoBpm || Math.abs(bpm - again.tempoBpm) > 0.05) params.set("tempo_bpm", bpm.toFixed(2));
     else params.delete("tempo_bpm");
   }
