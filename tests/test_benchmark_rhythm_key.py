@@ -109,3 +109,38 @@ def test_anticipation_counts_long_notes_on_the_and_against_long_notes_on_the_bea
     assert bench.anticipation(square) == (1, 3)
     # short notes on the "and" do not count
     assert bench.anticipation(tune([0.5, 1.5, 2.5], [0.25, 0.25, 0.25])) == (0, 0)
+
+
+def test_one_move_keeps_the_offered_reading_that_puts_the_bar_lines_right(bench):
+    # a plain 4/4 tune (a dotted quarter on every bar line) whose bar lines were read a beat late;
+    # among the readings offered, one bar line is the true one: '1 move' finds it, and a take
+    # offered nothing keeps its own reading
+    from hum2band.listen.rhythm import estimate_rhythm
+    from hum2band.music.melody import Note
+    from hum2band.music.meter import OtherReading, Rhythm
+
+    beat_s = 0.5
+    sung = []
+    for b in range(12):
+        t = 1.0 + 4 * beat_s * b
+        for start, length in ((0, 1.5), (1.5, 0.5), (2, 1), (3, 1)):
+            a = t + start * beat_s
+            p = 60 + b % 3 + 2 * (start > 0)
+            sung.append(Note(a, a + length * beat_s - 0.04, float(p), p, 80))
+    beats = 1.0 + np.arange(-1, 50) * beat_s
+    downs = beats[1::4]
+    on = np.array([n.onset_s for n in sung])
+    tune = bench.Tune("t", "nottingham", (4, 4), 0, "major", on, on + 0.4, np.full(len(on), 60.0),
+                      beats, downs)
+    take = bench.Take(tune, sung, sung, None, beats, downs, 120.0, 0.0, 26.0, 0)
+    late = Rhythm(beats, beats[2::4], (4, 4), 120.0, 1.0, 1.0, (
+        OtherReading("off-beat", 1.75, 0.5, 1.0), OtherReading("bar line", 2.5, 1.0, 0.5),
+        OtherReading("bar line", 1.0, -1.0, 0.7)))
+    as_read = bench.score(take, 0.0, None, late, 0.0)
+    assert as_read.phase_right and as_read.downbeat_f < 0.2
+    moved = bench.one_move(take, sung, late, as_read, 0.0, None)
+    assert moved.phase_right and moved.downbeat_f > 0.9
+    # the moves are real re-readings with --downbeat: the true bar line's reading reads right
+    assert np.min(np.abs(estimate_rhythm(sung, 26.0, downbeat_s=1.0).downbeats_s - 1.0)) < 0.05
+    alone = Rhythm(beats, beats[2::4], (4, 4), 120.0, 1.0, 1.0, ())
+    assert bench.one_move(take, sung, alone, as_read, 0.0, None) is as_read
