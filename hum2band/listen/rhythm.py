@@ -1264,11 +1264,12 @@ def other_readings(h: Hypothesis, readings: Sequence[PhaseReading], first_onset_
 
 
 def placed_readings(others: Sequence[OtherReading], beats_s: np.ndarray, downbeats_s: np.ndarray,
-                    beats_per_bar_: int) -> tuple[OtherReading, ...]:
+                    bar_beats: int) -> tuple[OtherReading, ...]:
     """The other readings measured against the beats and bar lines the take ends up with (in 3/4
     the beat model's path and in 4/4 and 3/4 the lock can move them from the chosen grid's):
-    ``beats_later`` from those bar lines, and a reading dropped where its bar line lands within a
-    sixth of a beat of one of them (no move) or of an earlier reading's place."""
+    ``beats_later`` from those bar lines (``bar_beats`` counted beats a bar), and a reading
+    dropped where its bar line lands within a sixth of a beat of one of them (no move) or of an
+    earlier reading's place."""
     if len(beats_s) < 2 or not len(downbeats_s):
         return ()
     idx = np.arange(len(beats_s), dtype=float)
@@ -1284,9 +1285,9 @@ def placed_readings(others: Sequence[OtherReading], beats_s: np.ndarray, downbea
     out, seen = [], []
     for r in others:
         u = beat_index(r.downbeat_s)
-        later = float((u - bar_u[0]) % beats_per_bar_)
-        if later > beats_per_bar_ / 2 + 1e-6:  # in (-bars / 2, bars / 2]: 6/8's other beat is later
-            later -= beats_per_bar_
+        later = float((u - bar_u[0]) % bar_beats)
+        if later > bar_beats / 2 + 1e-6:  # in (-bar / 2, bar / 2]: 6/8's other beat is later
+            later -= bar_beats
         if abs(later) < 1 / 6 or any(abs(later - x) < 1 / 6 for x in seen):
             continue
         seen.append(later)
