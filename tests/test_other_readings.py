@@ -138,9 +138,8 @@ def test_in_3_4_the_readings_are_measured_from_the_bar_lines_the_take_ends_up_wi
 def test_placed_readings_drop_no_moves_and_measure_from_the_final_bar_lines():
     beats = np.arange(0.0, 10.0, 0.5)
     downs = beats[1::4]  # bar lines at 0.5, 2.5, ...
-    others = (OtherReading("off-beat", 0.75, 0.0, 1.0), OtherReading("bar line", 2.5, 1.0, 2.0),
-              OtherReading("bar line", 4.0, 2.0, 3.0), OtherReading("bar line", 0.25, -1.0, 4.0),
-              OtherReading("bar line", 6.0, 1.0, 5.0))
+    others = (("off-beat", 0.75, 1.0), ("bar line", 2.5, 2.0), ("bar line", 4.0, 3.0),
+              ("bar line", 0.25, 4.0), ("bar line", 6.0, 5.0))
     placed = R.placed_readings(others, beats, downs, 4)
     # 2.5 is a bar line already; 6.0 is 4.0's move again; 0.25 lies before the first beat
     assert [(o.downbeat_s, o.beats_later) for o in placed] == [(0.75, 0.5), (4.0, -1.0), (0.25, -0.5)]

@@ -152,7 +152,7 @@ def _one(text) -> str:
 def run_arrange(args: argparse.Namespace, stdout: TextIO, stderr: TextIO, inputs=None) -> int:
     """``hum2band arrange INPUT... --out DIR``; returns the exit status."""
     from ..pipeline import arrange_to_folder
-    from .common import debug_enabled, readings_hint, unique_names
+    from .common import debug_enabled, parse_meter, readings_hint, unique_names
 
     inputs = [Path(p) for p in (inputs if inputs is not None else args.inputs)]
     out = Path(args.out)
@@ -208,8 +208,7 @@ def run_arrange(args: argparse.Namespace, stdout: TextIO, stderr: TextIO, inputs
         prog.done(f"{summary['style']}, {summary['key']}, {summary['tempo_bpm']:.0f} bpm "
                   f"{summary['meter']}, {summary['bars']} bars, {', '.join(summary['parts'])} -> {dest} "
                   f"in {elapsed:.1f} s")
-        hint = readings_hint(summary.get("other_readings", ()),
-                             tuple(int(x) for x in summary["meter"].split("/")))
+        hint = readings_hint(summary.get("other_readings", ()), parse_meter(summary["meter"]))
         if hint and not args.quiet and len(inputs) == 1:  # one input: a second line to paste
             stderr.write(f"{label}: {hint}\n")
         results.append({"input": str(src), "ok": True, **summary, "elapsed_s": round(elapsed, 3)})

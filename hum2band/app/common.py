@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Sequence, TextIO
 
 from ..errors import OptionError
-from ..music.meter import SUPPORTED_METERS
+from ..music.meter import SUPPORTED_METERS, move_words
 
 #: Exit statuses of every command: done, an unexpected error, the user's input or options.
 EXIT_OK, EXIT_INTERNAL, EXIT_USER = 0, 1, 2
@@ -34,8 +34,6 @@ def readings_hint(other_readings: Sequence[dict], meter: Sequence[int]) -> str:
     earlier --downbeat 0.57; ..."`` (the off-beat reading first, then the other bar lines,
     likeliest first). ``other_readings``: :meth:`hum2band.music.meter.OtherReading.to_json`
     dicts; ``meter``: the meter the take was read in (a bar line moved keeps it)."""
-    from ..music.meter import move_words
-
     moves = [f"{move_words(r['beats_later'], meter)} --downbeat {float(r['downbeat_s']):.2f}"
              for r in other_readings if r.get("beats_later")]
     if not moves:

@@ -1158,8 +1158,7 @@ def phase_readings(h: Hypothesis, notes: Sequence[Note], tonic_pc: int, minor: b
     from .bars import token_log_probs
 
     m = tuple(h.meter)
-    bar_weight = BAR_MODEL_WEIGHTS.get(m, 0.0) if bar_weight is None else bar_weight
-    offset_weights = BEAT_OFFSET_WEIGHTS.get(m) if offset_weights is None else offset_weights
+    bar_weight, offset_weights = _look_weights(m, bar_weight, offset_weights)
     if h.phase_features is None:
         return []
     d = h.steps_per_beat
@@ -1169,8 +1168,7 @@ def phase_readings(h: Hypothesis, notes: Sequence[Note], tonic_pc: int, minor: b
     sub = d // 3 if SUBDIVISIONS.get(m) == 6 else d // 2
     offsets = [0] + ([sub, 2 * sub] if SUBDIVISIONS.get(m) == 6 else [sub])
     keep = h.shift
-    learned = m in MODEL_METERS and bool(bar_weight or offset_weights)
-    if not learned:
+    if not _reads_models(m, bar_weight, offset_weights):
         out = []
         for o in offsets:
             shifts = [(keep - o + k * d) % q_len for k in range(bpb)]
@@ -1214,27 +1212,43 @@ def phase_readings(h: Hypothesis, notes: Sequence[Note], tonic_pc: int, minor: b
     return out
 
 
+def _look_weights(meter, bar_weight: float | None, offset_weights: tuple | None
+                  ) -> tuple[float, tuple | None]:
+    """The second look's weights (:func:`refine_phase`): those given, else the meter's
+    (:data:`BAR_MODEL_WEIGHTS`, :data:`BEAT_OFFSET_WEIGHTS`)."""
+    m = tuple(meter)
+    return (BAR_MODEL_WEIGHTS.get(m, 0.0) if bar_weight is None else bar_weight,
+            BEAT_OFFSET_WEIGHTS.get(m) if offset_weights is None else offset_weights)
+
+
 def _reads_models(meter, bar_weight: float | None, offset_weights: tuple | None) -> bool:
     """Whether :func:`refine_phase` lets the learned models move a grid of this meter (given
     weights, else the meter's defaults)."""
-    m = tuple(meter)
-    bar_weight = BAR_MODEL_WEIGHTS.get(m, 0.0) if bar_weight is None else bar_weight
-    offset_weights = BEAT_OFFSET_WEIGHTS.get(m) if offset_weights is None else offset_weights
-    return m in MODEL_METERS and bool(bar_weight or offset_weights)
+    bar_weight, offset_weights = _look_weights(meter, bar_weight, offset_weights)
+    return tuple(meter) in MODEL_METERS and bool(bar_weight or offset_weights)
+
+
+def chosen_shift(h: Hypothesis, readings: Sequence[PhaseReading], bar_weight: float | None = None,
+                 offset_weights: tuple | None = None) -> int:
+    """The bar phase :func:`refine_phase` chooses among :func:`phase_readings` of ``h``
+    (:func:`best_reading`); the hypothesis' own where its meter does not read the models."""
+    if readings and _reads_models(h.meter, bar_weight, offset_weights):
+        return best_reading(readings).shift
+    return h.shift
 
 
 def other_readings(h: Hypothesis, readings: Sequence[PhaseReading], first_onset_s: float,
-                   duration_s: float) -> tuple[OtherReading, ...]:
-    """The other readings (:class:`hum2band.music.meter.OtherReading`) among
-    :func:`phase_readings` of the chosen hypothesis ``h`` (whose ``shift`` is the chosen one):
-    the best reading whose beats sit elsewhere (``"off-beat"``), then every other bar line on the
-    chosen beats (``"bar line"``), likeliest first. Each is given by a bar line in the take at
-    or after half a bar before the first note (``downbeat_s``), by how far its bar lines lie
-    from the chosen ones and by how far it scored below the chosen reading. Empty without
+                   duration_s: float) -> list[tuple[str, float, float]]:
+    """The other readings among :func:`phase_readings` of the chosen hypothesis ``h`` (whose
+    ``shift`` is the chosen one), as ``(kind, downbeat_s, margin)``: the best reading whose beats
+    sit elsewhere (``"off-beat"``), then every other bar line on the chosen beats (``"bar
+    line"``), likeliest first. Each is given by a bar line in the take at or after half a bar
+    before the first note and by how far it scored below the chosen reading;
+    :func:`placed_readings` makes them :class:`hum2band.music.meter.OtherReading`. Empty without
     readings."""
     chosen = next((r for r in readings if r.shift == h.shift), None)
     if chosen is None:
-        return ()
+        return []
     picks = []
     elsewhere = [r for r in readings if r.offset_steps != chosen.offset_steps]
     if elsewhere:
@@ -1243,9 +1257,7 @@ def other_readings(h: Hypothesis, readings: Sequence[PhaseReading], first_onset_
     same = [r for r in readings if r.offset_steps == chosen.offset_steps and r.shift != chosen.shift]
     for alt in sorted(same, key=lambda r: -r.bar_score):
         picks.append(("bar line", alt, chosen.bar_score - alt.bar_score))
-    d, bpb = h.steps_per_beat, beats_per_bar(h.meter)
-    q_len = d * bpb
-    bar_s = bpb * 60.0 / h.tempo_bpm
+    bar_s = beats_per_bar(h.meter) * 60.0 / h.tempo_bpm
     keep = h.shift
     out = []
     try:
@@ -1253,23 +1265,20 @@ def other_readings(h: Hypothesis, readings: Sequence[PhaseReading], first_onset_
             h.shift = r.shift
             _, downs = _grid_times(h)
             downs = downs[(downs >= max(0.0, first_onset_s - 0.5 * bar_s)) & (downs <= duration_s)]
-            later = ((keep - r.shift) % q_len) / d  # a downbeat sits where (step + shift) % q_len == 0
-            if later > bpb / 2:
-                later -= bpb
             if len(downs):
-                out.append(OtherReading(kind, float(downs[0]), float(later), max(float(margin), 0.0)))
+                out.append((kind, float(downs[0]), max(float(margin), 0.0)))
     finally:
         h.shift = keep
-    return tuple(out)
+    return out
 
 
-def placed_readings(others: Sequence[OtherReading], beats_s: np.ndarray, downbeats_s: np.ndarray,
-                    bar_beats: int) -> tuple[OtherReading, ...]:
-    """The other readings measured against the beats and bar lines the take ends up with (in 3/4
-    the beat model's path and in 4/4 and 3/4 the lock can move them from the chosen grid's):
-    ``beats_later`` from those bar lines (``bar_beats`` counted beats a bar), and a reading
-    dropped where its bar line lands within a sixth of a beat of one of them (no move) or of an
-    earlier reading's place."""
+def placed_readings(others: Sequence[tuple[str, float, float]], beats_s: np.ndarray,
+                    downbeats_s: np.ndarray, bar_beats: int) -> tuple[OtherReading, ...]:
+    """:func:`other_readings`' ``(kind, downbeat_s, margin)`` measured against the beats and bar
+    lines the take ends up with (in 3/4 the beat model's path and in 4/4 and 3/4 the lock can
+    move them from the chosen grid's): ``beats_later`` from those bar lines (``bar_beats``
+    counted beats a bar), and a reading dropped where its bar line lands within a sixth of a beat
+    of one of them (no move) or of an earlier reading's place."""
     if len(beats_s) < 2 or not len(downbeats_s):
         return ()
     idx = np.arange(len(beats_s), dtype=float)
@@ -1281,17 +1290,16 @@ def placed_readings(others: Sequence[OtherReading], beats_s: np.ndarray, downbea
             return idx[-1] + (t - beats_s[-1]) / (beats_s[-1] - beats_s[-2])
         return float(np.interp(t, beats_s, idx))
 
-    bar_u = np.array([beat_index(t) for t in downbeats_s])
+    first_bar_u = beat_index(downbeats_s[0])
     out, seen = [], []
-    for r in others:
-        u = beat_index(r.downbeat_s)
-        later = float((u - bar_u[0]) % bar_beats)
+    for kind, downbeat_s, margin in others:
+        later = float((beat_index(downbeat_s) - first_bar_u) % bar_beats)
         if later > bar_beats / 2 + 1e-6:  # in (-bar / 2, bar / 2]: 6/8's other beat is later
             later -= bar_beats
         if abs(later) < 1 / 6 or any(abs(later - x) < 1 / 6 for x in seen):
             continue
         seen.append(later)
-        out.append(OtherReading(r.kind, r.downbeat_s, round(later * 6) / 6, r.margin))
+        out.append(OtherReading(kind, downbeat_s, round(later * 6) / 6, margin))
     return tuple(out)
 
 
@@ -1325,9 +1333,8 @@ def refine_phase(h: Hypothesis, notes: Sequence[Note], tonic_pc: int, minor: boo
     """
     if h.phase_features is None or not _reads_models(h.meter, bar_weight, offset_weights):
         return h.shift
-    readings = phase_readings(h, notes, tonic_pc, minor, bar_weight, offset_weights, model,
-                              place_beliefs)
-    return best_reading(readings).shift if readings else h.shift
+    return chosen_shift(h, phase_readings(h, notes, tonic_pc, minor, bar_weight, offset_weights,
+                                          model, place_beliefs), bar_weight, offset_weights)
 
 
 def rhythm_hypotheses(notes: Sequence[Note], duration_s: float, tempo_bpm: float | None = None,
@@ -1532,8 +1539,7 @@ def rhythm_from_choice(notes: Sequence[Note], duration_s: float, ons: Onsets, ch
         readings = phase_readings(best, notes, choice.key.tonic_pitch_class,
                                   choice.key.mode == "minor", offset_weights=offset_weights,
                                   place_beliefs=place_beliefs)
-        if readings and _reads_models(meter, None, offset_weights):  # as refine_phase does
-            best.shift = best_reading(readings).shift
+        best.shift = chosen_shift(best, readings, offset_weights=offset_weights)
     others = other_readings(best, readings, float(ons.time_s[0]), duration_s)
     beats, downbeats = _grid_times(best)
     if look_again and choice.beliefs is not None and meter in MODEL_PATH_METERS:
