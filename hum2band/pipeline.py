@@ -434,6 +434,7 @@ class ArrangedSong:
             "parts": [p.name for p in a.parts], "duration_s": round(float(a.duration_s), 2),
             "timings_s": {k: round(float(v), 3) for k, v in a.timings_s.items()},
             "other_readings": [r.to_json() for r in m.rhythm.other_readings],
+            "other_tempi": [r.to_json() for r in m.rhythm.other_tempi],
         }
 
 
@@ -815,7 +816,7 @@ def _shifted_melody(melody: Melody, offset_s: float, grid: SongGrid) -> Melody:
     grid_downs = grid.beat_times_s[::bpb]
     downs = np.concatenate([grid_downs[(grid_downs < first_down - 1e-3) & (grid_downs >= 0)], sung_downs])
     rhythm = Rhythm(beats, downs, r.meter, r.tempo_bpm, r.meter_confidence, r.tempo_confidence,
-                    r.other_readings)  # these stay in the take's own seconds (--downbeat)
+                    r.other_readings, r.other_tempi)  # bar lines in the take's own seconds
     return Melody(notes, melody.tuning_cents, rhythm, melody.key, melody.duration_s + offset_s,
                   melody.source, melody.pitch_backend, dict(melody.timings_s))
 

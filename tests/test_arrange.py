@@ -66,6 +66,7 @@ def test_every_output_is_there_and_consistent(made, name):
     # earlier), none of them a bar line of the chosen reading
     readings = data["other_readings"]
     assert readings and readings == summary["results"][0]["other_readings"]
+    assert data["other_tempi"] == summary["results"][0]["other_tempi"]
     take_downs = [t - data["offset_s"] for t in data["downbeats"]]
     for r in readings:
         assert 0.0 <= r["downbeat_s"] <= data["duration_s"]

@@ -144,3 +144,33 @@ def test_one_move_keeps_the_offered_reading_that_puts_the_bar_lines_right(bench)
     assert np.min(np.abs(estimate_rhythm(sung, 26.0, downbeat_s=1.0).downbeats_s - 1.0)) < 0.05
     alone = Rhythm(beats, beats[2::4], (4, 4), 120.0, 1.0, 1.0, ())
     assert bench.one_move(take, sung, alone, as_read, 0.0, None) is as_read
+
+
+def test_one_move_keeps_the_offered_tempo_that_reads_the_take_right(bench):
+    # the same kind of tune read at double time: among the other tempi offered, the true one
+    # ('--meter 4/4 --tempo 120') puts tempo, beats and bar lines right; '1 move' keeps it
+    from hum2band.music.melody import Note
+    from hum2band.music.meter import OtherTempo, Rhythm
+
+    beat_s = 0.5
+    sung = []
+    for b in range(12):
+        t = 1.0 + 4 * beat_s * b
+        for start, length in ((0, 1.5), (1.5, 0.5), (2, 1), (3, 1)):
+            a = t + start * beat_s
+            p = 60 + b % 3 + 2 * (start > 0)
+            sung.append(Note(a, a + length * beat_s - 0.04, float(p), p, 80))
+    beats = 1.0 + np.arange(-1, 50) * beat_s
+    downs = beats[1::4]
+    on = np.array([n.onset_s for n in sung])
+    tune = bench.Tune("t", "nottingham", (4, 4), 0, "major", on, on + 0.4, np.full(len(on), 60.0),
+                      beats, downs)
+    take = bench.Take(tune, sung, sung, None, beats, downs, 120.0, 0.0, 26.0, 0)
+    fast = 1.0 + np.arange(0, 100) * beat_s / 2
+    double = Rhythm(fast, fast[::4], (4, 4), 240.0, 1.0, 1.0, (),
+                    (OtherTempo((3, 4), 240.0, 0.5), OtherTempo((4, 4), 120.0, 1.0)))
+    as_read = bench.score(take, 0.0, None, double, 0.0)
+    assert bench._ratio_class(as_read.tempo_bpm, take.tempo_bpm) == "x2"
+    moved = bench.one_move(take, sung, double, as_read, 0.0, None)
+    assert bench._ratio_class(moved.tempo_bpm, take.tempo_bpm) == "ok" and moved.meter == (4, 4)
+    assert moved.phase_right and moved.downbeat_f > 0.9

@@ -201,13 +201,17 @@ def test_transcribe_writes_json_and_midi(transcribed):
     assert out.is_file() and out.with_suffix(".mid").is_file()
     assert not [p for p in out.parent.iterdir() if p.name.startswith(".")]  # no temp folder left
     lines = err.splitlines()
-    assert len(lines) == 2 and lines[0].startswith("ode_to_joy.m4a: ") and " done (" in lines[0]
+    assert len(lines) == 3 and lines[0].startswith("ode_to_joy.m4a: ") and " done (" in lines[0]
     # the moves to try when the band is off: the grid's other readings, ready to paste
     d = json.loads(out.read_text())
     assert lines[1].startswith(f"ode_to_joy.m4a: to move bar 1, keep --meter {d['meter'][0]}/"
                                f"{d['meter'][1]} and give: half a beat ")
     for r in d["other_readings"]:
         assert f"--downbeat {r['downbeat_s']:.2f}" in lines[1]
+    # and the other tempi and meters to count it in
+    assert lines[2].startswith("ode_to_joy.m4a: to count it another way, give: ")
+    for r in d["other_tempi"]:
+        assert f"--meter {r['meter']} --tempo {r['tempo_bpm']:.0f}" in lines[2]
 
 
 def test_json_contract(transcribed):
@@ -237,6 +241,12 @@ def test_json_contract(transcribed):
         assert min(abs(r["downbeat_s"] - t) for t in d["downbeats"]) > 0.05  # not a bar line read
     assert isinstance(d["meter"], list) and len(d["meter"]) == 2
     assert tuple(d["meter"]) in {(4, 4), (3, 4), (6, 8), (2, 4)}
+    assert 1 <= len(d["other_tempi"]) <= 3
+    for r in d["other_tempi"]:
+        assert r["meter"] in {"4/4", "3/4", "6/8"} and 30.0 <= r["tempo_bpm"] <= 300.0
+        assert r["margin"] >= 0.0
+        assert r["meter"] != f"{d['meter'][0]}/{d['meter'][1]}" or \
+            abs(r["tempo_bpm"] / d["tempo_bpm"] - 1.0) > 0.1  # another reading
     key = d["key"]
     assert key["tonic"] in {"C", "C#", "Db", "D", "D#", "Eb", "E", "F", "F#", "Gb", "G", "G#",
                             "Ab", "A", "A#", "Bb", "B"}
@@ -247,6 +257,7 @@ def test_json_contract(transcribed):
     m = Melody.from_json(d)
     assert len(m.notes) == len(d["notes"])
     assert [r.to_json() for r in m.rhythm.other_readings] == d["other_readings"]
+    assert [r.to_json() for r in m.rhythm.other_tempi] == d["other_tempi"]
 
 
 def test_midi_matches_json(transcribed):

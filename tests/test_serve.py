@@ -78,6 +78,8 @@ def small_arrange(input_path, out_dir, options, force=False, progress=None):
                   {"name": "bass", "stem": "stems/bass.wav"}],
         "other_readings": [{"kind": "off-beat", "downbeat_s": 0.3, "beats_later": 0.5, "margin": 0.4},
                            {"kind": "bar line", "downbeat_s": 0.6, "beats_later": -1.0, "margin": 1.5}],
+        "other_tempi": [{"meter": "3/4", "tempo_bpm": 100.0, "margin": 0.8},
+                        {"meter": "4/4", "tempo_bpm": 50.2, "margin": 2.0}],
         "options": options if isinstance(options, dict) else None,
     }, default=str))
     progress("done", 1.0)
@@ -375,6 +377,10 @@ def test_arrange_again_uses_the_kept_upload(served):
     assert status["other_readings"] == [
         {"kind": "off-beat", "downbeat_s": 0.3, "words": "half a beat later"},
         {"kind": "bar line", "downbeat_s": 0.6, "words": "a beat earlier"}]
+    # and the other tempi and meters it could be counted in, for the page's other buttons
+    assert status["other_tempi"] == [
+        {"meter": "3/4", "tempo_bpm": 100.0, "words": "in 3/4 at 100 bpm"},
+        {"meter": "4/4", "tempo_bpm": 50.2, "words": "at half the tempo, 50 bpm"}]
     kept = app.state.queue.get(first).input_path
     assert kept.is_file()  # kept while the job is, for arranging again
     again = client.post(f"/api/jobs/{first}/again",

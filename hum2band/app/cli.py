@@ -50,6 +50,7 @@ from .common import (
     debug_enabled,
     parse_meter,
     readings_hint,
+    tempi_hint,
     unique_names,
 )
 
@@ -417,9 +418,12 @@ def run_transcribe(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> 
         elapsed_s = time.perf_counter() - t0
         progress.done(summary_text(melody), elapsed_s)
         readings = [r.to_json() for r in melody.rhythm.other_readings]
-        hint = readings_hint(readings, melody.rhythm.meter)
-        if hint and not args.quiet and not several:  # one input: a second line, ready to paste
-            stderr.write(f"{job.label}: {hint}\n")
+        tempi = [r.to_json() for r in melody.rhythm.other_tempi]
+        if not args.quiet and not several:  # one input: lines ready to paste
+            for hint in (readings_hint(readings, melody.rhythm.meter),
+                         tempi_hint(tempi, melody.rhythm.meter, melody.rhythm.tempo_bpm)):
+                if hint:
+                    stderr.write(f"{job.label}: {hint}\n")
         n, d = melody.rhythm.meter
         results.append(Result(
             str(job.input_path), True, json=str(job.json_path), midi=str(job.midi_path),
@@ -430,6 +434,7 @@ def run_transcribe(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> 
                 "meter": f"{n}/{d}",
                 "key": f"{melody.key.tonic} {melody.key.mode}",
                 "other_readings": readings,
+                "other_tempi": tempi,
                 "elapsed_s": round(elapsed_s, 3),
             },
         ))

@@ -152,7 +152,8 @@ def _one(text) -> str:
 def run_arrange(args: argparse.Namespace, stdout: TextIO, stderr: TextIO, inputs=None) -> int:
     """``hum2band arrange INPUT... --out DIR``; returns the exit status."""
     from ..pipeline import arrange_to_folder
-    from .common import debug_enabled, parse_meter, readings_hint, unique_names
+    from ..music.styles import get_style
+    from .common import debug_enabled, parse_meter, readings_hint, tempi_hint, unique_names
 
     inputs = [Path(p) for p in (inputs if inputs is not None else args.inputs)]
     out = Path(args.out)
@@ -208,9 +209,13 @@ def run_arrange(args: argparse.Namespace, stdout: TextIO, stderr: TextIO, inputs
         prog.done(f"{summary['style']}, {summary['key']}, {summary['tempo_bpm']:.0f} bpm "
                   f"{summary['meter']}, {summary['bars']} bars, {', '.join(summary['parts'])} -> {dest} "
                   f"in {elapsed:.1f} s")
-        hint = readings_hint(summary.get("other_readings", ()), parse_meter(summary["meter"]))
-        if hint and not args.quiet and len(inputs) == 1:  # one input: a second line to paste
-            stderr.write(f"{label}: {hint}\n")
+        meter = parse_meter(summary["meter"])
+        if not args.quiet and len(inputs) == 1:  # one input: lines ready to paste
+            for hint in (readings_hint(summary.get("other_readings", ()), meter),
+                         tempi_hint(summary.get("other_tempi", ()), meter, summary["tempo_bpm"],
+                                    get_style(summary["style"]).meters)):
+                if hint:
+                    stderr.write(f"{label}: {hint}\n")
         results.append({"input": str(src), "ok": True, **summary, "elapsed_s": round(elapsed, 3)})
     ok = all(r["ok"] for r in results)
     if args.json:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Sequence, TextIO
 
 from ..errors import OptionError
-from ..music.meter import SUPPORTED_METERS, move_words
+from ..music.meter import SUPPORTED_METERS, OtherTempo, move_words
 
 #: Exit statuses of every command: done, an unexpected error, the user's input or options.
 EXIT_OK, EXIT_INTERNAL, EXIT_USER = 0, 1, 2
@@ -39,6 +39,24 @@ def readings_hint(other_readings: Sequence[dict], meter: Sequence[int]) -> str:
     if not moves:
         return ""
     return f"to move bar 1, keep --meter {meter[0]}/{meter[1]} and give: " + "; ".join(moves)
+
+
+def tempi_hint(other_tempi: Sequence[dict], meter: Sequence[int], tempo_bpm: float,
+               plays: Sequence[Sequence[int]] | None = None) -> str:
+    """One line telling a musician how to count the take another way, or ``""``: ``"to count it
+    another way, give: at half the tempo, 62 bpm --meter 4/4 --tempo 62; in 3/4 at 125 bpm
+    --meter 3/4 --tempo 125"`` (likeliest first). ``other_tempi``:
+    :meth:`hum2band.music.meter.OtherTempo.to_json` dicts; ``meter``, ``tempo_bpm``: the take
+    as read; ``plays``: the meters the style plays (the others are left out), all if None."""
+    moves = []
+    for r in other_tempi:
+        other = OtherTempo.from_json(r)
+        if plays is not None and tuple(other.meter) not in {tuple(m) for m in plays}:
+            continue
+        moves.append(f"{other.words(meter, tempo_bpm)} {other.flags()}")
+    if not moves:
+        return ""
+    return "to count it another way, give: " + "; ".join(moves)
 
 
 def unique_names(inputs: Sequence[Path]) -> list[str]:

@@ -110,7 +110,7 @@ import numpy as np
 from ..errors import OptionError
 from ..music.melody import Note
 from ..music.key import Key, key_of_pitch_class
-from ..music.meter import OtherReading, Rhythm, beats_per_bar
+from ..music.meter import OtherReading, OtherTempo, Rhythm, beats_per_bar
 from ..music.tuning import perturbed_copies as tuning_copies
 from .bar_fix import check_bar_fix
 from .beats import BAR_CLASSES, OFF_GRID, UNITS_PER_BEAT, NoteBeliefs, take_beliefs
@@ -1272,6 +1272,41 @@ def other_readings(h: Hypothesis, readings: Sequence[PhaseReading], first_onset_
     return out
 
 
+#: Other tempi and meters offered (:func:`other_tempi`): at most this many.
+OTHER_TEMPI = 3
+#: Two hypotheses of one meter whose tempi lie within this ratio are one reading there (drift
+#: and rubato move a tempo by a few per cent; another reading is double, half, 3/2, ... of it).
+OTHER_TEMPO_APART = 0.15
+
+
+def other_tempi(choice: VotedChoice, limit: int = OTHER_TEMPI) -> tuple[OtherTempo, ...]:
+    """Other tempi and meters the take could be counted in, likeliest first: the best-scoring
+    hypothesis of each reading (a meter, and a tempo more than :data:`OTHER_TEMPO_APART` from
+    every reading already taken in that meter) other than the chosen one, at most ``limit``.
+
+    These are the misses a bar line cannot mend: a pop ballad read at double time, a fast waltz
+    counted in 6/8 (two bars to one), a waltz read as 4/4. Each is arranged by giving its meter
+    and tempo (``--meter``, ``--tempo``), which restricts the hypotheses to that meter and makes
+    that tempo the tracked pulse. ``margin``: the chosen hypothesis' score minus this one's (0 when
+    it scored higher but lost the vote)."""
+    best = choice.best
+
+    def apart(h: Hypothesis, meter, bpm: float) -> bool:
+        return (tuple(h.meter) != tuple(meter)
+                or abs(np.log(h.tempo_bpm / bpm)) >= np.log1p(OTHER_TEMPO_APART))
+
+    taken: list[tuple[tuple, float]] = [(tuple(best.meter), float(best.tempo_bpm))]
+    out = []
+    for h in sorted(choice.hyps, key=lambda h: -h.score):
+        if len(out) >= limit:
+            break
+        if all(apart(h, m, bpm) for m, bpm in taken):
+            taken.append((tuple(h.meter), float(h.tempo_bpm)))
+            out.append(OtherTempo(tuple(h.meter), round(float(h.tempo_bpm), 1),
+                                  max(float(best.score - h.score), 0.0)))
+    return tuple(out)
+
+
 def placed_readings(others: Sequence[tuple[str, float, float]], beats_s: np.ndarray,
                     downbeats_s: np.ndarray, bar_beats: int) -> tuple[OtherReading, ...]:
     """:func:`other_readings`' ``(kind, downbeat_s, margin)`` measured against the beats and bar
@@ -1519,16 +1554,19 @@ def estimate_rhythm(notes: Sequence[Note], duration_s: float, tempo_bpm: float |
     if choice is None:
         return _steady_rhythm(ons, duration_s, tempo_bpm, meters[0], downbeat_s, pickup_beats)
     fixed = downbeat_s is not None or pickup_beats is not None
-    return rhythm_from_choice(notes, duration_s, ons, choice, look_again=beat_model and not fixed)
+    return rhythm_from_choice(notes, duration_s, ons, choice, look_again=beat_model and not fixed,
+                              offer_tempi=not fixed)
 
 
 def rhythm_from_choice(notes: Sequence[Note], duration_s: float, ons: Onsets, choice: VotedChoice,
-                       look_again: bool = True, offset_weights: tuple | None = None) -> Rhythm:
+                       look_again: bool = True, offset_weights: tuple | None = None,
+                       offer_tempi: bool = True) -> Rhythm:
     """Step 5 of :func:`estimate_rhythm` (see the module doc): the beats, bar lines, tempo and
     confidences of a take's :func:`voted_choice`. ``look_again``: the learned models look at the
     chosen grid's beats and bar line again (:func:`refine_phase`, with ``offset_weights``) and
     place the 3/4 beats (:data:`MODEL_PATH_METERS`); False with a bar-line fix or without the
-    beat model. Sets ``choice.best.shift`` to the bar phase it reads."""
+    beat model. ``offer_tempi``: give the other tempi and meters (:func:`other_tempi`); False
+    with a bar-line fix. Sets ``choice.best.shift`` to the bar phase it reads."""
     best, hyps, post = choice.best, choice.hyps, choice.post
     meter = tuple(best.meter)
     place_beliefs = None
@@ -1556,7 +1594,7 @@ def rhythm_from_choice(notes: Sequence[Note], duration_s: float, ons: Onsets, ch
     tempo_conf = float(sum(p for h, p in zip(hyps, post)
                            if abs(h.tempo_bpm / best.tempo_bpm - 1.0) <= SAME_TEMPO))
     return Rhythm(beats, downbeats, best.meter, float(tempo), min(meter_conf, 1.0),
-                  min(tempo_conf, 1.0), others)
+                  min(tempo_conf, 1.0), others, other_tempi(choice) if offer_tempi else ())
 
 
 #: Meters whose chosen beats are locked onto the melody beat by beat after their bar line is

@@ -350,6 +350,8 @@ class Arrangement:
             "downbeats": [round(float(b), 4) for b in m.rhythm.downbeats_s],
             # other readings of the grid, as bar lines in the take's own seconds (--downbeat)
             "other_readings": [r.to_json() for r in m.rhythm.other_readings],
+            # other tempi and meters to count it in (--meter, --tempo)
+            "other_tempi": [r.to_json() for r in m.rhythm.other_tempi],
             "duration_s": round(float(self.duration_s), 4),
             "melody": m.to_json(),
             "melody_program": int(self.melody_program),

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from .key import Key
-from .meter import OtherReading, Rhythm
+from .meter import OtherReading, OtherTempo, Rhythm
 
 
 @dataclass
@@ -111,6 +111,7 @@ class Melody:
             meter_confidence=float(d.get("meter_confidence", 1.0)),
             tempo_confidence=float(d.get("tempo_confidence", 1.0)),
             other_readings=tuple(OtherReading.from_json(r) for r in d.get("other_readings", [])),
+            other_tempi=tuple(OtherTempo.from_json(r) for r in d.get("other_tempi", [])),
         )
         k = d["key"]
         return cls(

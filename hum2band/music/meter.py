@@ -92,6 +92,66 @@ class OtherReading:
                    float(d.get("margin", 0.0)))
 
 
+#: Tempo ratios a musician names (another reading of one meter at ``ratio`` times the tempo).
+_RATIO_WORDS = ((0.5, "half the tempo"), (2.0, "double the tempo"), (1.0 / 3.0, "a third of the tempo"),
+                (3.0, "three times the tempo"), (2.0 / 3.0, "two thirds of the tempo"),
+                (1.5, "one and a half times the tempo"))
+
+
+def count_words(meter: Sequence[int], tempo_bpm: float, as_read_meter: Sequence[int],
+                as_read_bpm: float) -> str:
+    """Another way to count a take, in words, against the way it was read: another meter
+    ``"in 3/4 at 125 bpm"``; the same meter at a named ratio of the tempo ``"at half the tempo,
+    62 bpm"``; else ``"at 82 bpm"``. Tempi in counted beats a minute (dotted quarters in 6/8)."""
+    bpm = float(tempo_bpm)
+    if tuple(int(x) for x in meter) != tuple(int(x) for x in as_read_meter):
+        return f"in {int(meter[0])}/{int(meter[1])} at {bpm:.0f} bpm"
+    ratio = bpm / max(float(as_read_bpm), 1e-6)
+    for r, words in _RATIO_WORDS:
+        if abs(np.log(ratio / r)) < np.log(1.06):
+            return f"at {words}, {bpm:.0f} bpm"
+    return f"at {bpm:.0f} bpm"
+
+
+@dataclass(frozen=True)
+class OtherTempo:
+    """Another tempo or meter the take could be counted in, for a musician to try in one move
+    (double or half time, a waltz read as 6/8, ...).
+
+    Attributes
+    ----------
+    meter : tuple of int
+        (numerator, denominator): give it as ``--meter``.
+    tempo_bpm : float
+        Counted beats a minute (dotted quarters in 6/8) of that reading: give it as ``--tempo``.
+    margin : float
+        How far it scored below the reading chosen (>= 0, the rhythm stage's own units; the
+        smaller, the closer the call).
+    """
+
+    meter: tuple
+    tempo_bpm: float
+    margin: float
+
+    def words(self, as_read_meter: Sequence[int], as_read_bpm: float) -> str:
+        """The reading in words, e.g. ``"in 3/4 at 125 bpm"`` (:func:`count_words`)."""
+        return count_words(self.meter, self.tempo_bpm, as_read_meter, as_read_bpm)
+
+    def flags(self) -> str:
+        """The options that arrange the take this way: ``"--meter 3/4 --tempo 125"``."""
+        return f"--meter {int(self.meter[0])}/{int(self.meter[1])} --tempo {float(self.tempo_bpm):.0f}"
+
+    def to_json(self) -> dict:
+        return {"meter": f"{int(self.meter[0])}/{int(self.meter[1])}",
+                "tempo_bpm": round(float(self.tempo_bpm), 1), "margin": round(float(self.margin), 3)}
+
+    @classmethod
+    def from_json(cls, d: dict) -> "OtherTempo":
+        m = d["meter"]
+        meter = tuple(int(x) for x in (m.split("/") if isinstance(m, str) else m))
+        return cls(meter, float(d["tempo_bpm"]), float(d.get("margin", 0.0)))
+
+
 @dataclass
 class Rhythm:
     """The singer's beat grid.
@@ -113,6 +173,9 @@ class Rhythm:
         likeliest with the beats elsewhere (``"off-beat"``), then every other bar line on the
         chosen beats, likeliest first; empty when the bar line was fixed by hand or the learned
         models were left out.
+    other_tempi : tuple of OtherTempo
+        Other tempi and meters the take could be counted in (``--meter`` and ``--tempo``),
+        likeliest first; empty when the bar line was fixed by hand.
     """
 
     beats_s: np.ndarray
@@ -122,6 +185,7 @@ class Rhythm:
     meter_confidence: float = 1.0
     tempo_confidence: float = 1.0
     other_readings: tuple = ()
+    other_tempi: tuple = ()
 
     def to_json(self) -> dict:
         return {
@@ -132,4 +196,5 @@ class Rhythm:
             "meter_confidence": round(float(self.meter_confidence), 3),
             "tempo_confidence": round(float(self.tempo_confidence), 3),
             "other_readings": [r.to_json() for r in self.other_readings],
+            "other_tempi": [r.to_json() for r in self.other_tempi],
         }

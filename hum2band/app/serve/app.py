@@ -54,7 +54,7 @@ from starlette.staticfiles import StaticFiles
 
 from ...errors import Hum2BandError, InputError, OptionError, TakeLengthError
 from ...files import audio as decode_module
-from ...music.meter import move_words
+from ...music.meter import OtherTempo, move_words
 from .jobs import (DONE, FAILED, JobQueue, QueueFull, QueueUnavailable, list_stems, one_line,
                    zip_stream)
 
@@ -657,6 +657,23 @@ def _result_summary(job) -> dict[str, Any]:
             for r in data.get("other_readings", []) if float(r.get("beats_later", 0.0))]
     except (TypeError, ValueError, KeyError):
         summary["other_readings"] = []
+    # Other tempi and meters to count it in, likeliest first: a click sets the tempo and the
+    # meter and arranges again without pinning bar 1 ("at half the tempo, 62 bpm", "in 3/4 at
+    # 125 bpm").
+    try:
+        heard = data.get("meter", (4, 4))
+        m = tuple(int(x) for x in (heard.split("/") if isinstance(heard, str) else heard))
+        heard_bpm = float(data.get("tempo_bpm") or 0.0)
+        summary["other_tempi"] = []
+        for r in data.get("other_tempi", []):
+            other = OtherTempo.from_json(r)
+            summary["other_tempi"].append({
+                "meter": f"{other.meter[0]}/{other.meter[1]}",
+                "tempo_bpm": round(float(other.tempo_bpm), 1),
+                "words": other.words(m, heard_bpm) if heard_bpm > 0 else
+                f"in {other.meter[0]}/{other.meter[1]} at {other.tempo_bpm:.0f} bpm"})
+    except (TypeError, ValueError, KeyError, AttributeError):
+        summary["other_tempi"] = []
     meter, key = summary.get("meter"), summary.get("key")
     if isinstance(meter, (list, tuple)) and len(meter) == 2:
         summary["meter"] = f"{meter[0]}/{meter[1]}"

@@ -465,6 +465,7 @@ async function showResult(status) {
   $("again-tempo").value = state.again.tempoBpm ? state.again.tempoBpm.toFixed(1) : "";
   describeAgain();
   showReadings(status.other_readings || []);
+  showCounts(status.other_tempi || []);
 
   const chords = $("chords");
   chords.replaceChildren();
@@ -691,8 +692,49 @@ function describeAgain() {
   const again = state.again;
   if (!again) return;
   const bpm = againTempo();
+  if (again.count) {
+    $("again-info").textContent = `counted in ${again.count.meter}` +
+      (bpm ? ` at ${bpm.toFixed(1)} bpm` : "") + ", bar 1 found again";
+    return;
+  }
   $("again-info").textContent = `bar 1 at ${again.downbeatS.toFixed(2)} s into your take` +
     (bpm ? `, ${bpm.toFixed(1)} bpm` : "");
+}
+
+// The rhythm stage's other tempi and meters, likeliest first ("at half the tempo, 62 bpm",
+// "in 3/4 at 125 bpm"): a click sets that meter and tempo and lets bar 1 be found again (then
+// "Arrange again"); moving bar 1 afterwards keeps the meter and pins the bar line.
+function showCounts(counts) {
+  const box = $("counts");
+  box.replaceChildren();
+  const info = state.config && state.config.style_info[$("style").value];
+  const plays = counts.filter((c) => !info || info.meters.includes(c.meter)); // the style's meters
+  for (const c of plays.slice(0, 3)) {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "reading";
+    button.textContent = c.words;
+    button.title = `--meter ${c.meter} --tempo ${Number(c.tempo_bpm).toFixed(0)}`;
+    button.addEventListener("click", () => {
+      if (!state.again) return;
+      state.again.count = { meter: c.meter };
+      $("again-tempo").value = Number(c.tempo_bpm).toFixed(0);
+      describeAgain();
+    });
+    box.append(button);
+  }
+  $("counts-row").hidden = box.children.length === 0;
+}
+
+// Bar 1 moved by hand or to one of the readings: it is pinned again (in the meter chosen).
+function pinBar(downbeatS) {
+  const again = state.again;
+  if (again.count) {
+    again.chosenMeter = again.count.meter; // the meter clicked wins over the upload form's
+    again.count = null;
+  }
+  again.downbeatS = downbeatS;
+  describeAgain();
 }
 
 // The rhythm stage's other readings of the grid, likeliest first: a click puts bar 1 where one
@@ -708,8 +750,7 @@ function showReadings(readings) {
     button.title = `bar 1 at ${Number(r.downbeat_s).toFixed(2)} s into your take`;
     button.addEventListener("click", () => {
       if (!state.again) return;
-      state.again.downbeatS = Number(r.downbeat_s);
-      describeAgain();
+      pinBar(Number(r.downbeat_s));
     });
     box.append(button);
   }
@@ -727,8 +768,7 @@ function shiftBar(beats) {
   const beatS = 60 / bpm;
   let at = again.downbeatS + beats * beatS;
   if (at < 0) at += beatsPerBar() * beatS; // the bar before the take starts: the next one
-  again.downbeatS = at;
-  describeAgain();
+  pinBar(at);
 }
 
 // Tap along: the tempo is the median gap of the last eight taps; a pause of 2 s starts over.
@@ -766,11 +806,19 @@ async function arrangeAgain() {
   } else {
     // A memo: a bar starts where bar 1 was moved and the beats still follow the singer's drift;
     // a tempo the user typed or tapped (not the one the take was heard at) goes as well.
-    params.set("downbeat_s", again.downbeatS.toFixed(3));
-    // bar 1 moved in the meter the take was heard in, unless one was chosen on the page
-    if (again.meter && !params.get("meter")) params.set("meter", again.meter);
-    if (!again.tempoBpm || Math.abs(bpm - again.tempoBpm) > 0.05) params.set("tempo_bpm", bpm.toFixed(2));
-    else params.delete("tempo_bpm");
+    if (again.count) {
+      // counted another way (one of the other tempi and meters): that meter and tempo, bar 1
+      // found again on them
+      params.set("meter", again.count.meter);
+      params.set("tempo_bpm", bpm.toFixed(2));
+    } else {
+      params.set("downbeat_s", again.downbeatS.toFixed(3));
+      // bar 1 moved in the meter the take was heard in, unless one was chosen on the page
+      if (again.chosenMeter) params.set("meter", again.chosenMeter);
+      else if (again.meter && !params.get("meter")) params.set("meter", again.meter);
+      if (!again.tempoBpm || Math.abs(bpm - again.tempoBpm) > 0.05) params.set("tempo_bpm", bpm.toFixed(2));
+      else params.delete("tempo_bpm");
+    }
   }
   startProgress("arranging your take again…");
   const body = await sendInLine(() => fetch(`/api/jobs/${job.id}/again?${params}`,
