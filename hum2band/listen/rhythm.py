@@ -81,17 +81,18 @@ chosen beats, likeliest first, each as a bar line in the take to give as ``downb
 (``--downbeat``). They are the readings :func:`refine_phase` weighed (:func:`phase_readings`),
 ranked by the same scores, and measured from the bar lines the take ends up with
 (:func:`placed_readings`). The meter stays as read (``--meter``). ``benchmarks/rhythm_key.py
---one-move`` measures what one move gives (the best of the take as read and its other readings;
-120 takes): validation split beat phase right 0.90 -> 0.93, downbeat F 0.77 -> 0.82 (the
-syncopated POP909 takes 0.82 -> 0.91 and 0.55 -> 0.72); test split 0.87 -> 0.93 and 0.65 ->
-0.73 (0.64 -> 0.82 and 0.24 -> 0.38). A take read at twice its tempo or in the wrong meter (most
-of the misses left) needs the tempo or the meter instead, and the stage offers those too
-(``Rhythm.other_tempi``, :func:`other_tempi`): the best hypothesis of each other reading -- another
-meter, or a tempo at least :data:`OTHER_TEMPO_APART` from the others of its meter -- at most
-:data:`OTHER_TEMPI`, likeliest first, each given as ``--meter`` and ``--tempo``. On cached
-transcriptions of validation takes (rhythm stage only, three offered), of the takes read in the
-wrong tempo or meter one offered reading put both right on 20 of 28 (180 takes; 16 by the first)
-and 33 of 44 (360 more; 32 by the first); the third never did, so two are offered.
+--one-move`` measures what one move gives. A take read at twice its tempo or in the wrong meter
+needs the tempo or the meter instead, and the stage offers those too (``Rhythm.other_tempi``,
+:func:`other_tempi`): the best hypothesis of each other reading -- another meter, or a tempo at
+least :data:`OTHER_TEMPO_APART` from the others of its meter -- at most :data:`OTHER_TEMPI`,
+likeliest first, each given as ``--meter`` and ``--tempo``. On cached transcriptions of
+validation takes (rhythm stage only, three offered), of the takes read in the wrong tempo or
+meter one offered reading put both right on 20 of 28 (180 takes; 16 by the first) and 33 of 44
+(360 more; 32 by the first); the third never did, so two are offered. The best of the take as
+read and of every offered move (tempo and meter right first, then beat phase, then downbeat F;
+120 takes): validation split tempo 0.88 -> 0.97, meter 0.93 -> 0.97, beat phase right 0.90 ->
+0.96, downbeat F 0.77 -> 0.83; test split 0.88 -> 0.97, 0.87 -> 1.00, 0.87 -> 0.93, 0.65 ->
+0.76 (the syncopated POP909 takes' beat phase 0.64 -> 0.82, downbeat F 0.24 -> 0.45).
 
 The beat model's four weights (its two features in the phase score, shared by every meter, and
 in the hypothesis score) were chosen on the **validation split** (cached transcriptions of its
