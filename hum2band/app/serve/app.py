@@ -646,8 +646,9 @@ def _result_summary(job) -> dict[str, Any]:
         summary["first_downbeat_s"] = round(min((d for d in takes if d >= 0.0), default=0.0), 4)
     except (TypeError, ValueError):
         pass
-    # The grid's other readings (bar lines in the take's own seconds), likeliest first: the page
-    # offers each as one click ("half a beat later", "a beat earlier", ...).
+    # The grid's other readings (bar lines in the take's own seconds) and the other tempi and
+    # meters to count it in, likeliest first: the page offers each as one click ("half a beat
+    # later", "a beat earlier", ...; "at half the tempo, 62 bpm", "in 3/4 at 125 bpm").
     try:
         meter = data.get("meter", (4, 4))
         m = tuple(int(x) for x in (meter.split("/") if isinstance(meter, str) else meter))
@@ -655,25 +656,13 @@ def _result_summary(job) -> dict[str, Any]:
             {"kind": str(r["kind"]), "downbeat_s": round(float(r["downbeat_s"]), 3),
              "words": move_words(float(r["beats_later"]), m)}
             for r in data.get("other_readings", []) if float(r.get("beats_later", 0.0))]
-    except (TypeError, ValueError, KeyError):
-        summary["other_readings"] = []
-    # Other tempi and meters to count it in, likeliest first: a click sets the tempo and the
-    # meter and arranges again without pinning bar 1 ("at half the tempo, 62 bpm", "in 3/4 at
-    # 125 bpm").
-    try:
-        heard = data.get("meter", (4, 4))
-        m = tuple(int(x) for x in (heard.split("/") if isinstance(heard, str) else heard))
         heard_bpm = float(data.get("tempo_bpm") or 0.0)
-        summary["other_tempi"] = []
-        for r in data.get("other_tempi", []):
-            other = OtherTempo.from_json(r)
-            summary["other_tempi"].append({
-                "meter": f"{other.meter[0]}/{other.meter[1]}",
-                "tempo_bpm": round(float(other.tempo_bpm), 1),
-                "words": other.words(m, heard_bpm) if heard_bpm > 0 else
-                f"in {other.meter[0]}/{other.meter[1]} at {other.tempo_bpm:.0f} bpm"})
+        summary["other_tempi"] = [
+            {"meter": f"{o.meter[0]}/{o.meter[1]}", "tempo_bpm": round(float(o.tempo_bpm), 1),
+             "words": o.words(m, heard_bpm)}
+            for o in (OtherTempo.from_json(r) for r in data.get("other_tempi", []))]
     except (TypeError, ValueError, KeyError, AttributeError):
-        summary["other_tempi"] = []
+        summary["other_readings"], summary["other_tempi"] = [], []
     meter, key = summary.get("meter"), summary.get("key")
     if isinstance(meter, (list, tuple)) and len(meter) == 2:
         summary["meter"] = f"{meter[0]}/{meter[1]}"

@@ -82,6 +82,7 @@ function describeStyle() {
     option.disabled = Boolean(info && option.value && !info.meters.includes(option.value));
   }
   if ($("meter").selectedOptions[0] && $("meter").selectedOptions[0].disabled) $("meter").value = "";
+  if (state.job && state.job.state === "done") showCounts(state.job.other_tempi || []); // its meters
 }
 
 // ---- taking a take ---------------------------------------------------------------------------
