@@ -111,13 +111,10 @@ def test_anticipation_counts_long_notes_on_the_and_against_long_notes_on_the_bea
     assert bench.anticipation(tune([0.5, 1.5, 2.5], [0.25, 0.25, 0.25])) == (0, 0)
 
 
-def test_one_move_keeps_the_offered_reading_that_puts_the_bar_lines_right(bench):
-    # a plain 4/4 tune (a dotted quarter on every bar line) whose bar lines were read a beat late;
-    # among the readings offered, one bar line is the true one: '1 move' finds it, and a take
-    # offered nothing keeps its own reading
-    from hum2band.listen.rhythm import estimate_rhythm
+def _plain_take(bench):
+    """A plain 4/4 tune at 120 bpm (a dotted quarter on every bar line) sung as written:
+    ``(take, sung notes, true beats)``."""
     from hum2band.music.melody import Note
-    from hum2band.music.meter import OtherReading, Rhythm
 
     beat_s = 0.5
     sung = []
@@ -132,7 +129,17 @@ def test_one_move_keeps_the_offered_reading_that_puts_the_bar_lines_right(bench)
     on = np.array([n.onset_s for n in sung])
     tune = bench.Tune("t", "nottingham", (4, 4), 0, "major", on, on + 0.4, np.full(len(on), 60.0),
                       beats, downs)
-    take = bench.Take(tune, sung, sung, None, beats, downs, 120.0, 0.0, 26.0, 0)
+    return bench.Take(tune, sung, sung, None, beats, downs, 120.0, 0.0, 26.0, 0), sung, beats
+
+
+def test_one_move_keeps_the_offered_reading_that_puts_the_bar_lines_right(bench):
+    # the plain tune whose bar lines were read a beat late;
+    # among the readings offered, one bar line is the true one: '1 move' finds it, and a take
+    # offered nothing keeps its own reading
+    from hum2band.listen.rhythm import estimate_rhythm
+    from hum2band.music.meter import OtherReading, Rhythm
+
+    take, sung, beats = _plain_take(bench)
     late = Rhythm(beats, beats[2::4], (4, 4), 120.0, 1.0, 1.0, (
         OtherReading("off-beat", 1.75, 0.5, 1.0), OtherReading("bar line", 2.5, 1.0, 0.5),
         OtherReading("bar line", 1.0, -1.0, 0.7)))
@@ -147,26 +154,12 @@ def test_one_move_keeps_the_offered_reading_that_puts_the_bar_lines_right(bench)
 
 
 def test_one_move_keeps_the_offered_tempo_that_reads_the_take_right(bench):
-    # the same kind of tune read at double time: among the other tempi offered, the true one
+    # the plain tune read at double time: among the other tempi offered, the true one
     # ('--meter 4/4 --tempo 120') puts tempo, beats and bar lines right; '1 move' keeps it
-    from hum2band.music.melody import Note
     from hum2band.music.meter import OtherTempo, Rhythm
 
-    beat_s = 0.5
-    sung = []
-    for b in range(12):
-        t = 1.0 + 4 * beat_s * b
-        for start, length in ((0, 1.5), (1.5, 0.5), (2, 1), (3, 1)):
-            a = t + start * beat_s
-            p = 60 + b % 3 + 2 * (start > 0)
-            sung.append(Note(a, a + length * beat_s - 0.04, float(p), p, 80))
-    beats = 1.0 + np.arange(-1, 50) * beat_s
-    downs = beats[1::4]
-    on = np.array([n.onset_s for n in sung])
-    tune = bench.Tune("t", "nottingham", (4, 4), 0, "major", on, on + 0.4, np.full(len(on), 60.0),
-                      beats, downs)
-    take = bench.Take(tune, sung, sung, None, beats, downs, 120.0, 0.0, 26.0, 0)
-    fast = 1.0 + np.arange(0, 100) * beat_s / 2
+    take, sung, beats = _plain_take(bench)
+    fast = 1.0 + np.arange(0, 100) * 0.25  # beats every half beat
     double = Rhythm(fast, fast[::4], (4, 4), 240.0, 1.0, 1.0, (),
                     (OtherTempo((3, 4), 240.0, 0.5), OtherTempo((4, 4), 120.0, 1.0)))
     as_read = bench.score(take, 0.0, None, double, 0.0)

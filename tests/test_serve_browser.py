@@ -99,6 +99,18 @@ def served_page(arrange, tmp_path: Path):
         app.state.queue.close()
 
 
+def arranged_again(page, app, first_id: str, timeout_s: float) -> dict:
+    """Wait until the page plays the band of a job other than ``first_id`` (or shows an error);
+    return that job's ``arrangement.json``."""
+    page.wait_for_function(
+        f"() => (window.hum2band.job && window.hum2band.job.id !== '{first_id}' && "
+        "window.hum2band.player && window.hum2band.player.ready) || "
+        "!document.getElementById('error').hidden", timeout=timeout_s * 1000)
+    assert page.is_hidden("#error"), page.text_content("#error")
+    job = app.state.queue.get(page.evaluate("hum2band.job.id"))
+    return json.loads((job.out_dir / "arrangement.json").read_text())
+
+
 def browser_round_trip(arrange, tmp_path: Path, record_s: float = 6.0,
                        timeout_s: float = 80.0, tempo_bpm: int = 134) -> dict:
     """Serve with ``arrange``, record and submit through the page, return what was checked."""
@@ -204,13 +216,7 @@ def browser_round_trip(arrange, tmp_path: Path, record_s: float = 6.0,
             before = page.evaluate("hum2band.again.downbeatS")
             page.click("#again-panel button.shift[data-beats='1']")
             page.click("#again")
-            page.wait_for_function(
-                f"() => (window.hum2band.job && window.hum2band.job.id !== '{first_id}' && "
-                "window.hum2band.player && window.hum2band.player.ready) || "
-                "!document.getElementById('error').hidden", timeout=timeout_s * 1000)
-            assert page.is_hidden("#error"), page.text_content("#error")
-            second = app.state.queue.get(page.evaluate("hum2band.job.id"))
-            again = json.loads((second.out_dir / "arrangement.json").read_text())
+            again = arranged_again(page, app, first_id, timeout_s)
             checked["again"] = {"before_s": before, "tempo_bpm": again["tempo_bpm"],
                                 "downbeats_s": [d - again.get("offset_s", 0.0)
                                                 for d in again.get("downbeats", [])]}
@@ -301,13 +307,7 @@ def test_a_memo_counted_another_way_from_the_page(tmp_path):
             page.click("#counts button:first-child")
             info = page.text_content("#again-info")
             page.click("#again")
-            page.wait_for_function(
-                f"() => (window.hum2band.job && window.hum2band.job.id !== '{first_id}' && "
-                "window.hum2band.player && window.hum2band.player.ready) || "
-                "!document.getElementById('error').hidden", timeout=timeout_s * 1000)
-            assert page.is_hidden("#error"), page.text_content("#error")
-            second = app.state.queue.get(page.evaluate("hum2band.job.id"))
-            again = json.loads((second.out_dir / "arrangement.json").read_text())
+            again = arranged_again(page, app, first_id, timeout_s)
         finally:
             page.close()
     # the offers are the rhythm stage's, in the style's meters, described for a musician
