@@ -26,6 +26,18 @@ against the tuning of their annotated notes each measured again from the audio o
 cents 0.905 -> 0.905, the worst three 28.6, 32.1, 33.6 -> 12.5, 16.0, 27.5. Without the half-
 semitone limit the raw tracker's slips on real voices (SSVD 364: 52.5 read as 45.7) cost there:
 4.70 cents, 0.857.
+
+**Weighting by length is kept although the renditions say otherwise** (December 2026, issue 10's
+tuning column). The benchmark's singer misses each note by its own intonation error whatever its
+length, so on its takes a note should count once: with each note's weight capped at 0.3 s
+instead of 1 s, the settled notes of 480 transcribed train-split takes read within 10 cents
+0.929 -> 0.944 (mean error 3.98 -> 3.76 cents) and 240 validation takes 0.950 -> 0.954 (3.90 ->
+3.78); 0.2 and 0.5 s gained less. But on the 67 real SSVD takes (the same re-measured reference,
+itself read with the cap) the mean error grew 4.16 -> 4.60 cents and the worst three 14.3, 16.0,
+27.5 -> 18.9, 30.7, 34.8: a real singer settles on long notes and passes through short ones. On
+those renditions even the plain mean of each note's exact sung pitch (before any tracker) is
+within 10 cents on only 0.95 of 120 train takes (a drift of up to 25 cents and 5-20 cents of
+per-note error over 20-60 notes): the benchmark's tuning column sits near its own floor.
 """
 
 from __future__ import annotations
