@@ -32,7 +32,7 @@ tuning column). The benchmark's singer misses each note by its own intonation er
 length, so on its takes a note should count once: with each note's weight capped at 0.3 s
 instead of 1 s, the settled notes of 480 transcribed train-split takes read within 10 cents
 0.929 -> 0.944 (mean error 3.98 -> 3.76 cents) and 240 validation takes 0.950 -> 0.954 (3.90 ->
-3.78); 0.2 and 0.5 s gained less. But on the 67 real SSVD takes (the same re-measured reference,
+3.78); 0.2 and 0.5 s gained less on the train takes. But on the 67 real SSVD takes (the same re-measured reference,
 itself read with the cap) the mean error grew 4.16 -> 4.60 cents and the worst three 14.3, 16.0,
 27.5 -> 18.9, 30.7, 34.8: a real singer settles on long notes and passes through short ones. On
 those renditions even the plain mean of each note's exact sung pitch (before any tracker) is
