@@ -143,3 +143,26 @@ def test_placed_readings_drop_no_moves_and_measure_from_the_final_bar_lines():
     placed = R.placed_readings(others, beats, downs, 4)
     # 2.5 is a bar line already; 6.0 is 4.0's move again; 0.25 lies before the first beat
     assert [(o.downbeat_s, o.beats_later) for o in placed] == [(0.75, 0.5), (4.0, -1.0), (0.25, -0.5)]
+
+
+def test_the_chosen_grid_is_offered_back_where_the_take_ended_up_elsewhere():
+    # other_readings puts the chosen reading first: no move where the take's final bar lines
+    # are the chosen grid's (dropped), a move back to it where the lock or the 3/4 path moved
+    # them; each reading's kind is that of its move (half a beat: "off-beat")
+    beats = np.arange(0.0, 10.0, 0.5)
+    downs = beats[1::4]  # bar lines at 0.5, 2.5, ...
+    same = R.placed_readings((("chosen", 2.5, 0.0), ("bar line", 1.0, 1.0)), beats, downs, 4)
+    assert [(o.kind, o.beats_later) for o in same] == [("bar line", 1.0)]
+    moved = R.placed_readings((("chosen", 0.75, 0.0), ("off-beat", 2.5, 0.5), ("bar line", 1.25, 1.0)),
+                              beats, downs, 4)
+    assert [(o.kind, o.downbeat_s, o.beats_later) for o in moved] == [
+        ("off-beat", 0.75, 0.5), ("off-beat", 1.25, 1.5)]
+    # on a take the stage reads, the chosen reading is the first candidate
+    notes = _tune()
+    ons, choice = R.voted_choice(notes, 26.0, tempo_bpm=120.0, meters=((4, 4),))
+    h = choice.best
+    readings = R.phase_readings(h, notes, choice.key.tonic_pitch_class, choice.key.mode == "minor")
+    h.shift = R.chosen_shift(h, readings)
+    others = R.other_readings(h, readings, float(ons.time_s[0]), 26.0)
+    assert others[0][0] == "chosen" and others[0][2] == 0.0
+    assert [k for k, _, _ in others[1:]] == ["off-beat", "bar line", "bar line", "bar line"]

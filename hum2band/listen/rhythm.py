@@ -80,7 +80,10 @@ with the beats elsewhere (half a beat away; in 6/8 an eighth) and every other ba
 chosen beats, likeliest first, each as a bar line in the take to give as ``downbeat_s``
 (``--downbeat``). They are the readings :func:`refine_phase` weighed (:func:`phase_readings`),
 ranked by the same scores, and measured from the bar lines the take ends up with
-(:func:`placed_readings`). The meter stays as read (``--meter``). ``benchmarks/rhythm_key.py
+(:func:`placed_readings`); where the lock or the 3/4 path moved the beats away from the chosen
+grid, that grid comes first (on 180 cached validation takes it is offered on about 7, and the best of
+one move's downbeat F goes 0.840 -> 0.843). The meter stays as read (``--meter``).
+``benchmarks/rhythm_key.py
 --one-move`` measures what one move gives. A take read at twice its tempo or in the wrong meter
 needs the tempo or the meter instead, and the stage offers those too (``Rhythm.other_tempi``,
 :func:`other_tempi`): the best hypothesis of each other reading -- another meter, or a tempo at
@@ -1246,16 +1249,18 @@ def chosen_shift(h: Hypothesis, readings: Sequence[PhaseReading], bar_weight: fl
 def other_readings(h: Hypothesis, readings: Sequence[PhaseReading], first_onset_s: float,
                    duration_s: float) -> list[tuple[str, float, float]]:
     """The other readings among :func:`phase_readings` of the chosen hypothesis ``h`` (whose
-    ``shift`` is the chosen one), as ``(kind, downbeat_s, margin)``: the best reading whose beats
-    sit elsewhere (``"off-beat"``), then every other bar line on the chosen beats (``"bar
-    line"``), likeliest first. Each is given by a bar line in the take at or after half a bar
-    before the first note and by how far it scored below the chosen reading;
-    :func:`placed_readings` makes them :class:`hum2band.music.meter.OtherReading`. Empty without
-    readings."""
+    ``shift`` is the chosen one), as ``(kind, downbeat_s, margin)``: the chosen reading itself
+    (``"chosen"``, margin 0: a move back to it where the lock or the 3/4 path moved the beats
+    off it), the best reading whose beats sit elsewhere (``"off-beat"``), then every other bar
+    line on the chosen beats (``"bar line"``), likeliest first. Each is given by a bar line in
+    the take at or after half a bar before the first note and by how far it scored below the
+    chosen reading; :func:`placed_readings` measures them from the bar lines the take ends up
+    with (where the chosen one is no move, it is dropped) and makes them
+    :class:`hum2band.music.meter.OtherReading`. Empty without readings."""
     chosen = next((r for r in readings if r.shift == h.shift), None)
     if chosen is None:
         return []
-    picks = []
+    picks = [("chosen", chosen, 0.0)]
     elsewhere = [r for r in readings if r.offset_steps != chosen.offset_steps]
     if elsewhere:
         alt = best_reading(elsewhere)
@@ -1319,7 +1324,9 @@ def placed_readings(others: Sequence[tuple[str, float, float]], beats_s: np.ndar
     lines the take ends up with (in 3/4 the beat model's path and in 4/4 and 3/4 the lock can
     move them from the chosen grid's): ``beats_later`` from those bar lines (``bar_beats``
     counted beats a bar), and a reading dropped where its bar line lands within a sixth of a beat
-    of one of them (no move) or of an earlier reading's place."""
+    of one of them (no move) or of an earlier reading's place. The kind is the move's: the
+    beats elsewhere (``"off-beat"``) where it is not a whole number of beats, else another bar
+    line (``"bar line"``)."""
     if len(beats_s) < 2 or not len(downbeats_s):
         return ()
     idx = np.arange(len(beats_s), dtype=float)
@@ -1333,13 +1340,14 @@ def placed_readings(others: Sequence[tuple[str, float, float]], beats_s: np.ndar
 
     first_bar_u = beat_index(downbeats_s[0])
     out, seen = [], []
-    for kind, downbeat_s, margin in others:
+    for _, downbeat_s, margin in others:
         later = float((beat_index(downbeat_s) - first_bar_u) % bar_beats)
         if later > bar_beats / 2 + 1e-6:  # in (-bar / 2, bar / 2]: 6/8's other beat is later
             later -= bar_beats
         if abs(later) < 1 / 6 or any(abs(later - x) < 1 / 6 for x in seen):
             continue
         seen.append(later)
+        kind = "bar line" if abs(later - round(later)) < 1 / 6 else "off-beat"
         out.append(OtherReading(kind, downbeat_s, round(later * 6) / 6, margin))
     return tuple(out)
 

@@ -59,9 +59,8 @@ class OtherReading:
     Attributes
     ----------
     kind : str
-        ``"off-beat"``: the beats a fraction of a beat from the chosen ones (half a beat; in 6/8
-        an eighth), with the bar line the stage likes best on them; ``"bar line"``: the same
-        beats, bar 1 on another beat.
+        ``"off-beat"``: the beats a fraction of a beat from the take's (half a beat; in 6/8 an
+        eighth); ``"bar line"``: the same beats, bar 1 on another beat.
     downbeat_s : float
         A time in the take (s from its start) at which a bar starts in this reading: give it as
         ``--downbeat`` to arrange the take on it.
@@ -170,9 +169,10 @@ class Rhythm:
         0-1.
     other_readings : tuple of OtherReading
         Other readings of the grid, each one ``--downbeat`` away, in the take's own seconds: the
-        likeliest with the beats elsewhere (``"off-beat"``), then every other bar line on the
-        chosen beats, likeliest first; empty when the bar line was fixed by hand or the learned
-        models were left out.
+        grid the rhythm stage chose, where the beats were locked onto the melody away from it;
+        the likeliest with the beats elsewhere; then every other bar line on the chosen beats,
+        likeliest first; empty when the bar line was fixed by hand or the learned models were
+        left out.
     other_tempi : tuple of OtherTempo
         Other tempi and meters the take could be counted in (``--meter`` and ``--tempo``),
         likeliest first; empty when the bar line was fixed by hand.
