@@ -48,12 +48,11 @@ def tempi_hint(other_tempi: Sequence[dict], meter: Sequence[int], tempo_bpm: flo
     --meter 3/4 --tempo 125"`` (likeliest first). ``other_tempi``:
     :meth:`hum2band.music.meter.OtherTempo.to_json` dicts; ``meter``, ``tempo_bpm``: the take
     as read; ``plays``: the meters the style plays (the others are left out), all if None."""
-    moves = []
-    for r in other_tempi:
-        other = OtherTempo.from_json(r)
-        if plays is not None and tuple(other.meter) not in {tuple(m) for m in plays}:
-            continue
-        moves.append(f"{other.words(meter, tempo_bpm)} {other.flags()}")
+    offered = [OtherTempo.from_json(r) for r in other_tempi]
+    if plays is not None:
+        playable = {tuple(m) for m in plays}
+        offered = [o for o in offered if tuple(o.meter) in playable]
+    moves = [f"{o.words(meter, tempo_bpm)} {o.flags()}" for o in offered]
     if not moves:
         return ""
     return "to count it another way, give: " + "; ".join(moves)

@@ -81,10 +81,9 @@ chosen beats, likeliest first, each as a bar line in the take to give as ``downb
 (``--downbeat``). They are the readings :func:`refine_phase` weighed (:func:`phase_readings`),
 ranked by the same scores, and measured from the bar lines the take ends up with
 (:func:`placed_readings`); where the lock or the 3/4 path moved the beats away from the chosen
-grid, that grid comes first (on 180 cached validation takes it is offered on about 7, and the best of
-one move's downbeat F goes 0.840 -> 0.843). The meter stays as read (``--meter``).
-``benchmarks/rhythm_key.py
---one-move`` measures what one move gives. A take read at twice its tempo or in the wrong meter
+grid, that grid comes first (on 180 cached validation takes it is offered on about 7, and the
+best of one move's downbeat F goes 0.840 -> 0.843). The meter stays as read (``--meter``).
+``benchmarks/rhythm_key.py --one-move`` measures what one move gives. A take read at twice its tempo or in the wrong meter
 needs the tempo or the meter instead, and the stage offers those too (``Rhythm.other_tempi``,
 :func:`other_tempi`): the best hypothesis of each other reading -- another meter, or a tempo at
 least :data:`OTHER_TEMPO_APART` from the others of its meter -- at most :data:`OTHER_TEMPI`,

@@ -27,6 +27,12 @@ def quarter_notes_per_beat(meter: Sequence[int]) -> float:
     return 4.0 / d
 
 
+def as_meter(value: str | Sequence[int]) -> tuple[int, int]:
+    """A meter as JSON gives it, ``"3/4"`` or ``[3, 4]``, as ``(3, 4)``."""
+    parts = value.split("/") if isinstance(value, str) else value
+    return tuple(int(x) for x in parts)
+
+
 #: Kinds of :class:`OtherReading`: the beats a fraction of a beat away (on the "and"; in 6/8 an
 #: eighth away), or the same beats with bar 1 on another beat.
 READING_KINDS = ("off-beat", "bar line")
@@ -146,9 +152,7 @@ class OtherTempo:
 
     @classmethod
     def from_json(cls, d: dict) -> "OtherTempo":
-        m = d["meter"]
-        meter = tuple(int(x) for x in (m.split("/") if isinstance(m, str) else m))
-        return cls(meter, float(d["tempo_bpm"]), float(d.get("margin", 0.0)))
+        return cls(as_meter(d["meter"]), float(d["tempo_bpm"]), float(d.get("margin", 0.0)))
 
 
 @dataclass

@@ -54,7 +54,7 @@ from starlette.staticfiles import StaticFiles
 
 from ...errors import Hum2BandError, InputError, OptionError, TakeLengthError
 from ...files import audio as decode_module
-from ...music.meter import OtherTempo, move_words
+from ...music.meter import OtherTempo, as_meter, move_words
 from .jobs import (DONE, FAILED, JobQueue, QueueFull, QueueUnavailable, list_stems, one_line,
                    zip_stream)
 
@@ -650,8 +650,7 @@ def _result_summary(job) -> dict[str, Any]:
     # meters to count it in, likeliest first: the page offers each as one click ("half a beat
     # later", "a beat earlier", ...; "at half the tempo, 62 bpm", "in 3/4 at 125 bpm").
     try:
-        meter = data.get("meter", (4, 4))
-        m = tuple(int(x) for x in (meter.split("/") if isinstance(meter, str) else meter))
+        m = as_meter(data.get("meter", (4, 4)))
         summary["other_readings"] = [
             {"kind": str(r["kind"]), "downbeat_s": round(float(r["downbeat_s"]), 3),
              "words": move_words(float(r["beats_later"]), m)}
